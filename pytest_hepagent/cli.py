@@ -1,0 +1,176 @@
+"""`hepagent`: data, golden outputs and validation from the command line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from pytest_hepagent.errors import HepAgentError
+
+if TYPE_CHECKING:
+    from pytest_hepagent.data.dataset import Dataset
+
+__all__ = ["main"]
+
+
+def _dataset(data: Path | None) -> Dataset:
+    from pytest_hepagent.data.dataset import Dataset, ensure_synthetic
+
+    return Dataset(data).check() if data is not None else ensure_synthetic()
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log progress")
+def cli(verbose: bool) -> None:
+    """pytest-hepagent: the H->yy benchmark's data, reference analysis and golden outputs."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path), required=False)
+@click.option("--seed", type=int, default=2020, show_default=True, help="Random seed")
+@click.option("--mc-scale", type=float, default=1.0, show_default=True, help="Multiply the generated MC events")
+@click.option(
+    "--data-scale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Multiply the data events (1.0 is the physical 10 fb^-1)",
+)
+def generate(directory: Path | None, seed: int, mc_scale: float, data_scale: float) -> None:
+    """Write the synthetic GamGam stand-in (default: the cache folder the tests and runs use)."""
+    from pytest_hepagent.data.dataset import default_data_dir, ensure_synthetic
+    from pytest_hepagent.data.generate import GeneratorConfig
+
+    config = GeneratorConfig(seed=seed, mc_scale=mc_scale, data_scale=data_scale)
+    start = time.perf_counter()
+    dataset = ensure_synthetic(directory or default_data_dir(config), config)
+    for name, path in dataset.paths.items():
+        click.echo(f"{name:12s} {path}")
+    click.echo(f"synthetic dataset ready in {dataset.root} ({time.perf_counter() - start:.1f} s)")
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--base-url", default=None, help="Mirror of the 2020 GamGam release (default: the CERN open data URL)")
+@click.option("--sample", "samples", multiple=True, help="Only these samples (e.g. data_A, signal_ggH); repeatable")
+@click.option("--retries", type=int, default=3, show_default=True, help="Resume attempts per file")
+def download(directory: Path, base_url: str | None, samples: tuple[str, ...], retries: int) -> None:
+    """Fetch the real 2020 GamGam files into DIRECTORY (resumable, size-checked)."""
+    from pytest_hepagent.data.download import download as fetch
+    from pytest_hepagent.data.schema import BASE_URL, SAMPLES, sample_by_name
+
+    chosen = [sample_by_name(s) for s in samples] if samples else list(SAMPLES)
+    for result in fetch(directory, base_url or BASE_URL, chosen, retries=retries, progress=sys.stderr.isatty()):
+        state = "already complete" if result.skipped else f"{result.bytes} bytes"
+        click.echo(f"{result.path}: {state}")
+
+
+@cli.command()
+@click.option("--data", type=click.Path(path_type=Path), help="Folder of GamGam files (default: synthetic stand-in)")
+@click.option(
+    "--backend",
+    type=click.Choice(["auto", "hgb", "tabpfn"]),
+    default="hgb",
+    show_default=True,
+    help="S-B classifier of step 4",
+)
+@click.option(
+    "--golden-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to write the manifest and small files (default: the shipped golden/)",
+)
+@click.option(
+    "--solution-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to write every reference output (default: a cache folder)",
+)
+@click.option("--check", is_flag=True, help="Compare with the existing manifest instead of overwriting it")
+def golden(data: Path | None, backend: str, golden_dir: Path | None, solution_dir: Path | None, check: bool) -> None:
+    """Regenerate all golden outputs for a dataset and S-B backend."""
+    from pytest_hepagent.golden import check_against, regenerate
+    from pytest_hepagent.golden.regenerate import default_solution_dir
+    from pytest_hepagent.resources import golden_dir as shipped_golden_dir
+
+    dataset = _dataset(data)
+    golden_dir = golden_dir or shipped_golden_dir()
+    start = time.perf_counter()
+    solution = solution_dir or default_solution_dir(dataset.content_hash(), backend)
+    result = regenerate(dataset, solution, None if check else golden_dir, backend)
+    elapsed = time.perf_counter() - start
+    steps = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
+    click.echo(
+        f"reference outputs in {result.solution_dir} ({steps}; total {elapsed:.1f} s, "
+        f"S-B backend {result.manifest['sb_backend']})"
+    )
+    if check:
+        problems = check_against(result.manifest, golden_dir)
+        for line in problems:
+            click.echo(f"DIFFERS {line}")
+        if problems:
+            raise SystemExit(1)
+        click.echo(f"golden outputs match {golden_dir / 'manifest.json'} bit for bit")
+    else:
+        click.echo(f"manifest written to {golden_dir / 'manifest.json'}")
+
+
+@cli.command()
+@click.argument("step")
+@click.argument("output_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--data", type=click.Path(path_type=Path), help="Folder of GamGam files (default: synthetic stand-in)")
+def validate(step: str, output_dir: Path, data: Path | None) -> None:
+    """Validate one step's outputs in OUTPUT_DIR against the golden outputs; print the validation log."""
+    from pytest_hepagent.analysis.reference import step_by_name
+    from pytest_hepagent.compare import validate_step
+    from pytest_hepagent.golden import ensure_solution
+    from pytest_hepagent.resources import golden_dir
+    from pytest_hepagent.specs import load_specs
+
+    spec = load_specs()[step_by_name(step).name]
+    solution = ensure_solution(_dataset(data), golden_dir())
+    result = validate_step(spec, output_dir, solution)
+    click.echo(result.log(), nl=False)
+    raise SystemExit(0 if result.passed else 1)
+
+
+@cli.command()
+@click.option("--data", type=click.Path(path_type=Path), help="Folder of GamGam files (default: synthetic stand-in)")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Where to write the outputs")
+def run(data: Path | None, out: Path | None) -> None:
+    """Run the reference analysis (steps 1-5) and validate every step against the golden outputs."""
+    from pytest_hepagent.analysis.reference import STEPS, run_step
+    from pytest_hepagent.compare import validate_step
+    from pytest_hepagent.golden import ensure_solution, read_manifest
+    from pytest_hepagent.resources import golden_dir
+    from pytest_hepagent.specs import load_specs
+
+    dataset = _dataset(data)
+    solution = ensure_solution(dataset, golden_dir())
+    backend = read_manifest(golden_dir())["sb_backend"]
+    out = out or Path(tempfile.mkdtemp(prefix="hepagent-run-"))
+    specs = load_specs()
+    passed = 0
+    for step in STEPS:
+        start = time.perf_counter()
+        run_step(step, dataset, out, backend=backend)
+        result = validate_step(specs[step.name], out, solution)
+        passed += result.passed
+        click.echo(f"{result.summary()}   ({time.perf_counter() - start:.1f} s)")
+    click.echo(f"Result: {passed}/{len(STEPS)} steps passed; outputs in {out}")
+    raise SystemExit(0 if passed == len(STEPS) else 1)
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except HepAgentError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None

@@ -1,0 +1,104 @@
+"""Tolerance-aware comparison of numpy outputs: shape, NaN mask, then |gen - ref| <= atol + rtol * |ref|."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pytest_hepagent.compare.result import ColumnStats, Mismatch, OutputResult
+from pytest_hepagent.specs import OutputCheck
+
+__all__ = ["FIRST_MISMATCHES", "compare_array_files", "compare_arrays", "sort_rows"]
+
+FIRST_MISMATCHES = 10
+
+
+def sort_rows(a: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Rows in a canonical order (lexicographic on all columns, NaN last), for row-order-insensitive checks."""
+    if a.ndim == 1:
+        return np.sort(a)
+    flat = a.reshape(a.shape[0], -1)
+    order = np.lexsort(flat.T[::-1])
+    return a[order]
+
+
+def _load(path: Path) -> NDArray[np.float64]:
+    array = np.load(path, allow_pickle=False)
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        raise ValueError(f"dtype {array.dtype} is not numeric")
+    return np.asarray(array, dtype=np.float64)
+
+
+def compare_arrays(
+    generated: NDArray[np.float64], reference: NDArray[np.float64], check: OutputCheck, column_names: Sequence[str] = ()
+) -> OutputResult:
+    base = OutputResult(
+        check.path,
+        "shape",
+        generated_shape=tuple(generated.shape),
+        reference_shape=tuple(reference.shape),
+        rtol=check.rtol,
+        atol=check.atol,
+        row_order=check.row_order,
+        total=int(reference.size),
+    )
+    if generated.shape != reference.shape:
+        return replace(base, message=f"shape {generated.shape} vs reference {reference.shape}")
+    if check.row_order == "any" and generated.ndim >= 1:
+        generated, reference = sort_rows(generated), sort_rows(reference)
+    gen_nan, ref_nan = np.isnan(generated), np.isnan(reference)
+    nan_equal = bool(np.array_equal(gen_nan, ref_nan))
+    both = ~gen_nan & ~ref_nan
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.where(both, np.abs(generated - reference), 0.0)
+        same_inf = both & np.isinf(reference) & (generated == reference)
+        diff = np.where(same_inf, 0.0, diff)
+        bad = both & ~same_inf & ~(diff <= check.atol + check.rtol * np.abs(reference))
+    bad |= gen_nan != ref_nan
+    n_bad = int(bad.sum())
+    if n_bad == 0:
+        return replace(base, status="pass", max_diff=float(diff.max(initial=0.0)))
+    bad_value_diffs = diff[bad & both]
+    first = tuple(
+        Mismatch(tuple(int(i) for i in idx), float(generated[tuple(idx)]), float(reference[tuple(idx)]))
+        for idx in np.argwhere(bad)[:FIRST_MISMATCHES]
+    )
+    columns: tuple[ColumnStats, ...] = ()
+    if generated.ndim == 2:
+        per_col = bad.sum(axis=0)
+        columns = tuple(
+            ColumnStats(
+                int(j),
+                column_names[int(j)] if j < len(column_names) else f"col{j}",
+                int(per_col[j]),
+                float(np.max(diff[:, j][bad[:, j]], initial=0.0)),
+            )
+            for j in np.flatnonzero(per_col)
+        )
+    return replace(
+        base,
+        status="values" if nan_equal else "nan_mask",
+        message=f"{n_bad}/{reference.size} elements differ" + ("" if nan_equal else " (NaN masks differ)"),
+        mismatches=n_bad,
+        nan_mask_equal=nan_equal,
+        max_diff=float(bad_value_diffs.max(initial=0.0)),
+        mean_diff=float(bad_value_diffs.mean()) if bad_value_diffs.size else 0.0,
+        first=first,
+        columns=columns,
+    )
+
+
+def compare_array_files(
+    generated: Path, reference: Path, check: OutputCheck, column_names: Sequence[str] = ()
+) -> OutputResult:
+    if not generated.is_file():
+        return OutputResult(check.path, "missing", f"{check.path} was not produced")
+    try:
+        gen = _load(generated)
+    except (ValueError, OSError, EOFError) as exc:
+        return OutputResult(check.path, "unreadable", f"{check.path} is not a readable numeric .npy file ({exc})")
+    return compare_arrays(gen, _load(reference), check, column_names)

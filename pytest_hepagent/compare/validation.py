@@ -1,0 +1,120 @@
+"""Validate a step's outputs against the goldens and write the validation log (paper, appendix B.2 style)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pytest_hepagent.analysis.ntuple import COLUMNS as NTUPLE_COLUMNS
+from pytest_hepagent.analysis.selection import SAMPLE_COLUMNS
+from pytest_hepagent.compare.arrays import compare_array_files
+from pytest_hepagent.compare.result import OutputResult
+from pytest_hepagent.compare.summary import compare_summary_files
+from pytest_hepagent.specs import TaskSpec
+
+__all__ = ["StepValidation", "validate_step"]
+
+_COLUMN_SETS: dict[str, tuple[str, ...]] = {"ntuple": NTUPLE_COLUMNS, "sample": SAMPLE_COLUMNS}
+
+
+@dataclass(frozen=True)
+class StepValidation:
+    """All output results of one step; passes only if every output does."""
+
+    spec: TaskSpec
+    outputs: tuple[OutputResult, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(o.passed for o in self.outputs)
+
+    def summary(self) -> str:
+        """One line per output: the compact form shown in a test failure."""
+        lines = [f"Step {self.spec.index} ({self.spec.step}): {'PASS' if self.passed else 'FAIL'}"]
+        for o in self.outputs:
+            lines.append(f"  {'[OK]' if o.passed else '[X]'} {o.path}" + (f": {o.message}" if o.message else ""))
+        return "\n".join(lines)
+
+    def log(self) -> str:
+        """The full validation log."""
+        return _render(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"step": self.spec.step, "passed": self.passed, "outputs": [o.to_dict() for o in self.outputs]}
+
+
+def validate_step(spec: TaskSpec, output_dir: Path, golden_dir: Path) -> StepValidation:
+    """Compare each output of `spec` in `output_dir` with the same relative path in `golden_dir`."""
+    results = []
+    for check in spec.outputs:
+        generated, reference = Path(output_dir) / check.path, Path(golden_dir) / check.path
+        if check.kind == "root_summary":
+            results.append(compare_summary_files(generated, reference, check))
+        else:
+            names = _COLUMN_SETS.get(check.columns or "", ())
+            results.append(compare_array_files(generated, reference, check, names))
+    return StepValidation(spec, tuple(results))
+
+
+def _render_output(o: OutputResult, lines: list[str]) -> None:
+    name = Path(o.path).name
+    lines.append(f"Validating {name}...")
+    if o.passed:
+        lines.append(
+            f"[OK] {name} matches (shape {o.reference_shape}, max diff {o.max_diff:.6g})"
+            if o.reference_shape is not None
+            else f"[OK] {name} matches"
+        )
+        return
+    if o.status in ("missing", "unreadable"):
+        lines.append(f"[X] {o.message}")
+    elif o.status == "shape":
+        lines.append(f"[X] Shape mismatch: {o.generated_shape} vs {o.reference_shape}")
+    elif o.status == "structure":
+        lines.append(f"[X] {name} differs structurally: {o.message}")
+        lines.extend(f"    {d}" for d in o.details)
+    else:
+        finite = o.mismatches
+        lines.append(f"[X] {name} differs: NaN mask equal={o.nan_mask_equal}, mismatches={finite}/{o.total}")
+        lines.append(f"diff stats: max={o.max_diff:.6g}, mean={o.mean_diff:.6g}")
+
+
+def _render_details(o: OutputResult, lines: list[str]) -> None:
+    name = Path(o.path).name
+    lines.append("")
+    lines.append(f"Detailed analysis for {name} (rtol={o.rtol:g}, atol={o.atol:g}, row order: {o.row_order}):")
+    lines.append(f"Generated shape: {o.generated_shape}, Reference shape: {o.reference_shape}")
+    lines.append(f"[X] {o.mismatches} elements differ (out of {o.total} total)")
+    lines.append(f"Sample numeric mismatches (first {len(o.first)} indices):")
+    for m in o.first:
+        index = m.index[0] if len(m.index) == 1 else m.index
+        lines.append(f"Index {index}: gen={m.generated!r}, ref={m.reference!r}, diff={m.diff!r}")
+    if o.generated_shape is not None and len(o.generated_shape) == 2:
+        lines.append("Per-column analysis:")
+        lines.extend(
+            f"  column {c.column} ({c.name}): {c.mismatches} mismatches, max diff={c.max_diff:.6g}" for c in o.columns
+        )
+    else:
+        lines.append("1D array - no column-by-column analysis needed")
+
+
+def _render(v: StepValidation) -> str:
+    spec = v.spec
+    lines = [f"== Step {spec.index} Validation ({spec.step}) =="]
+    for o in v.outputs:
+        _render_output(o, lines)
+    detailed = [o for o in v.outputs if o.status in ("values", "nan_mask")]
+    if detailed:
+        lines.append("")
+        lines.append("Running detailed mismatch analysis...")
+        for o in detailed:
+            _render_details(o, lines)
+    lines += ["", "== VALIDATION SUMMARY ==", f"Step: {spec.index} ({spec.step})", "Files validated:"]
+    lines.extend(f"- {Path(c.path).name} - {c.description}" for c in spec.outputs)
+    lines.append("")
+    lines.append(f"Step {spec.index} ({spec.step}): {'PASS' if v.passed else 'FAIL'}")
+    lines.append("[OK] Validation passed" if v.passed else "[X] Validation failed")
+    lines.append("")
+    lines.append(f"Result: {int(v.passed)}/1 step passed")
+    return "\n".join(lines) + "\n"

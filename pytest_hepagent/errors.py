@@ -1,0 +1,30 @@
+"""Errors a user can act on: each message is one line that names the file or option and the fix."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = ["DataError", "GoldenError", "HepAgentError", "SpecError", "did_you_mean"]
+
+
+class HepAgentError(Exception):
+    """Base class of every error the harness raises on purpose."""
+
+
+class DataError(HepAgentError):
+    """An input ROOT file or data folder cannot be used as it is."""
+
+
+class SpecError(HepAgentError):
+    """A task spec file is invalid."""
+
+
+class GoldenError(HepAgentError):
+    """Golden outputs are missing or do not match their manifest."""
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """' (did you mean X?)' for the closest candidate, or '' when none is close."""
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,0 +1,27 @@
+"""Where the shipped task specs and golden files are, in a source checkout and in an installed package alike."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+__all__ = ["golden_dir", "spec_dir"]
+
+_CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def _package_dir(package: str, checkout_name: str) -> Path:
+    try:
+        return Path(str(resources.files(package)))
+    except ModuleNotFoundError:  # running from a checkout that was not pip-installed
+        return _CHECKOUT / checkout_name
+
+
+def spec_dir() -> Path:
+    """The `task_specs/` folder."""
+    return _package_dir("pytest_hepagent.task_specs", "task_specs")
+
+
+def golden_dir() -> Path:
+    """The `golden/` folder: the committed manifest and small golden files."""
+    return _package_dir("pytest_hepagent.golden_files", "golden")

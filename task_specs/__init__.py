@@ -1,0 +1,1 @@
+"""Task specs, one YAML file per step (installed as `pytest_hepagent.task_specs`)."""

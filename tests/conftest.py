@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pytest_hepagent.data import Dataset, GeneratorConfig, ensure_synthetic
+
+SMALL = GeneratorConfig(seed=7, mc_scale=0.05, data_scale=0.02)
+
+
+@pytest.fixture(scope="session")
+def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
+    """A tiny synthetic dataset (a few thousand events per file) for tests of mechanics, not physics."""
+    return ensure_synthetic(tmp_path_factory.mktemp("small-data"), SMALL)
+
+
+@pytest.fixture(scope="session")
+def raw(hepagent_solution: Path) -> dict[str, np.ndarray]:
+    """The golden step-2 arrays of the default dataset, by sample name."""
+    return {p.name.removesuffix("_raw.npy"): np.load(p) for p in (hepagent_solution / "arrays").glob("*_raw.npy")}
