@@ -50,7 +50,10 @@ def significance(s: ArrayLike, b: ArrayLike) -> F64:
     s, b = np.asarray(s, dtype=np.float64), np.asarray(b, dtype=np.float64)
     ok = (s > 0) & (b > 0)
     safe_s, safe_b = np.where(ok, s, 1.0), np.where(ok, b, 1.0)
-    z2 = 2.0 * ((safe_s + safe_b) * np.log1p(safe_s / safe_b) - safe_s)
+    # ln(1 + s/b) without overflowing s/b when b is tiny; log1p keeps precision where s << b.
+    with np.errstate(over="ignore"):
+        log_term = np.where(safe_s <= safe_b, np.log1p(safe_s / safe_b), np.log(safe_s + safe_b) - np.log(safe_b))
+    z2 = 2.0 * ((safe_s + safe_b) * log_term - safe_s)
     return np.where(ok, np.sqrt(np.maximum(z2, 0.0)), 0.0)
 
 

@@ -17,21 +17,26 @@ __all__ = ["SUMMARY_JSON", "SUMMARY_TEXT", "render_text", "summarize", "summariz
 
 SUMMARY_JSON = "summary/root_summary.json"
 SUMMARY_TEXT = "summary/root_summary.txt"
+_TABULAR = ("TTree", "ROOT::RNTuple")
 
 
 def summarize_file(path: Path) -> dict[str, Any]:
-    """{"file": name, "trees": [{"name", "entries", "branches": [{"name", "type"}]}]} for one ROOT file."""
+    """{"file": name, "trees": [{"name", "entries", "branches": [{"name", "type"}]}]} for one ROOT file.
+
+    TTrees and RNTuples (whose top-level fields are listed as branches) in any directory are included.
+    """
     root = open_root(path)
     trees: list[dict[str, Any]] = []
     for key, classname in sorted(root.classnames().items()):
-        if classname != "TTree":
+        if classname not in _TABULAR:
             continue
         name = key.split(";")[0]
         if any(t["name"] == name for t in trees):  # keep the highest cycle only
             continue
-        tree = root[key]
-        branches = [{"name": b.name, "type": b.typename} for b in tree.branches]
-        trees.append({"name": name, "entries": int(tree.num_entries), "branches": branches})
+        obj = root[key]
+        columns = obj.branches if classname == "TTree" else obj.fields
+        branches = [{"name": c.name, "type": c.typename} for c in columns]
+        trees.append({"name": name, "class": classname, "entries": int(obj.num_entries), "branches": branches})
     return {"file": Path(path).name, "trees": trees}
 
 
@@ -51,7 +56,7 @@ def render_text(summary: dict[str, Any]) -> str:
     for f in summary["files"]:
         lines.append(f"File: {f['file']}")
         for t in f["trees"]:
-            lines.append(f"  TTree {t['name']}: {t['entries']} entries, {len(t['branches'])} branches")
+            lines.append(f"  {t.get('class', 'TTree')} {t['name']}: {t['entries']} entries, {len(t['branches'])} branches")
             width = max((len(b["name"]) for b in t["branches"]), default=0)
             lines.extend(f"    {b['name']:<{width}}  {b['type']}" for b in t["branches"])
         lines.append("")

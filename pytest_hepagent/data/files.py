@@ -17,6 +17,11 @@ __all__ = ["open_root", "open_tree", "read_branches"]
 _FIX_MISSING = "generate the stand-in with `hepagent generate DIR` or fetch the release with `hepagent download DIR`"
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:120]
+
+
 def open_root(path: Path) -> Any:
     """Open a ROOT file, turning uproot's many failure modes into one-line `DataError`s."""
     import uproot
@@ -27,9 +32,8 @@ def open_root(path: Path) -> Any:
     try:
         return uproot.open(path)
     except Exception as exc:  # noqa: BLE001 - uproot raises many types for truncated or foreign files
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(
-            f"{path}: not a readable ROOT file ({reason[:120]}); the file is truncated or corrupt: delete it and "
+            f"{path}: not a readable ROOT file ({_first_line(exc)}); the file is truncated or corrupt: delete it and "
             f"run `hepagent download` again (it resumes) or regenerate it"
         ) from None
 
@@ -67,6 +71,6 @@ def read_branches(path: Path, branches: Sequence[str], tree: str = TREE_NAME) ->
         return t.arrays(list(branches), library="ak")
     except Exception as exc:  # noqa: BLE001 - any read failure means a damaged file
         raise DataError(
-            f"{path}: reading branches failed ({type(exc).__name__}: {str(exc)[:100]}); the file is "
+            f"{path}: reading branches failed ({type(exc).__name__}: {_first_line(exc)}); the file is "
             f"truncated or corrupt: delete it and download or regenerate it"
         ) from None
