@@ -28,6 +28,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("hep_data", type="string", default="", help="Default for --hep-data")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    data = _data_dir(config)
+    if data is not None:  # a wrong folder stops the run before any test starts
+        from pytest_hepagent.data.dataset import Dataset
+        from pytest_hepagent.errors import DataError
+
+        try:
+            Dataset(data).check()
+        except DataError as exc:
+            raise pytest.UsageError(f"{DATA_OPTION}: {exc}") from None
+
+
 def _data_dir(config: pytest.Config) -> Path | None:
     value = config.getoption(DATA_OPTION) or config.getini("hep_data")
     return Path(value) if value else None
@@ -37,13 +49,9 @@ def _data_dir(config: pytest.Config) -> Path | None:
 def hepagent_dataset(pytestconfig: pytest.Config) -> Dataset:
     """The dataset of this session: `--hep-data`, or the synthetic stand-in (generated once, then cached)."""
     from pytest_hepagent.data.dataset import Dataset, ensure_synthetic
-    from pytest_hepagent.errors import DataError
 
     data = _data_dir(pytestconfig)
-    try:
-        return Dataset(data).check() if data is not None else ensure_synthetic()
-    except DataError as exc:
-        raise pytest.UsageError(f"{DATA_OPTION}: {exc}") from None
+    return Dataset(data) if data is not None else ensure_synthetic()
 
 
 @pytest.fixture(scope="session")

@@ -90,13 +90,19 @@ def test_tabpfn_without_weights_says_what_to_set(monkeypatch: pytest.MonkeyPatch
 def test_spec_errors_name_the_file_key_and_fix(tmp_path: Path) -> None:
     good = (Path(__file__).parents[1] / "task_specs/categorization.yaml").read_text()
     cases = {
-        "rtoll": (good.replace("rtol: 1.0e-4", "rtoll: 1.0e-4"), "outputs.arrays/significances.npy.rtoll: unknown "
-                  "setting (did you mean 'rtol'?)"),
+        "rtoll": (
+            good.replace("rtol: 1.0e-4", "rtoll: 1.0e-4"),
+            "outputs.arrays/significances.npy.rtoll: unknown setting (did you mean 'rtol'?)",
+        ),
         "negative": (good.replace("rtol: 1.0e-4", "rtol: -1"), "rtol: must be a non-negative number"),
-        "order": (good.replace("atol: 0.0\n", "atol: 0.0\n    row_order: sorted\n"), "row_order: 'sorted' is not "
-                  "allowed"),
-        "version": (good.replace("schema_version: 1", "schema_version: 9"), "schema_version: version 9 is not "
-                    "supported"),
+        "order": (
+            good.replace("atol: 0.0\n", "atol: 0.0\n    row_order: sorted\n"),
+            "row_order: 'sorted' is not allowed",
+        ),
+        "version": (
+            good.replace("schema_version: 1", "schema_version: 9"),
+            "schema_version: version 9 is not supported",
+        ),
         "yaml": (good + "  - [unclosed\n", "invalid YAML"),
         "key": (good.replace("timeout_s:", "timeout:"), "timeout: unknown key (did you mean 'timeout_s'?)"),
     }

@@ -91,8 +91,7 @@ def server(small_dataset: Dataset) -> Iterator[tuple[str, Behaviour]]:
     httpd.server_close()
 
 
-def test_downloads_the_release_layout(server: tuple[str, Behaviour], small_dataset: Dataset,
-                                      tmp_path: Path) -> None:
+def test_downloads_the_release_layout(server: tuple[str, Behaviour], small_dataset: Dataset, tmp_path: Path) -> None:
     url, _ = server
     results = download(tmp_path, url, progress=False)
     assert [r.path for r in results] == [tmp_path / s.relpath for s in SAMPLES]
@@ -102,8 +101,9 @@ def test_downloads_the_release_layout(server: tuple[str, Behaviour], small_datas
     assert all(r.skipped for r in again)
 
 
-def test_resumes_a_partial_file_with_a_range_request(server: tuple[str, Behaviour], small_dataset: Dataset,
-                                                     tmp_path: Path) -> None:
+def test_resumes_a_partial_file_with_a_range_request(
+    server: tuple[str, Behaviour], small_dataset: Dataset, tmp_path: Path
+) -> None:
     url, behaviour = server
     source = small_dataset.paths["data_A"]
     target = tmp_path / "data_A.GamGam.root"
@@ -115,8 +115,9 @@ def test_resumes_a_partial_file_with_a_range_request(server: tuple[str, Behaviou
     assert ("GET", "/Data/data_A.GamGam.root", "bytes=1000-") in behaviour.requests
 
 
-def test_a_server_that_ignores_range_restarts_the_file(server: tuple[str, Behaviour], small_dataset: Dataset,
-                                                      tmp_path: Path) -> None:
+def test_a_server_that_ignores_range_restarts_the_file(
+    server: tuple[str, Behaviour], small_dataset: Dataset, tmp_path: Path
+) -> None:
     url, behaviour = server
     behaviour.ignore_range = True
     source = small_dataset.paths["data_B"]
@@ -125,8 +126,9 @@ def test_a_server_that_ignores_range_restarts_the_file(server: tuple[str, Behavi
     assert (tmp_path / "data_B.GamGam.root").read_bytes() == source.read_bytes()
 
 
-def test_dropped_connections_resume_until_complete(server: tuple[str, Behaviour], small_dataset: Dataset,
-                                                   tmp_path: Path) -> None:
+def test_dropped_connections_resume_until_complete(
+    server: tuple[str, Behaviour], small_dataset: Dataset, tmp_path: Path
+) -> None:
     url, behaviour = server
     behaviour.truncate_first = 2
     source = small_dataset.paths["signal_ggH"]
@@ -137,8 +139,9 @@ def test_dropped_connections_resume_until_complete(server: tuple[str, Behaviour]
     assert len(ranges) == 3
 
 
-def test_giving_up_keeps_the_part_and_says_how_to_resume(server: tuple[str, Behaviour], small_dataset: Dataset,
-                                                         tmp_path: Path) -> None:
+def test_giving_up_keeps_the_part_and_says_how_to_resume(
+    server: tuple[str, Behaviour], small_dataset: Dataset, tmp_path: Path
+) -> None:
     url, behaviour = server
     behaviour.truncate_first = 10
     source = small_dataset.paths["signal_ZH"]

@@ -50,8 +50,9 @@ def test_generation_is_deterministic_and_seeded(tmp_path: Path) -> None:
 
 
 def test_size_knobs_scale_the_event_counts(small_dataset: Dataset, tmp_path: Path) -> None:
-    bigger = generate(tmp_path, GeneratorConfig(seed=7, mc_scale=0.1, data_scale=0.02),
-                      [sample_by_name("signal_ggH")])[0]
+    bigger = generate(tmp_path, GeneratorConfig(seed=7, mc_scale=0.1, data_scale=0.02), [sample_by_name("signal_ggH")])[
+        0
+    ]
     n_small = uproot.open(small_dataset.path(sample_by_name("signal_ggH")))[TREE_NAME].num_entries
     n_big = uproot.open(bigger)[TREE_NAME].num_entries
     assert n_big == pytest.approx(2 * n_small, rel=0.1)
@@ -62,8 +63,15 @@ def test_mc_weight_formula_gives_physical_yields(small_dataset: Dataset) -> None
     for name in ("signal_ggH", "signal_VBF"):
         sample = sample_by_name(name)
         t = uproot.open(small_dataset.path(sample))[TREE_NAME].arrays(library="np")
-        w = (t["mcWeight"] * t["scaleFactor_PHOTON"] * t["scaleFactor_PhotonTRIGGER"] * t["scaleFactor_PILEUP"]
-             * t["XSection"].astype(np.float64) * LUMI_PB / t["SumWeights"])
+        w = (
+            t["mcWeight"]
+            * t["scaleFactor_PHOTON"]
+            * t["scaleFactor_PhotonTRIGGER"]
+            * t["scaleFactor_PILEUP"]
+            * t["XSection"].astype(np.float64)
+            * LUMI_PB
+            / t["SumWeights"]
+        )
         assert np.all(t["XSection"] == np.float32(sample.xsection_pb))
         assert 0.5 < w.sum() / (sample.xsection_pb * LUMI_PB) < 0.9
         assert t["mcWeight"].mean() == pytest.approx(sample.mean_mc_weight, rel=0.05)
@@ -71,8 +79,8 @@ def test_mc_weight_formula_gives_physical_yields(small_dataset: Dataset) -> None
 
 def test_data_files_carry_no_mc_weight(small_dataset: Dataset) -> None:
     t = uproot.open(small_dataset.path(sample_by_name("data_B")))[TREE_NAME].arrays(
-        ["mcWeight", "XSection", "SumWeights", "scaleFactor_PILEUP", "photon_truthMatched", "runNumber"],
-        library="ak")
+        ["mcWeight", "XSection", "SumWeights", "scaleFactor_PILEUP", "photon_truthMatched", "runNumber"], library="ak"
+    )
     for name in ("mcWeight", "XSection", "SumWeights", "scaleFactor_PILEUP"):
         assert ak.all(t[name] == 0), name
     assert not ak.any(t["photon_truthMatched"])
@@ -94,7 +102,7 @@ def test_ensure_synthetic_refuses_a_folder_of_other_files(tmp_path: Path) -> Non
 
 
 def test_real_data_layouts_are_found_flat_or_nested(small_dataset: Dataset, tmp_path: Path) -> None:
-    for sample_name, path in small_dataset.paths.items():
+    for path in small_dataset.paths.values():
         (tmp_path / path.name).symlink_to(path)
     flat = Dataset(tmp_path).check()
     assert flat.kind == "real"

@@ -52,8 +52,9 @@ def test_manifest_comparison_names_what_changed() -> None:
     assert compare_manifests(only_env, manifest) == []
 
 
-def test_ensure_solution_repairs_a_tampered_cache(hepagent_dataset: Dataset, hepagent_solution: Path,
-                                                  tmp_path: Path) -> None:
+def test_ensure_solution_repairs_a_tampered_cache(
+    hepagent_dataset: Dataset, hepagent_solution: Path, tmp_path: Path
+) -> None:
     import shutil
 
     copy = tmp_path / "solution"

@@ -20,8 +20,11 @@ def test_summary_of_the_gamgam_files(small_dataset: Dataset) -> None:
         assert {b["name"] for b in tree["branches"]} == set(BRANCHES)
         types = {b["name"]: b["type"] for b in tree["branches"]}
         assert types["photon_pt"] == "float[]" and types["trigP"] == "bool" and types["runNumber"] == "int32_t"
-        assert tree["entries"] == uproot.open(small_dataset.root / "Data" / f["file"])["mini"].num_entries \
-            if f["file"].startswith("data") else tree["entries"] > 0
+        assert (
+            tree["entries"] == uproot.open(small_dataset.root / "Data" / f["file"])["mini"].num_entries
+            if f["file"].startswith("data")
+            else tree["entries"] > 0
+        )
     assert json.loads(to_json(summary)) == summary
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,7 @@ def test_cut_flow_decreases_and_every_cut_acts_on_data(raw: dict[str, np.ndarray
     counts = list(flow.values())
     assert counts == sorted(counts, reverse=True)
     names = list(flow)
-    for before, after in zip(names[:-1], names[1:], strict=True):
+    for before, after in itertools.pairwise(names):
         if after != "two photons":  # the skim already requires two photons
             assert flow[after] < flow[before], after
 
@@ -76,10 +77,22 @@ def _independent_nti_sideband(data: np.ndarray) -> np.ndarray:
     m = np.sqrt(2 * pt1 * pt2 * (np.cosh(e1 - e2) - np.cos(p1 - p2)))
     with np.errstate(invalid="ignore"):
         good_eta = [(np.abs(e) < 2.37) & ((np.abs(e) < 1.37) | (np.abs(e) > 1.52)) for e in (e1, e2)]
-        presel = ((data[:, col("trigP")] == 1) & (pt1 > 25) & (pt2 > 25) & good_eta[0] & good_eta[1]
-                  & (pt1 / m > 0.35) & (pt2 / m > 0.25) & (m > 105) & (m < 160))
-        iso = [(data[:, col(f"photon{i}_ptcone30")] / data[:, col(f"photon{i}_pt")] < 0.065)
-               & (data[:, col(f"photon{i}_etcone20")] / data[:, col(f"photon{i}_pt")] < 0.065) for i in (1, 2)]
+        presel = (
+            (data[:, col("trigP")] == 1)
+            & (pt1 > 25)
+            & (pt2 > 25)
+            & good_eta[0]
+            & good_eta[1]
+            & (pt1 / m > 0.35)
+            & (pt2 / m > 0.25)
+            & (m > 105)
+            & (m < 160)
+        )
+        iso = [
+            (data[:, col(f"photon{i}_ptcone30")] / data[:, col(f"photon{i}_pt")] < 0.065)
+            & (data[:, col(f"photon{i}_etcone20")] / data[:, col(f"photon{i}_pt")] < 0.065)
+            for i in (1, 2)
+        ]
     ti = (data[:, col("photon1_isTightID")] == 1) & (data[:, col("photon2_isTightID")] == 1) & iso[0] & iso[1]
     sideband = ((m > 105) & (m < 120)) | ((m > 130) & (m < 160))
     return m[presel & ~ti & sideband]
@@ -92,21 +105,24 @@ def test_background_is_the_nti_sideband_sample(raw: dict[str, np.ndarray], bkgd:
     assert bkgd[:, 7].sum() == pytest.approx(1.0)
 
 
-def test_background_weights_extrapolate_ti_into_the_signal_window(raw: dict[str, np.ndarray],
-                                                                 bkgd: np.ndarray) -> None:
+def test_background_weights_extrapolate_ti_into_the_signal_window(raw: dict[str, np.ndarray], bkgd: np.ndarray) -> None:
     background = selection.background_sample({d: raw[d] for d in DATA})
     assert background.sf1 > 0 and 0 < background.sf2 < 1
     np.testing.assert_allclose(bkgd[:, 6], background.sf1 * background.sf2)
     # SF1 x SF2 x NTI yield equals TI(sidebands) x NTI(window) / NTI(sidebands).
     assert bkgd[:, 6].sum() == pytest.approx(
-        background.ti_sidebands * background.nti_signal_window / background.nti_sidebands)
+        background.ti_sidebands * background.nti_signal_window / background.nti_sidebands
+    )
     # A sideband fit of the TI data agrees with that estimate to within 15%.
     data = np.concatenate([raw[d] for d in DATA])
     sel = selection.preselect(data)
     m = sel.m_yy[sel.passed & sel.tight_isolated]
     sb = ((m > 105) & (m < 120)) | ((m > 130) & (m < 160))
     slope = -np.polyfit(np.arange(105.5, 160), np.log(np.histogram(m, np.arange(105, 161))[0]), 1)[0]
-    shape = lambda lo, hi: (np.exp(-slope * lo) - np.exp(-slope * hi)) / slope  # noqa: E731
+
+    def shape(lo: float, hi: float) -> float:
+        return float((np.exp(-slope * lo) - np.exp(-slope * hi)) / slope)
+
     norm = sb.sum() / (shape(105, 120) + shape(130, 160))
     assert bkgd[:, 6].sum() == pytest.approx(norm * shape(123, 127), rel=0.15)
 
@@ -117,8 +133,15 @@ def test_signal_weights_follow_the_mc_formula(raw: dict[str, np.ndarray], signal
         sel = selection.preselect(raw[name])
         keep = sel.passed & sel.tight_isolated
         r = raw[name][keep]
-        blocks.append(r[:, col("mcWeight")] * r[:, col("scaleFactor_PHOTON")] * r[:, col("scaleFactor_PhotonTRIGGER")]
-                      * r[:, col("scaleFactor_PILEUP")] * r[:, col("XSection")] * 10064.0 / r[:, col("SumWeights")])
+        blocks.append(
+            r[:, col("mcWeight")]
+            * r[:, col("scaleFactor_PHOTON")]
+            * r[:, col("scaleFactor_PhotonTRIGGER")]
+            * r[:, col("scaleFactor_PILEUP")]
+            * r[:, col("XSection")]
+            * 10064.0
+            / r[:, col("SumWeights")]
+        )
     np.testing.assert_allclose(signal[:, 6], np.concatenate(blocks), rtol=1e-12)
 
 
@@ -129,7 +152,7 @@ def test_significance_is_a_few_sigma_and_categories_add_20_to_45_percent(hepagen
     assert 1.2 < z[-1] / z[0] < 1.45
     assert boundaries[0] == 0.0 and boundaries[-1] == 1.0 and len(boundaries) == len(z) + 1
     assert (z[-1] - z[-2]) / z[-2] < categorization.THRESHOLD  # stopped at the first gain below 5%...
-    assert all((b - a) / a >= categorization.THRESHOLD for a, b in zip(z[:-2], z[1:-1], strict=True))  # ...not before
+    assert all((b - a) / a >= categorization.THRESHOLD for a, b in itertools.pairwise(z[:-1]))  # ...not before
 
 
 def test_classifier_separates_signal_from_background(hepagent_solution: Path) -> None:

@@ -71,10 +71,7 @@ class ScoredSample:
     def binned(self, num_bins: int) -> tuple[F64, F64]:
         """(summed weights, event counts) per bin of num_bins equal bins on [0, 1]; cached per num_bins."""
         if num_bins not in self._binned:
-            index, inside = _bin_index(self.score, num_bins)
-            weights = np.bincount(index[inside], self.weight[inside], minlength=num_bins).astype(np.float64)
-            counts = np.bincount(index[inside], minlength=num_bins).astype(np.float64)
-            self._binned[num_bins] = (weights, counts)
+            self._binned[num_bins] = _binned_sums(self.score, self.weight, num_bins)
         return self._binned[num_bins]
 
 
@@ -82,18 +79,37 @@ def _edges(num_bins: int) -> F64:
     return np.linspace(0.0, 1.0, num_bins + 1)
 
 
-def _bin_index(score: F64, num_bins: int) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
-    """Bin of each score with the semantics of searchsorted(edges, score, 'right') - 1 (last bin closed).
+def _bin_index(score: F64, num_bins: int, edges: F64) -> NDArray[np.intp]:
+    """Bin of each score in [0, 1] with the semantics of searchsorted(edges, score, 'right') - 1, last bin closed.
 
     A multiply-and-floor plus a one-step correction against the exact edges, as np.histogram does for equal bins,
     so that boundaries placed at edges[k] select exactly the events with score >= edges[k].
     """
-    edges = _edges(num_bins)
-    inside = (score >= 0.0) & (score <= 1.0)
-    index = np.clip((np.where(inside, score, 0.0) * num_bins).astype(np.intp), 0, num_bins - 1)
+    index = (score * num_bins).astype(np.intp)
+    index[index == num_bins] -= 1
     index -= score < edges[index]
-    index += (score >= edges[index + 1]) & (index < num_bins - 1)
-    return index, inside
+    index += (score >= edges[index + 1]) & (index != num_bins - 1)
+    return index
+
+
+_BLOCK = 65536
+"""Events binned at a time: like np.histogram, work on blocks that stay in cache."""
+
+
+def _binned_sums(score: F64, weight: F64, num_bins: int) -> tuple[F64, F64]:
+    """(summed weights, event counts) per bin; scores outside [0, 1] (or NaN) are not counted."""
+    edges = _edges(num_bins)
+    weights = np.zeros(num_bins)
+    counts = np.zeros(num_bins, dtype=np.intp)
+    for start in range(0, score.size, _BLOCK):
+        s, w = score[start : start + _BLOCK], weight[start : start + _BLOCK]
+        inside = (s >= 0.0) & (s <= 1.0)
+        if not inside.all():
+            s, w = s[inside], w[inside]
+        index = _bin_index(s, num_bins, edges)
+        weights += np.bincount(index, w, minlength=num_bins)
+        counts += np.bincount(index, minlength=num_bins)
+    return weights, counts.astype(np.float64)
 
 
 def _as_array(value: ArrayLike | str | Path, name: str) -> F64:

@@ -56,7 +56,9 @@ def render_text(summary: dict[str, Any]) -> str:
     for f in summary["files"]:
         lines.append(f"File: {f['file']}")
         for t in f["trees"]:
-            lines.append(f"  {t.get('class', 'TTree')} {t['name']}: {t['entries']} entries, {len(t['branches'])} branches")
+            lines.append(
+                f"  {t.get('class', 'TTree')} {t['name']}: {t['entries']} entries, {len(t['branches'])} branches"
+            )
             width = max((len(b["name"]) for b in t["branches"]), default=0)
             lines.extend(f"    {b['name']:<{width}}  {b['type']}" for b in t["branches"])
         lines.append("")

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 
 from pytest_hepagent.data.files import read_branches
 
-__all__ = ["COLUMNS", "column_index", "convert_file", "raw_array_name"]
+__all__ = ["BRANCHES", "COLUMNS", "column_index", "convert_file", "events_to_array", "raw_array_name"]
 
 _OBJECTS = (("photon", 2), ("lep", 2), ("jet", 6))
 _EVENT = (
@@ -40,6 +40,13 @@ _EVENT = (
     "SumWeights",
 )
 _PHOTON_ID = ("isTightID", "ptcone30", "etcone20")
+BRANCHES: tuple[str, ...] = (
+    *(f"{obj}_{var}" for obj, _ in _OBJECTS for var in ("pt", "eta", "phi")),
+    *_EVENT,
+    *(f"photon_{var}" for var in _PHOTON_ID),
+    "trigP",
+)
+"""Branches step 2 reads."""
 
 COLUMNS: tuple[str, ...] = (
     *(f"{obj}{i}_{var}" for obj, n in _OBJECTS for i in range(1, n + 1) for var in ("pt", "eta", "phi")),
@@ -63,29 +70,41 @@ def raw_array_name(sample_name: str) -> str:
     return f"arrays/{sample_name}_raw.npy"
 
 
-def _leading(values: ak.Array, n: int) -> NDArray[np.float64]:
-    """The first n entries of each event's list as an (events, n) float64 array, NaN-padded."""
-    padded = ak.pad_none(ak.values_astype(values, np.float64), n, axis=1, clip=True)
-    return np.asarray(ak.to_numpy(ak.fill_none(padded, np.nan)), dtype=np.float64)
+def _leading(values: ak.Array, n: int) -> list[NDArray[np.float64]]:
+    """The first n entries of each event's list, as n float64 columns, NaN where an event has fewer.
+
+    Works on the flat content and per-event offsets directly: one gather per slot instead of awkward padding.
+    """
+    counts = ak.to_numpy(ak.num(values, axis=1))
+    content = np.asarray(ak.to_numpy(ak.flatten(values, axis=1)), dtype=np.float64)
+    starts = np.cumsum(counts) - counts
+    columns = []
+    for k in range(n):
+        column = np.full(counts.size, np.nan)
+        present = counts > k
+        column[present] = content[starts[present] + k]
+        columns.append(column)
+    return columns
+
+
+def events_to_array(events: ak.Array) -> NDArray[np.float64]:
+    """The step-2 array from the branches `convert_file` reads (see the module docstring for the columns)."""
+    columns: list[NDArray[np.float64]] = []
+    for obj, n in _OBJECTS:
+        pt, eta, phi = (_leading(events[f"{obj}_{var}"], n) for var in ("pt", "eta", "phi"))
+        for i in range(n):
+            columns += [pt[i], eta[i], phi[i]]
+    columns += [np.asarray(ak.to_numpy(events[name]), dtype=np.float64) for name in _EVENT]
+    for var in _PHOTON_ID:
+        columns += _leading(events[f"photon_{var}"], 2)
+    columns.append(np.asarray(ak.to_numpy(events["trigP"]), dtype=np.float64))
+    # Fill column by column (contiguous writes), then one blocked transpose to the C order np.save expects.
+    out = np.empty((len(events), len(COLUMNS)), dtype=np.float64, order="F")
+    for j, column in enumerate(columns):
+        out[:, j] = column
+    return np.ascontiguousarray(out)
 
 
 def convert_file(path: Path) -> NDArray[np.float64]:
     """The step-2 array of one GamGam file (see the module docstring for the columns)."""
-    branches = [f"{obj}_{var}" for obj, _ in _OBJECTS for var in ("pt", "eta", "phi")]
-    branches += list(_EVENT) + [f"photon_{v}" for v in _PHOTON_ID] + ["trigP"]
-    events = read_branches(path, branches)
-    blocks: dict[str, NDArray[np.float64]] = {}
-    for obj, n in _OBJECTS:
-        for var in ("pt", "eta", "phi"):
-            blocks[f"{obj}_{var}"] = _leading(events[f"{obj}_{var}"], n)
-    for var in _PHOTON_ID:
-        blocks[f"photon_{var}"] = _leading(events[f"photon_{var}"], 2)
-    out = np.empty((len(events), len(COLUMNS)), dtype=np.float64)
-    for j, name in enumerate(COLUMNS):
-        if name in _EVENT or name == "trigP":
-            out[:, j] = ak.to_numpy(events[name]).astype(np.float64)
-        else:
-            obj_i, var = name.split("_", 1)
-            obj, i = obj_i.rstrip("0123456789"), int(obj_i[len(obj_i.rstrip("0123456789")) :])
-            out[:, j] = blocks[f"{obj}_{var}"][:, i - 1]
-    return out
+    return events_to_array(read_branches(path, BRANCHES))

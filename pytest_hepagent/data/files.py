@@ -57,8 +57,13 @@ def open_tree(path: Path, tree: str = TREE_NAME) -> Any:
         ) from None
 
 
-def read_branches(path: Path, branches: Sequence[str], tree: str = TREE_NAME) -> ak.Array:
-    """Read the named branches as an awkward record array, checking first that all of them exist."""
+def read_branches(
+    path: Path, branches: Sequence[str], tree: str = TREE_NAME, entry_stop: int | None = None
+) -> ak.Array:
+    """Read the named branches (of the first `entry_stop` events) as an awkward record array.
+
+    Checks first that all of them exist, so a missing branch is named rather than reported by uproot.
+    """
     t = open_tree(path, tree)
     available = set(t.keys())
     for name in branches:
@@ -68,7 +73,7 @@ def read_branches(path: Path, branches: Sequence[str], tree: str = TREE_NAME) ->
                 f"follow the 2020 GamGam schema (MeV units; the 2024/25 release renamed branches)"
             )
     try:
-        return t.arrays(list(branches), library="ak")
+        return t.arrays(list(branches), library="ak", entry_stop=entry_stop)
     except Exception as exc:  # noqa: BLE001 - any read failure means a damaged file
         raise DataError(
             f"{path}: reading branches failed ({type(exc).__name__}: {_first_line(exc)}); the file is "

@@ -72,6 +72,8 @@ TAIL_SCALE = 0.05
 """In TAIL_FRACTION of signal events one photon loses an Exp(TAIL_SCALE) fraction of its energy."""
 BACKGROUND_SLOPE = 0.035
 """Continuum m_yy ~ exp(-BACKGROUND_SLOPE * m / GeV)."""
+BASKET_EVENTS = 10_000
+"""Events per basket when writing."""
 SKIM_PT = 20.0
 """GamGam skim: at least two reconstructed photons above this pT (GeV)."""
 
@@ -489,7 +491,10 @@ def write_events(path: Path, columns: dict[str, ak.Array]) -> None:
         out.mktree(
             TREE_NAME, types, counter_name=lambda c: f"{c}_n", field_name=lambda outer, inner: f"{outer}_{inner}"
         )
-        out[TREE_NAME].extend(columns)
+        # Several baskets per branch, as in ROOT-written files, so partial reads need not decompress everything.
+        n = len(columns["runNumber"])
+        for start in range(0, max(n, 1), BASKET_EVENTS):
+            out[TREE_NAME].extend({name: array[start : start + BASKET_EVENTS] for name, array in columns.items()})
     tmp.replace(path)  # a reader never sees a half-written file
 
 

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+
+from pytest_hepagent.cli import cli
+from pytest_hepagent.data import Dataset
+
+
+def test_generate_writes_a_synthetic_release(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["generate", str(tmp_path / "d"), "--seed", "3", "--mc-scale", "0.02", "--data-scale", "0.005"]
+    )
+    assert result.exit_code == 0, result.output
+    dataset = Dataset(tmp_path / "d").check()
+    assert dataset.generator is not None and dataset.generator["seed"] == 3
+    assert f"synthetic dataset ready in {tmp_path / 'd'}" in result.output
+
+
+def test_validate_passes_golden_outputs_and_fails_changed_ones(hepagent_solution: Path, tmp_path: Path) -> None:
+    (tmp_path / "arrays").mkdir()
+    for name in ("boundaries", "significances"):
+        shutil.copy(hepagent_solution / f"arrays/{name}.npy", tmp_path / "arrays")
+    ok = CliRunner().invoke(cli, ["validate", "categorization", str(tmp_path)])
+    assert ok.exit_code == 0, ok.output
+    assert "Step 5 (categorization): PASS" in ok.output
+    z = np.load(tmp_path / "arrays/significances.npy")
+    np.save(tmp_path / "arrays/significances.npy", z * 1.01)
+    bad = CliRunner().invoke(cli, ["validate", "5", str(tmp_path)])
+    assert bad.exit_code == 1
+    assert "[X] significances.npy differs" in bad.output and "Result: 0/1 step passed" in bad.output
+
+
+def test_run_is_the_reference_analysis_validated_step_by_step(hepagent_solution: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["run", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.count(": PASS") == 5
+    assert f"Result: 5/5 steps passed; outputs in {tmp_path}" in result.output
+
+
+def test_user_errors_are_one_line_with_exit_status_2(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest_hepagent", "validate", "categorisation", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        "error: unknown step 'categorisation' (did you mean 'categorization'?); steps are "
+        "root_inspection, ntuple_conversion, preprocessing, sb_separation, categorization\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest_hepagent", "golden", "--data", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"error: {tmp_path / 'none'}: data folder not found; create it with")
