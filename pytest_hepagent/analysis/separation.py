@@ -118,7 +118,8 @@ def _fit_predict_tabpfn(x_train: F64, y_train: F64, x_test: F64, seed: int, weig
             for label in (0.0, 1.0)
         ]
     )
-    model = TabPFNClassifier(model_path=str(weights), device="cpu", random_state=seed)
+    # The subsample keeps CPU training affordable; TabPFN's CPU size guard would refuse the batched predictions.
+    model = TabPFNClassifier(model_path=str(weights), device="cpu", random_state=seed, ignore_pretraining_limits=True)
     model.fit(x_train[chosen], y_train[chosen])
     batches = [model.predict_proba(x_test[i : i + 4096])[:, 1] for i in range(0, len(x_test), 4096)]
     return np.concatenate(batches).astype(np.float64)
