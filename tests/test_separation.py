@@ -96,3 +96,16 @@ def test_weights_without_the_package_fall_back_to_hgb(monkeypatch: pytest.Monkey
     assert separation.resolve_backend("auto") == ("hgb", None)
     with pytest.raises(separation.HepAgentError, match=r"pip install torch==2.13.0"):
         separation.resolve_backend("tabpfn")
+
+
+def test_hgb_scores_do_not_depend_on_the_thread_count() -> None:
+    """Goldens made on a 2-core machine must regenerate bit for bit on machines with other core counts."""
+    from threadpoolctl import threadpool_limits
+
+    signal, bkgd = _samples(1500, 2500)
+    by_threads = []
+    for threads in (1, 2, 4):
+        with threadpool_limits(limits=threads, user_api="openmp"):
+            by_threads.append(train_and_score(signal, bkgd, backend="hgb").signal)
+    np.testing.assert_array_equal(by_threads[0], by_threads[1])
+    np.testing.assert_array_equal(by_threads[0], by_threads[2])
