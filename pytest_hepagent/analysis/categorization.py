@@ -10,6 +10,8 @@
   num_bins - 1 inner edges of num_bins equal bins on [0, 1], and the significance with it. Both new categories
   must keep at least `min_events` unweighted signal and background events; with no allowed candidate it returns
   (nan, current significance). One pass: histogram once, prefix sums, and every candidate scored at once.
+  Existing boundaries are expected on the same grid (as the ones it returns are); one that is not is treated as
+  the next edge above it.
 - `categorize(...)`: the reference procedure. Start from [0, 1] with the null-selection significance as the first
   entry of the significance array (appendix B.3), add boundaries until the relative gain of the latest one is below
   5%, and keep that last boundary.

@@ -116,21 +116,6 @@ def _empty_objects(n: int, slots: int) -> _Objects:
     return _Objects({"pt": np.full((n, slots), np.nan)})
 
 
-def _concat_slots(parts: Iterable[_Objects]) -> _Objects:
-    parts = list(parts)
-    names = set().union(*(p.fields for p in parts))
-    out: dict[str, NDArray[np.generic]] = {}
-    for name in names:
-        cols = []
-        for p in parts:
-            if name in p.fields:
-                cols.append(p.fields[name].astype(np.float64))
-            else:
-                cols.append(np.zeros_like(p.pt))
-        out[name] = np.concatenate(cols, axis=1)
-    return _Objects(out)
-
-
 def _to_jagged(objects: _Objects, collection: Collection) -> dict[str, ak.Array]:
     """Sort each event's objects by pT (descending), drop empty slots, and return typed jagged arrays."""
     pt = objects.pt
@@ -202,7 +187,6 @@ def _jets(
 ) -> _Objects:
     """Jets (GeV in, MeV out): Poisson extra jets plus optional VBF tag jets, V->qq pairs and ttH jets."""
     slots = 8
-    pt = np.full((n, slots), np.nan)
     eta = rng.normal(0.0, 1.8, (n, slots))
     n_extra = np.minimum(rng.poisson(mean_extra, n), slots)
     pt = np.where(np.arange(slots) < n_extra[:, None], 25.0 + rng.exponential(30.0, (n, slots)), np.nan)
