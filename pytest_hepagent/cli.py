@@ -25,6 +25,14 @@ def _dataset(data: Path | None) -> Dataset:
     return Dataset(data).check() if data is not None else ensure_synthetic()
 
 
+GOLDEN_DIR_OPTION = click.option(
+    "--golden-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Golden manifest folder made by `hepagent golden` (default: the shipped golden/)",
+)
+
+
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log progress")
 def cli(verbose: bool) -> None:
@@ -126,16 +134,17 @@ def golden(data: Path | None, backend: str, golden_dir: Path | None, solution_di
 @click.argument("step")
 @click.argument("output_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--data", type=click.Path(path_type=Path), help="Folder of GamGam files (default: synthetic stand-in)")
-def validate(step: str, output_dir: Path, data: Path | None) -> None:
+@GOLDEN_DIR_OPTION
+def validate(step: str, output_dir: Path, data: Path | None, golden_dir: Path | None) -> None:
     """Validate one step's outputs in OUTPUT_DIR against the golden outputs; print the validation log."""
     from pytest_hepagent.analysis.reference import step_by_name
     from pytest_hepagent.compare import validate_step
     from pytest_hepagent.golden import ensure_solution
-    from pytest_hepagent.resources import golden_dir
+    from pytest_hepagent.resources import golden_dir as shipped_golden_dir
     from pytest_hepagent.specs import load_specs
 
     spec = load_specs()[step_by_name(step).name]
-    solution = ensure_solution(_dataset(data), golden_dir())
+    solution = ensure_solution(_dataset(data), golden_dir or shipped_golden_dir())
     result = validate_step(spec, output_dir, solution)
     click.echo(result.log(), nl=False)
     raise SystemExit(0 if result.passed else 1)
@@ -144,17 +153,19 @@ def validate(step: str, output_dir: Path, data: Path | None) -> None:
 @cli.command()
 @click.option("--data", type=click.Path(path_type=Path), help="Folder of GamGam files (default: synthetic stand-in)")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Where to write the outputs")
-def run(data: Path | None, out: Path | None) -> None:
+@GOLDEN_DIR_OPTION
+def run(data: Path | None, out: Path | None, golden_dir: Path | None) -> None:
     """Run the reference analysis (steps 1-5) and validate every step against the golden outputs."""
     from pytest_hepagent.analysis.reference import STEPS, run_step
     from pytest_hepagent.compare import validate_step
     from pytest_hepagent.golden import ensure_solution, read_manifest
-    from pytest_hepagent.resources import golden_dir
+    from pytest_hepagent.resources import golden_dir as shipped_golden_dir
     from pytest_hepagent.specs import load_specs
 
     dataset = _dataset(data)
-    solution = ensure_solution(dataset, golden_dir())
-    backend = read_manifest(golden_dir())["sb_backend"]
+    golden_dir = golden_dir or shipped_golden_dir()
+    solution = ensure_solution(dataset, golden_dir)
+    backend = read_manifest(golden_dir)["sb_backend"]
     out = out or Path(tempfile.mkdtemp(prefix="hepagent-run-"))
     specs = load_specs()
     passed = 0

@@ -63,3 +63,42 @@ def test_user_errors_are_one_line_with_exit_status_2(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith(f"error: {tmp_path / 'none'}: data folder not found; create it with")
+
+
+def test_goldens_for_another_dataset_drive_run_and_validate(small_dataset: Dataset, tmp_path: Path) -> None:
+    """The real-data path: goldens made for a folder of files, then the analysis validated against them."""
+    golden = tmp_path / "golden"
+    made = CliRunner().invoke(
+        cli,
+        [
+            "golden",
+            "--data",
+            str(small_dataset.root),
+            "--golden-dir",
+            str(golden),
+            "--solution-dir",
+            str(tmp_path / "solution"),
+        ],
+    )
+    assert made.exit_code == 0, made.output
+    assert (golden / "manifest.json").is_file()
+    result = CliRunner().invoke(
+        cli, ["run", "--data", str(small_dataset.root), "--golden-dir", str(golden), "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Result: 5/5 steps passed" in result.output
+    np.save(tmp_path / "out/arrays/bkgd.npy", np.load(tmp_path / "out/arrays/bkgd.npy")[:, :7])
+    bad = CliRunner().invoke(
+        cli,
+        [
+            "validate",
+            "preprocessing",
+            str(tmp_path / "out"),
+            "--data",
+            str(small_dataset.root),
+            "--golden-dir",
+            str(golden),
+        ],
+    )
+    assert bad.exit_code == 1
+    assert "[X] Shape mismatch:" in bad.output
