@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["DataError", "GoldenError", "HepAgentError", "SpecError", "did_you_mean"]
+__all__ = ["DataError", "GoldenError", "HepAgentError", "InfrastructureError", "SpecError", "did_you_mean"]
 
 
 class HepAgentError(Exception):
@@ -22,6 +22,10 @@ class SpecError(HepAgentError):
 
 class GoldenError(HepAgentError):
     """Golden outputs are missing or do not match their manifest."""
+
+
+class InfrastructureError(HepAgentError):
+    """The harness could not run a trial (API down, retries exhausted, sandbox failure): never a model failure."""
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:

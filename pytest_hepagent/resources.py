@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["golden_dir", "spec_dir"]
+__all__ = ["cache_root", "golden_dir", "spec_dir"]
 
 _CHECKOUT = Path(__file__).resolve().parent.parent
 
@@ -25,3 +26,8 @@ def spec_dir() -> Path:
 def golden_dir() -> Path:
     """The `golden/` folder: the committed manifest and small golden files."""
     return _package_dir("pytest_hepagent.golden_files", "golden")
+
+
+def cache_root() -> Path:
+    """Where generated data and full reference outputs are cached (`HEPAGENT_CACHE` overrides)."""
+    return Path(os.environ.get("HEPAGENT_CACHE", Path.home() / ".cache" / "pytest-hepagent"))

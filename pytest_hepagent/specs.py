@@ -1,7 +1,7 @@
-"""Task specs (`task_specs/<step>.yaml`): what each step must produce and how its outputs are compared.
+"""Task specs (`task_specs/<step>.yaml`): the user prompt of each step, its inputs and outputs, how the outputs
+are compared, and the system prompts of the agent (`task_specs/system/prompts.yaml`).
 
-This module reads and validates the `outputs` part; every invalid spec raises a one-line `SpecError` naming the
-file, the key and the fix.
+Specs are validated on load; every invalid spec raises a one-line `SpecError` naming the file, the key and the fix.
 """
 
 from __future__ import annotations
@@ -13,16 +13,18 @@ from typing import Any, Literal
 from pytest_hepagent.errors import SpecError, did_you_mean
 from pytest_hepagent.resources import spec_dir
 
-__all__ = ["OutputCheck", "TaskSpec", "load_spec", "load_specs"]
+__all__ = ["OutputCheck", "SystemPrompts", "TaskSpec", "load_spec", "load_specs", "load_system_prompts"]
 
 SPEC_VERSION = 1
 
-Kind = Literal["array", "root_summary"]
-_KINDS = ("array", "root_summary")
+Kind = Literal["array", "root_summary", "exists"]
+_KINDS = ("array", "root_summary", "exists")
 _ROW_ORDERS = ("strict", "any")
 _COLUMN_SETS = ("ntuple", "sample")
 _OUTPUT_KEYS = {"kind", "description", "rtol", "atol", "row_order", "columns"}
-_SPEC_KEYS = {"schema_version", "step", "index", "title", "outputs", "timeout_s"}
+_SPEC_KEYS = {"schema_version", "step", "index", "title", "outputs", "timeout_s", "inputs", "prompt"}
+_INPUT_ROOTS = ("data/", "solution/")
+_SYSTEM_ROLES = ("supervisor", "coder", "debugger", "reviewer")
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,32 @@ class TaskSpec:
     title: str
     outputs: tuple[OutputCheck, ...]
     timeout_s: float
+    source: Path
+    inputs: tuple[str, ...] = ()
+    """Files the trial gets (`data/...` or `solution/...`), relative to the trial folder."""
+    prompt_template: str = ""
+
+    @property
+    def output_paths(self) -> tuple[str, ...]:
+        return tuple(o.path for o in self.outputs)
+
+    def render_prompt(self) -> str:
+        """The user prompt, with the spec's inputs and outputs filled in."""
+        import jinja2
+
+        template = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True).from_string(
+            self.prompt_template
+        )
+        return template.render(inputs=list(self.inputs), outputs=list(self.output_paths))
+
+
+@dataclass(frozen=True)
+class SystemPrompts:
+    supervisor: str
+    coder: str
+    debugger: str
+    reviewer: str
+    accept_phrase: str
     source: Path
 
 
@@ -95,6 +123,38 @@ def _output(path: Path, rel: str, raw: Any) -> OutputCheck:
     )
 
 
+def _inputs(path: Path, raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+        raise _fail(path, "inputs", "must be a list of paths", "write one `- data/...` or `- solution/...` per line")
+    for rel in raw:
+        if not rel.startswith(_INPUT_ROOTS) or ".." in Path(rel).parts:
+            raise _fail(path, f"inputs: {rel}", "inputs live under data/ or solution/", "fix the path")
+    return tuple(raw)
+
+
+def _prompt(path: Path, template: Any, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> str:
+    import jinja2
+
+    if not isinstance(template, str) or not template.strip():
+        raise _fail(path, "prompt", "missing or empty", "write the step's user prompt (a Jinja2 template)")
+    try:
+        jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(template).render(
+            inputs=list(inputs), outputs=list(outputs)
+        )
+    except jinja2.TemplateSyntaxError as exc:
+        raise _fail(
+            path, "prompt", f"Jinja2 syntax error at template line {exc.lineno}: {exc.message}", "fix the template"
+        ) from None
+    except (jinja2.UndefinedError, IndexError) as exc:
+        raise _fail(
+            path,
+            "prompt",
+            f"the template uses something that is not there ({exc})",
+            "use only `inputs` and `outputs`, within their lengths",
+        ) from None
+    return template
+
+
 def load_spec(path: Path) -> TaskSpec:
     import yaml
 
@@ -116,7 +176,7 @@ def load_spec(path: Path) -> TaskSpec:
                 f"unknown key{did_you_mean(name, _SPEC_KEYS)}",
                 f"allowed keys are {', '.join(sorted(_SPEC_KEYS))}",
             )
-    for name in ("schema_version", "step", "index", "outputs"):
+    for name in ("schema_version", "step", "index", "outputs", "prompt"):
         if name not in raw:
             raise _fail(path, name, "missing", "add it (see task_specs/README.md)")
     if raw["schema_version"] != SPEC_VERSION:
@@ -134,7 +194,11 @@ def load_spec(path: Path) -> TaskSpec:
             "list each output file the step writes",
         )
     outputs = tuple(_output(path, rel, settings) for rel, settings in raw["outputs"].items())
+    inputs = _inputs(path, raw.get("inputs", []))
+    prompt = _prompt(path, raw.get("prompt", ""), inputs, tuple(o.path for o in outputs))
     return TaskSpec(
+        inputs=inputs,
+        prompt_template=prompt,
         step=str(raw["step"]),
         index=int(raw["index"]),
         title=str(raw.get("title", raw["step"])),
@@ -148,3 +212,22 @@ def load_specs(directory: Path | None = None) -> dict[str, TaskSpec]:
     """All specs of a folder (default: the shipped `task_specs/`), keyed by step name, in step order."""
     specs = [load_spec(p) for p in sorted(Path(directory or spec_dir()).glob("*.yaml"))]
     return {s.step: s for s in sorted(specs, key=lambda s: s.index)}
+
+
+def load_system_prompts(path: Path | None = None) -> SystemPrompts:
+    """The agent's system prompts (default: the shipped `task_specs/system/prompts.yaml`)."""
+    import yaml
+
+    path = Path(path or spec_dir() / "system" / "prompts.yaml")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecError(f"{path}: cannot read system prompts ({type(exc).__name__}); check the file") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: system prompts must be a YAML mapping; see task_specs/README.md")
+    for key in (*_SYSTEM_ROLES, "accept_phrase"):
+        if not isinstance(raw.get(key), str) or not raw[key].strip():
+            raise _fail(path, key, "missing or empty", "write that system prompt")
+    if raw["accept_phrase"] not in raw["reviewer"]:
+        raise _fail(path, "reviewer", "does not contain the accept_phrase", "tell the reviewer how to accept")
+    return SystemPrompts(**{k: raw[k] for k in (*_SYSTEM_ROLES, "accept_phrase")}, source=path)

@@ -126,13 +126,14 @@ def _fit_predict_tabpfn(x_train: F64, y_train: F64, x_test: F64, seed: int, weig
 
 
 def train_and_score(
-    signal: F64, bkgd: F64, backend: str = "auto", seed: int = SEED, model_path: Path | None = None
+    signal: F64, bkgd: F64, backend: str | None = None, seed: int = SEED, model_path: Path | None = None
 ) -> Scores:
     """Train the S-B classifier on signal.npy/bkgd.npy rows and score every row out of fold.
 
-    Returns `Scores(signal_scores, bkgd_scores, backend)`; scores are signal probabilities in [0, 1].
+    Returns `Scores(signal_scores, bkgd_scores, backend)`; scores are signal probabilities in [0, 1]. The backend
+    defaults to `HEPAGENT_SB_BACKEND` (the harness sets it to the goldens' backend in trials), else `auto`.
     """
-    chosen, weights = resolve_backend(backend, model_path)
+    chosen, weights = resolve_backend(backend or os.environ.get("HEPAGENT_SB_BACKEND", "auto"), model_path)
     x = np.concatenate([signal[:, FEATURES], bkgd[:, FEATURES]])
     y = np.concatenate([np.ones(len(signal)), np.zeros(len(bkgd))])
     w = np.concatenate([signal[:, TRAIN_WEIGHT], bkgd[:, TRAIN_WEIGHT]])

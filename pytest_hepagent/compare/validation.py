@@ -51,6 +51,15 @@ def validate_step(spec: TaskSpec, output_dir: Path, golden_dir: Path) -> StepVal
         generated, reference = Path(output_dir) / check.path, Path(golden_dir) / check.path
         if check.kind == "root_summary":
             results.append(compare_summary_files(generated, reference, check))
+        elif check.kind == "exists":
+            present = generated.is_file() and generated.stat().st_size > 0
+            results.append(
+                OutputResult(
+                    check.path,
+                    "pass" if present else "missing",
+                    "" if present else f"{check.path} was not produced or is empty",
+                )
+            )
         else:
             names = _COLUMN_SETS.get(check.columns or "", ())
             results.append(compare_array_files(generated, reference, check, names))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from pytest_hepagent.data.schema import SAMPLES, Sample
 from pytest_hepagent.errors import DataError
 from pytest_hepagent.locking import folder_lock
 from pytest_hepagent.provenance import GENERATOR_CODE, source_hash
+from pytest_hepagent.resources import cache_root
 
 __all__ = ["SYNTHETIC_MARKER", "Dataset", "default_data_dir", "ensure_synthetic", "file_content_hash"]
 
@@ -30,8 +30,7 @@ _HASH_CACHE = ".hepagent-hash.json"
 
 def default_data_dir(config: GeneratorConfig = DEFAULT_CONFIG) -> Path:
     """Where the synthetic stand-in lives unless told otherwise (`HEPAGENT_CACHE` overrides the cache root)."""
-    base = Path(os.environ.get("HEPAGENT_CACHE", Path.home() / ".cache" / "pytest-hepagent"))
-    return base / f"synthetic-seed{config.seed}-mc{config.mc_scale:g}-data{config.data_scale:g}"
+    return cache_root() / f"synthetic-seed{config.seed}-mc{config.mc_scale:g}-data{config.data_scale:g}"
 
 
 def file_content_hash(path: Path) -> str:

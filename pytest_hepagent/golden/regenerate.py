@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from pytest_hepagent.golden.manifest import (
     write_manifest,
 )
 from pytest_hepagent.locking import folder_lock
+from pytest_hepagent.resources import cache_root
 
 __all__ = ["Regenerated", "check_against", "default_solution_dir", "ensure_solution", "regenerate"]
 
@@ -28,8 +28,7 @@ log = logging.getLogger(__name__)
 
 def default_solution_dir(content_sha256: str, backend: str) -> Path:
     """Cache folder of the full reference outputs for one dataset and backend."""
-    base = Path(os.environ.get("HEPAGENT_CACHE", Path.home() / ".cache" / "pytest-hepagent"))
-    return base / "solutions" / f"{content_sha256[:16]}-{backend}"
+    return cache_root() / "solutions" / f"{content_sha256[:16]}-{backend}"
 
 
 @dataclass(frozen=True)

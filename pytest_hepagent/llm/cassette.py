@@ -1,0 +1,123 @@
+"""Cassettes: the ordered responses of one agent trajectory, replayable through the harness.
+
+Format (YAML, `cassette_version: 1`):
+
+    cassette_version: 1
+    step: categorization            # the step the trajectory belongs to
+    recorded_with: openai/o3        # informational
+    label: semantic error           # optional: the true error category of a failure cassette
+    description: ...                # optional
+    calls:                          # in the order the agent makes them
+      - role: supervisor            # supervisor (initial) | coder | debugger (after an error) | reviewer
+        response: |
+          ...
+        input_tokens: 1418
+        output_tokens: 925
+
+Only model responses and token counts are stored: never prompts' secrets, API keys, headers or credentials.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pytest_hepagent.errors import SpecError
+
+__all__ = ["CASSETTE_VERSION", "ROLES", "Cassette", "CassetteCall", "load_cassette", "save_cassette"]
+
+CASSETTE_VERSION = 1
+ROLES = ("supervisor", "coder", "debugger", "reviewer")
+
+
+@dataclass(frozen=True)
+class CassetteCall:
+    role: str
+    response: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Cassette:
+    step: str
+    calls: tuple[CassetteCall, ...]
+    recorded_with: str = ""
+    label: str | None = None
+    description: str = ""
+    source: Path | None = field(default=None, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "cassette_version": CASSETTE_VERSION,
+            "step": self.step,
+            "recorded_with": self.recorded_with,
+        }
+        if self.label:
+            out["label"] = self.label
+        if self.description:
+            out["description"] = self.description
+        out["calls"] = [asdict(c) for c in self.calls]
+        return out
+
+
+def _fail(path: Path, key: str, problem: str) -> SpecError:
+    return SpecError(f"{path}: {key}: {problem}; see pytest_hepagent/llm/cassette.py for the format")
+
+
+@lru_cache(maxsize=256)
+def load_cassette(path: Path) -> Cassette:
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecError(f"{path}: cannot read cassette ({type(exc).__name__}); check the path and YAML") from None
+    if not isinstance(raw, dict):
+        raise _fail(path, "top level", "must be a mapping")
+    if raw.get("cassette_version") != CASSETTE_VERSION:
+        raise _fail(path, "cassette_version", f"must be {CASSETTE_VERSION}, got {raw.get('cassette_version')!r}")
+    if not isinstance(raw.get("step"), str):
+        raise _fail(path, "step", "missing")
+    if not isinstance(raw.get("calls"), list) or not raw["calls"]:
+        raise _fail(path, "calls", "must be a non-empty list")
+    calls = []
+    for i, call in enumerate(raw["calls"]):
+        if not isinstance(call, dict) or call.get("role") not in ROLES or not isinstance(call.get("response"), str):
+            raise _fail(path, f"calls[{i}]", f"needs a role ({', '.join(ROLES)}) and a response text")
+        calls.append(
+            CassetteCall(
+                call["role"], call["response"], int(call.get("input_tokens", 0)), int(call.get("output_tokens", 0))
+            )
+        )
+    return Cassette(
+        raw["step"],
+        tuple(calls),
+        str(raw.get("recorded_with", "")),
+        raw.get("label"),
+        str(raw.get("description", "")),
+        path,
+    )
+
+
+class _Literal(str):
+    """A string YAML writes as a `|` block, so code stays readable in cassettes."""
+
+
+def save_cassette(cassette: Cassette, path: Path) -> Path:
+    import yaml
+
+    class _Dumper(yaml.SafeDumper):
+        pass
+
+    _Dumper.add_representer(_Literal, lambda d, s: d.represent_scalar("tag:yaml.org,2002:str", s, style="|"))
+    data = cassette.to_dict()
+    for call in data["calls"]:
+        call["response"] = _Literal(call["response"]) if "\n" in call["response"] else call["response"]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120))
+    return path

@@ -1,0 +1,112 @@
+"""Per-execution cgroups (v1 `pids` and `memory` controllers, or v2) where the machine lets us write them.
+
+A cgroup caps the number of processes (a fork bomb stops there, whatever the uid: root is exempt from
+RLIMIT_NPROC) and the memory, and lists every process of the execution, so all of them can be killed even if they
+left the process group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Cgroup", "create_cgroup"]
+
+log = logging.getLogger(__name__)
+
+ROOT = Path("/sys/fs/cgroup")
+
+
+@dataclass(frozen=True)
+class Cgroup:
+    folders: tuple[Path, ...]
+
+    @property
+    def procs_files(self) -> tuple[str, ...]:
+        return tuple(str(f / "cgroup.procs") for f in self.folders)
+
+    def pids(self) -> set[int]:
+        found: set[int] = set()
+        for f in self.folders:
+            with contextlib.suppress(OSError):
+                found |= {int(x) for x in (f / "cgroup.procs").read_text().split()}
+        return found
+
+    def hit_process_limit(self) -> bool:
+        """Whether a fork was refused because the process cap was reached."""
+        for f in self.folders:
+            with contextlib.suppress(OSError, ValueError):
+                events = dict(line.split() for line in (f / "pids.events").read_text().splitlines())
+                if int(events.get("max", 0)) > 0:
+                    return True
+        return False
+
+    def kill_all(self, timeout_s: float = 5.0) -> None:
+        """SIGKILL every process in the cgroup until it is empty (new ones may appear while killing)."""
+        deadline = time.monotonic() + timeout_s
+        while (pids := self.pids()) and time.monotonic() < deadline:
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.01)
+
+    def remove(self) -> None:
+        self.kill_all()
+        for f in self.folders:
+            for _ in range(50):
+                try:
+                    f.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:  # processes still exiting
+                    time.sleep(0.02)
+
+
+def _v1(name: str, processes: int, memory_bytes: int) -> Cgroup | None:
+    pids, memory = ROOT / "pids", ROOT / "memory"
+    if not (pids / "cgroup.procs").is_file():
+        return None
+    folders = []
+    try:
+        folder = pids / "hepagent" / name
+        folder.mkdir(parents=True)
+        folders.append(folder)
+        (folder / "pids.max").write_text(str(processes))
+        if (memory / "cgroup.procs").is_file():
+            mem = memory / "hepagent" / name
+            mem.mkdir(parents=True)
+            folders.append(mem)
+            (mem / "memory.limit_in_bytes").write_text(str(memory_bytes))
+    except OSError as exc:
+        log.debug("cgroup v1 not usable: %s", exc)
+        Cgroup(tuple(folders)).remove()
+        return None
+    return Cgroup(tuple(folders))
+
+
+def _v2(name: str, processes: int, memory_bytes: int) -> Cgroup | None:
+    if not (ROOT / "cgroup.controllers").is_file():
+        return None
+    folder = ROOT / "hepagent" / name
+    try:
+        folder.mkdir(parents=True)
+        (folder / "pids.max").write_text(str(processes))
+        (folder / "memory.max").write_text(str(memory_bytes))
+    except OSError as exc:
+        log.debug("cgroup v2 not usable: %s", exc)
+        Cgroup((folder,)).remove() if folder.exists() else None
+        return None
+    return Cgroup((folder,))
+
+
+def create_cgroup(processes: int, memory_bytes: int) -> Cgroup | None:
+    """A fresh cgroup with these caps, or None where cgroups cannot be written."""
+    name = uuid.uuid4().hex[:12]
+    return _v1(name, processes, memory_bytes) or _v2(name, processes, memory_bytes)

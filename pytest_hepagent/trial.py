@@ -1,0 +1,200 @@
+"""One trial, end to end: lay out the folder, run the agent with confined execution, validate, keep every record.
+
+    env = TrialEnvironment.create()                       # dataset, verified goldens, specs, prompts, gateway
+    result = run_trial(TrialRequest("categorization", "hepagent/oracle"), env, Path("reports/run1/trials/t1"))
+    result.outcome                                        # passed | failed | error
+
+`failed` is a model failure (the outputs do not match); `error` is an infrastructure error (API down, retries
+spent, sandbox failure), which is not the model's fault and is kept out of success rates.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_hepagent.agent.log import comprehensive_log
+from pytest_hepagent.agent.loop import run_agent
+from pytest_hepagent.agent.records import AgentRun
+from pytest_hepagent.compare.validation import StepValidation, validate_step
+from pytest_hepagent.data.dataset import Dataset, ensure_synthetic
+from pytest_hepagent.errors import HepAgentError, InfrastructureError
+from pytest_hepagent.golden import ensure_solution, read_manifest
+from pytest_hepagent.llm.cassette import Cassette, CassetteCall, save_cassette
+from pytest_hepagent.llm.gateway import Gateway, GatewaySettings
+from pytest_hepagent.resources import cache_root, golden_dir
+from pytest_hepagent.sandbox.isolation import Limits
+from pytest_hepagent.sandbox.layout import prepare_trial_dir
+from pytest_hepagent.sandbox.runner import ExecutionResult, run_confined
+from pytest_hepagent.specs import SystemPrompts, TaskSpec, load_specs, load_system_prompts
+
+__all__ = ["TrialEnvironment", "TrialRequest", "TrialResult", "run_trial"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrialRequest:
+    step: str
+    model: str
+    """The coder's model (and the supervisor's unless `supervisor_model` is given)."""
+    trial: int = 1
+    supervisor_model: str | None = None
+    max_iterations: int = 3
+    cassette: Path | None = None
+    """For `hepagent/replay`: the trajectory to replay."""
+    record_to: Path | None = None
+    """Write this trial's trajectory as a cassette here."""
+    limits: Limits | None = None
+    """Overrides the default limits (the wall time always comes from the step's spec unless given here)."""
+
+
+@dataclass(frozen=True)
+class TrialEnvironment:
+    """What every trial of a run shares."""
+
+    dataset: Dataset
+    solution_dir: Path
+    golden_dir: Path
+    specs: dict[str, TaskSpec]
+    prompts: SystemPrompts
+    gateway: Gateway
+    sb_backend: str
+
+    @staticmethod
+    def create(
+        dataset: Dataset | None = None, golden: Path | None = None, gateway: GatewaySettings | None = None
+    ) -> TrialEnvironment:
+        """The default environment: synthetic data (generated once), verified goldens, shipped specs and prompts."""
+        dataset = dataset or ensure_synthetic()
+        golden = golden or golden_dir()
+        return TrialEnvironment(
+            dataset,
+            ensure_solution(dataset, golden),
+            golden,
+            load_specs(),
+            load_system_prompts(),
+            Gateway(gateway),
+            read_manifest(golden)["sb_backend"],
+        )
+
+
+@dataclass
+class TrialResult:
+    request: TrialRequest
+    trial_dir: Path
+    outcome: str
+    """passed, failed (a model failure) or error (an infrastructure error)."""
+    agent: AgentRun | None
+    validation: StepValidation | None
+    error: str = ""
+    duration_s: float = 0.0
+    files: dict[str, str] = field(default_factory=dict)
+    """Log files written, by kind: comprehensive, transcript, validation."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.request.step,
+            "model": self.request.model,
+            "trial": self.request.trial,
+            "supervisor_model": self.request.supervisor_model or self.request.model,
+            "outcome": self.outcome,
+            "error": self.error,
+            "duration_s": self.duration_s,
+            "trial_dir": str(self.trial_dir),
+            "agent": self.agent.to_dict() if self.agent else None,
+            "validation": self.validation.to_dict() if self.validation else None,
+            "files": self.files,
+        }
+
+
+def _command(spec: TaskSpec) -> list[str]:
+    return [
+        sys.executable,
+        f"generated_code/{spec.step}.py",
+        "--input-files",
+        *spec.inputs,
+        "--output-files",
+        *spec.output_paths,
+    ]
+
+
+def _executor(spec: TaskSpec, env: TrialEnvironment, trial_dir: Path, limits: Limits) -> Any:
+    hidden = [cache_root(), env.golden_dir, env.solution_dir, trial_dir.parent]
+
+    def execute(code: str, iteration: int) -> ExecutionResult:
+        for rel in spec.output_paths:  # each attempt is judged on what it writes itself
+            (trial_dir / rel).unlink(missing_ok=True)
+        script = trial_dir / "generated_code" / f"{spec.step}.py"
+        script.write_text(code)
+        (trial_dir / "generated_code" / f"{spec.step}.attempt{iteration}.py").write_text(code)
+        return run_confined(
+            trial_dir,
+            _command(spec),
+            limits=limits,
+            readonly=[trial_dir / "data", trial_dir / "solution", trial_dir / "generated_code"],
+            hidden=hidden,
+            env={"HEPAGENT_SB_BACKEND": env.sb_backend},
+        )
+
+    return execute
+
+
+def _write_logs(result: TrialResult, spec: TaskSpec) -> None:
+    logs = result.trial_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    if result.agent is not None:
+        (logs / "comprehensive.log").write_text(comprehensive_log(result.agent, " ".join(_command(spec)[1:])))
+        result.files["comprehensive"] = str(logs / "comprehensive.log")
+    if result.validation is not None:
+        (logs / "validation.log").write_text(result.validation.log())
+        result.files["validation"] = str(logs / "validation.log")
+    result.files["transcript"] = str(logs / "transcript.json")
+    (logs / "transcript.json").write_text(json.dumps(result.to_dict(), indent=1, default=str) + "\n")
+
+
+def _record(run: AgentRun, path: Path) -> None:
+    calls = tuple(CassetteCall(c.role, c.response, c.input_tokens, c.output_tokens) for c in run.calls)
+    save_cassette(Cassette(run.step, calls, recorded_with=run.coder_model), path)
+
+
+def run_trial(request: TrialRequest, env: TrialEnvironment, trial_dir: Path) -> TrialResult:
+    """Run one trial in `trial_dir` (a new folder); never raises for model or infrastructure failures."""
+    start = time.monotonic()
+    spec = env.specs[request.step]
+    limits = request.limits or Limits(wall_time_s=spec.timeout_s, cpu_time_s=2 * spec.timeout_s)
+    trial_dir = Path(trial_dir).resolve()
+    result = TrialResult(request, trial_dir, "error", None, None)
+    try:
+        prepare_trial_dir(trial_dir, spec, env.dataset, env.solution_dir)
+        run = run_agent(
+            spec,
+            env.prompts,
+            env.gateway,
+            request.model,
+            _executor(spec, env, trial_dir, limits),
+            supervisor_model=request.supervisor_model,
+            max_iterations=request.max_iterations,
+            cassette=request.cassette,
+        )
+        result.agent = run
+        if run.status == "infrastructure_error":
+            result.error = run.error
+        else:
+            result.validation = validate_step(spec, trial_dir, env.solution_dir)
+            result.outcome = "passed" if result.validation.passed else "failed"
+        if request.record_to is not None:
+            _record(run, request.record_to)
+    except (InfrastructureError, HepAgentError, OSError) as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+    result.duration_s = time.monotonic() - start
+    try:
+        _write_logs(result, spec)
+    except OSError as exc:  # the result itself is still returned
+        log.error("%s: cannot write logs: %s", trial_dir, exc)
+    return result

@@ -1,0 +1,124 @@
+"""The LLM gateway over litellm's real client, against a loopback OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import deque
+from pathlib import Path
+
+import pytest
+from fake_openai import FakeOpenAI, serve
+
+from pytest_hepagent.errors import InfrastructureError
+from pytest_hepagent.llm.cassette import load_cassette
+from pytest_hepagent.llm.gateway import Gateway, GatewaySettings, cost_usd
+from pytest_hepagent.llm.pricing import override_price
+from pytest_hepagent.trial import TrialEnvironment, TrialRequest, run_trial
+
+MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "say hello"}]
+
+
+def _gateway(fake: FakeOpenAI, retries: int = 3) -> Gateway:
+    return Gateway(GatewaySettings(timeout_s=1.0, backoff_s=0.01, max_retries=retries, api_base=fake.url))
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [("status", 429), ("status", 500), ("status", 503), ("sleep", 2.5), ("malformed", None)],
+    ids=["429", "500", "503", "timeout", "malformed"],
+)
+def test_transient_faults_are_retried_to_success(fault: tuple[str, object]) -> None:
+    with serve(FakeOpenAI(answers=deque(["hello there"]), faults=deque([fault, fault]))) as fake:
+        completion = _gateway(fake).complete("openai/loopback-model", MESSAGES)
+    assert completion.text == "hello there"
+    assert completion.attempts == 3 and len(fake.requests) == 3
+    assert completion.input_tokens == 4 and completion.output_tokens == 2  # the server's usage, not a guess
+    assert fake.requests[0]["body"]["temperature"] == 0
+    assert fake.requests[0]["body"]["messages"] == MESSAGES
+
+
+def test_persistent_faults_end_as_infrastructure_errors_with_the_cause() -> None:
+    with (
+        serve(FakeOpenAI(answers=deque(["x"]), always=("status", 500))) as fake,
+        pytest.raises(InfrastructureError) as exc,
+    ):
+        _gateway(fake, retries=2).complete("openai/loopback-model", MESSAGES)
+    assert len(fake.requests) == 3
+    assert "after 3 attempt(s), retries exhausted" in str(exc.value) and "injected 500" in str(exc.value)
+
+
+def test_errors_no_retry_can_fix_are_not_retried() -> None:
+    with (
+        serve(FakeOpenAI(answers=deque(["x"]), always=("status", 401))) as fake,
+        pytest.raises(InfrastructureError, match="not retryable: AuthenticationError"),
+    ):
+        _gateway(fake).complete("openai/loopback-model", MESSAGES)
+    assert len(fake.requests) == 1
+
+
+def test_backoff_grows_exponentially() -> None:
+    waits: list[float] = []
+    with serve(FakeOpenAI(answers=deque(["ok"]), faults=deque([("status", 500)] * 3))) as fake:
+        gateway = Gateway(
+            GatewaySettings(backoff_s=1.0, backoff_max_s=3.0, max_retries=3, api_base=fake.url), sleep=waits.append
+        )
+        assert gateway.complete("openai/loopback-model", MESSAGES).text == "ok"
+    assert len(waits) == 3
+    assert 0.5 <= waits[0] <= 1.0 and 1.0 <= waits[1] <= 2.0 and 1.5 <= waits[2] <= 3.0
+
+
+@pytest.fixture(scope="module")
+def env(hepagent_dataset, hepagent_solution: Path) -> TrialEnvironment:  # type: ignore[no-untyped-def]
+    return TrialEnvironment.create(hepagent_dataset)
+
+
+def _with_server(env: TrialEnvironment, fake: FakeOpenAI) -> TrialEnvironment:
+    gateway = Gateway(GatewaySettings(timeout_s=5.0, backoff_s=0.01, max_retries=2, api_base=fake.url))
+    return TrialEnvironment(
+        env.dataset, env.solution_dir, env.golden_dir, env.specs, env.prompts, gateway, env.sb_backend
+    )
+
+
+def test_a_trial_through_the_loopback_server_survives_faults(env: TrialEnvironment, tmp_path: Path) -> None:
+    run_trial(TrialRequest("categorization", "hepagent/oracle", record_to=tmp_path / "c.yaml"), env, tmp_path / "o")
+    answers = deque(c.response for c in load_cassette(tmp_path / "c.yaml").calls)
+    faults = deque([None, ("status", 429), None, ("status", 502)])  # type: ignore[list-item]
+    with serve(FakeOpenAI(answers=answers, faults=faults)) as fake:  # type: ignore[arg-type]
+        result = run_trial(
+            TrialRequest("categorization", "openai/loopback-model"), _with_server(env, fake), tmp_path / "t"
+        )
+    assert result.outcome == "passed", result.error
+    assert result.agent is not None and len(result.agent.calls) == 3 and len(fake.requests) == 5
+    assert [c.attempts for c in result.agent.calls] == [1, 2, 2]
+    assert all(r["auth"] == "Bearer not-needed" for r in fake.requests)  # no real key exists; none is invented
+
+
+def test_a_dead_api_is_an_infrastructure_error_not_a_model_failure(env: TrialEnvironment, tmp_path: Path) -> None:
+    with serve(FakeOpenAI(answers=deque(["x"]), always=("status", 500))) as fake:
+        result = run_trial(
+            TrialRequest("categorization", "openai/loopback-model"), _with_server(env, fake), tmp_path / "t"
+        )
+    assert result.outcome == "error" and result.validation is None
+    assert "retries exhausted" in result.error and "injected 500" in result.error
+    assert "INFRASTRUCTURE ERROR" in Path(result.files["comprehensive"]).read_text()
+
+
+def test_costs_come_from_litellm_then_the_papers_table() -> None:
+    assert cost_usd("o3", 1_000_000, 1_000_000) == pytest.approx(10.0)  # litellm's price map: 2 + 8 USD
+    assert cost_usd("hepagent/oracle", 10**6, 10**6) == 0.0
+    assert override_price("anthropic/claude-sonnet-4-5-20250929") == (3.00, 15.00)
+    assert override_price("openai/gpt-5-mini-2025-08-07") == (0.25, 2.00)  # the longest matching name wins
+    assert override_price("openai/o3-mini") == (1.10, 4.40)
+    assert override_price("some/unknown-model") is None
+    assert cost_usd("openai/qwen3-235b", 2_000_000, 1_000_000) == pytest.approx(3.0)
+
+
+def test_importing_the_package_and_plugin_loads_no_heavy_library() -> None:
+    code = (
+        "import sys, pytest_hepagent, pytest_hepagent.plugin\n"
+        "heavy = [m for m in ('litellm', 'uproot', 'sklearn', 'awkward') if m in sys.modules]\n"
+        "print(heavy)\nsys.exit(1 if heavy else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
