@@ -6,7 +6,7 @@ import os
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["cache_root", "golden_dir", "spec_dir"]
+__all__ = ["cache_root", "failure_cassette_dir", "golden_dir", "spec_dir"]
 
 _CHECKOUT = Path(__file__).resolve().parent.parent
 
@@ -31,3 +31,8 @@ def golden_dir() -> Path:
 def cache_root() -> Path:
     """Where generated data and full reference outputs are cached (`HEPAGENT_CACHE` overrides)."""
     return Path(os.environ.get("HEPAGENT_CACHE", Path.home() / ".cache" / "pytest-hepagent"))
+
+
+def failure_cassette_dir() -> Path:
+    """The shipped failure cassettes: at least three labelled trajectories for each of the seven error categories."""
+    return Path(__file__).resolve().parent / "cassettes" / "failures"

@@ -30,7 +30,7 @@ from pytest_hepagent.llm.gateway import Gateway, GatewaySettings
 from pytest_hepagent.resources import cache_root, golden_dir
 from pytest_hepagent.sandbox.isolation import Limits
 from pytest_hepagent.sandbox.layout import prepare_trial_dir
-from pytest_hepagent.sandbox.runner import ExecutionResult, run_confined
+from pytest_hepagent.sandbox.runner import ExecutionResult, isolation_level, run_confined
 from pytest_hepagent.specs import SystemPrompts, TaskSpec, load_specs, load_system_prompts
 
 __all__ = ["TrialEnvironment", "TrialRequest", "TrialResult", "run_trial"]
@@ -171,7 +171,7 @@ def run_trial(request: TrialRequest, env: TrialEnvironment, trial_dir: Path) -> 
     trial_dir = Path(trial_dir).resolve()
     result = TrialResult(request, trial_dir, "error", None, None)
     try:
-        prepare_trial_dir(trial_dir, spec, env.dataset, env.solution_dir)
+        prepare_trial_dir(trial_dir, spec, env.dataset, env.solution_dir, link=isolation_level() == "namespaces")
         run = run_agent(
             spec,
             env.prompts,

@@ -169,8 +169,8 @@ def place_boundary(
     signal_df: ScoredSample,
     bkgd_df: ScoredSample,
     boundaries: Sequence[float] | ArrayLike,
-    num_bins: int = NUM_BINS,
-    min_events: int = MIN_EVENTS,
+    num_bins: int,
+    min_events: int,
 ) -> tuple[float, float]:
     """(new_boundary, new_significance) for the best boundary to add to `boundaries`."""
     num_bins = int(num_bins)

@@ -33,6 +33,13 @@ def _load(path: Path) -> NDArray[np.float64]:
     return np.asarray(array, dtype=np.float64)
 
 
+def _bitwise_equal(a: NDArray[np.float64], b: NDArray[np.float64]) -> bool:
+    """Identical bits (NaNs included), compared as integers in one pass."""
+    if not (a.flags.c_contiguous and b.flags.c_contiguous):
+        return False
+    return bool(np.array_equal(a.view(np.uint64), b.view(np.uint64)))
+
+
 def compare_arrays(
     generated: NDArray[np.float64], reference: NDArray[np.float64], check: OutputCheck, column_names: Sequence[str] = ()
 ) -> OutputResult:
@@ -48,6 +55,8 @@ def compare_arrays(
     )
     if generated.shape != reference.shape:
         return replace(base, message=f"shape {generated.shape} vs reference {reference.shape}")
+    if _bitwise_equal(generated, reference):
+        return replace(base, status="pass")  # the common case, in one pass instead of the full diagnosis
     if check.row_order == "any" and generated.ndim >= 1:
         generated, reference = sort_rows(generated), sort_rows(reference)
     gen_nan, ref_nan = np.isnan(generated), np.isnan(reference)

@@ -10,6 +10,7 @@ logs/                              comprehensive log, transcript, validation log
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -34,8 +35,24 @@ def _source(rel: str, dataset: Dataset, solution_dir: Path) -> Path:
     return Path(solution_dir) / rel.removeprefix("solution/")
 
 
-def prepare_trial_dir(trial_dir: Path, spec: TaskSpec, dataset: Dataset, solution_dir: Path) -> Path:
-    """Lay out a fresh trial folder with copies of the step's inputs (copies: the code must not reach originals)."""
+def _place(source: Path, target: Path, link: bool) -> None:
+    if link:
+        try:
+            os.link(source, target)
+            return
+        except OSError:  # another filesystem: copy
+            pass
+    shutil.copyfile(source, target)
+
+
+def prepare_trial_dir(
+    trial_dir: Path, spec: TaskSpec, dataset: Dataset, solution_dir: Path, *, link: bool = False
+) -> Path:
+    """Lay out a fresh trial folder with the step's inputs.
+
+    Inputs are copies, unless `link`: hard links, which are only safe where the sandbox mounts the inputs
+    read-only (isolation level `namespaces`), since a link shares the original's inode.
+    """
     trial_dir = Path(trial_dir)
     if trial_dir.exists() and any(trial_dir.iterdir()):
         raise InfrastructureError(f"{trial_dir}: trial folder exists and is not empty; use a new run folder")
@@ -47,6 +64,6 @@ def prepare_trial_dir(trial_dir: Path, spec: TaskSpec, dataset: Dataset, solutio
             raise InfrastructureError(f"input {rel}: {source} is missing; regenerate the goldens (hepagent golden)")
         target = trial_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+        _place(source, target, link)
     write_trial_utils(trial_dir)
     return trial_dir
