@@ -179,6 +179,67 @@ def run(data: Path | None, out: Path | None, golden_dir: Path | None) -> None:
     raise SystemExit(0 if passed == len(STEPS) else 1)
 
 
+@cli.command()
+@click.argument("step")
+@click.option(
+    "--model",
+    default="hepagent/oracle",
+    show_default=True,
+    help="Coder model: any litellm model, hepagent/oracle or hepagent/replay",
+)
+@click.option("--supervisor-model", default=None, help="Supervisor model (default: the coder's)")
+@click.option("--max-iterations", type=int, default=3, show_default=True, help="Coder attempts")
+@click.option(
+    "--cassette",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Trajectory to replay (with --model hepagent/replay)",
+)
+@click.option("--record", type=click.Path(path_type=Path, dir_okay=False), help="Write this trajectory as a cassette")
+@click.option("--api-base", default=None, help="OpenAI-compatible server for openai/<name> models")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Trial folder (default: a new temp folder)")
+@click.option("--data", type=click.Path(path_type=Path), help="Folder of GamGam files (default: synthetic stand-in)")
+@GOLDEN_DIR_OPTION
+def trial(
+    step: str,
+    model: str,
+    supervisor_model: str | None,
+    max_iterations: int,
+    cassette: Path | None,
+    record: Path | None,
+    api_base: str | None,
+    out: Path | None,
+    data: Path | None,
+    golden_dir: Path | None,
+) -> None:
+    """Run one agent trial of STEP and validate it; exit 0 passed, 1 failed (model failure), 3 infrastructure error."""
+    from pytest_hepagent.analysis.reference import step_by_name
+    from pytest_hepagent.llm.gateway import GatewaySettings
+    from pytest_hepagent.trial import TrialEnvironment, TrialRequest, run_trial
+
+    env = TrialEnvironment.create(_dataset(data), golden_dir, GatewaySettings(api_base=api_base))
+    request = TrialRequest(
+        step_by_name(step).name,
+        model,
+        supervisor_model=supervisor_model,
+        max_iterations=max_iterations,
+        cassette=cassette,
+        record_to=record,
+    )
+    folder = out or Path(tempfile.mkdtemp(prefix="hepagent-trial-")) / "trial"
+    result = run_trial(request, env, folder)
+    if result.validation is not None:
+        click.echo(result.validation.summary())
+    if result.agent is not None:
+        tokens = result.agent.tokens
+        click.echo(
+            f"{len(result.agent.calls)} API calls, {result.agent.iterations} attempts, {tokens.total} tokens, "
+            f"agent work {tokens.agent_work:.2f}, {result.agent.cost_usd:.4f} USD"
+        )
+    click.echo(f"outcome: {result.outcome}" + (f" ({result.error})" if result.error else ""))
+    click.echo(f"logs: {folder / 'logs'}")
+    raise SystemExit({"passed": 0, "failed": 1}.get(result.outcome, 3))
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)

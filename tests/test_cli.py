@@ -102,3 +102,41 @@ def test_goldens_for_another_dataset_drive_run_and_validate(small_dataset: Datas
     )
     assert bad.exit_code == 1
     assert "[X] Shape mismatch:" in bad.output
+
+
+def test_trial_runs_one_agent_trial_and_reports_it(hepagent_solution: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["trial", "categorization", "--out", str(tmp_path / "t"), "--record", str(tmp_path / "c.yaml")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "3 API calls, 1 attempts" in result.output and "outcome: passed" in result.output
+    replay = CliRunner().invoke(
+        cli,
+        [
+            "trial",
+            "5",
+            "--model",
+            "hepagent/replay",
+            "--cassette",
+            str(tmp_path / "c.yaml"),
+            "--out",
+            str(tmp_path / "r"),
+        ],
+    )
+    assert replay.exit_code == 0, replay.output
+    failing = Path(__file__).parents[1] / "pytest_hepagent/cassettes/failures/semantic-1.yaml"
+    failed = CliRunner().invoke(
+        cli,
+        [
+            "trial",
+            "categorization",
+            "--model",
+            "hepagent/replay",
+            "--cassette",
+            str(failing),
+            "--out",
+            str(tmp_path / "f"),
+        ],
+    )
+    assert failed.exit_code == 1
+    assert "[X] arrays/significances.npy" in failed.output
