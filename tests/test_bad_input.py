@@ -105,6 +105,15 @@ def test_spec_errors_name_the_file_key_and_fix(tmp_path: Path) -> None:
         ),
         "yaml": (good + "  - [unclosed\n", "invalid YAML"),
         "key": (good.replace("timeout_s:", "timeout:"), "timeout: unknown key (did you mean 'timeout_s'?)"),
+        "template": (good.replace("{{ inputs[0] }}", "{{ inputs[0] }"), "prompt: Jinja2 syntax error at template line"),
+        "index": (
+            good.replace("{{ inputs[3] }}", "{{ inputs[9] }}"),
+            "prompt: the template uses something that is not there",
+        ),
+        "input": (
+            good.replace("  - solution/arrays/bkgd.npy", "  - /etc/passwd"),
+            "inputs: /etc/passwd: inputs live under data/ or solution/",
+        ),
     }
     for name, (text, expected) in cases.items():
         path = tmp_path / f"{name}.yaml"

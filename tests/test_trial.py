@@ -138,6 +138,20 @@ HOSTILE = {
         "import socket\nsocket.create_connection(('127.0.0.1', 80), timeout=3)\nsocket.create_connection(('1.1.1.1', 443), timeout=3)",
         "Network is unreachable",
     ),
+    "writes a file over the size limit": (
+        (
+            "block = b'x' * (1 << 20)\nwith open('arrays/big.bin', 'wb') as f:\n    for _ in range(200):\n"
+            "        f.write(block)"
+        ),
+        "File too large",
+    ),
+    "fills the disk with many files": (
+        (
+            "import os\nblock = os.urandom(1 << 20)\nfor i in range(10**6):\n    with open(f'arrays/part{i}.bin', 'wb') as f:\n"
+            "        f.write(block)"
+        ),
+        "wrote more than",
+    ),
     "prints gigabytes": (
         (
             "import sys\nline = 'x' * 1023 + '\\n'\nfor _ in range(2 * 1024 * 1024):\n    sys.stdout.write(line)\n"
@@ -163,7 +177,9 @@ def test_hostile_code_is_contained(
         "hepagent/replay",
         cassette=path,
         max_iterations=1,
-        limits=Limits(wall_time_s=8, cpu_time_s=20, memory_bytes=4 << 30, processes=32),
+        limits=Limits(
+            wall_time_s=8, cpu_time_s=20, memory_bytes=4 << 30, processes=32, file_bytes=64 << 20, disk_bytes=256 << 20
+        ),
     )
     result = run_trial(request, env, tmp_path / "trials" / "t")
     assert result.outcome == "failed", result.error
