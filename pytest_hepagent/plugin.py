@@ -1,12 +1,17 @@
-"""The pytest plugin (entry point `hepagent`): options and session fixtures over the engine.
+"""The pytest plugin (entry point `hepagent`): options, fixtures and hooks over the engine.
 
-Thin on purpose: every piece of logic lives in modules that do not import pytest.
+Thin on purpose: the benchmark session lives in `plugin_session.py`, every piece of logic in modules that do not
+import pytest. Nothing heavy is imported at plugin load.
+
+Benchmark mode is on when `--hep-model` is given, or when the ini key `hep_benchmark = true` is set and pytest was
+started without paths: then pytest collects the benchmark module (one test per step, parametrized over models x
+trials) instead of the project's tests.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -14,10 +19,29 @@ if TYPE_CHECKING:
     from pytest_hepagent.data.dataset import Dataset
 
 DATA_OPTION = "--hep-data"
+MODEL_OPTION = "--hep-model"
+SESSION_NAME = "hepagent-session"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("hep", "LLM-agent benchmark of the ATLAS H->yy analysis")
+    group.addoption(
+        MODEL_OPTION,
+        action="append",
+        default=None,
+        metavar="MODEL",
+        help="Model to benchmark (repeatable): any litellm model, hepagent/oracle or hepagent/replay",
+    )
+    group.addoption(
+        "--hep-supervisor-model",
+        default=None,
+        metavar="MODEL",
+        help="Supervisor model for every trial (default: the coder's model)",
+    )
+    group.addoption("--hep-steps", default=None, metavar="STEPS", help="Comma-separated steps (default: all five)")
+    group.addoption("--hep-trials", type=int, default=None, metavar="N", help="Trials per model and step")
+    group.addoption("--hep-max-iterations", type=int, default=None, metavar="N", help="Coder attempts per trial")
+    group.addoption("--hep-judge-model", default=None, metavar="MODEL", help="LLM judge for failed trials")
     group.addoption(
         DATA_OPTION,
         action="store",
@@ -25,10 +49,58 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="DIR",
         help="Folder of real or generated 2020 GamGam files (default: the synthetic stand-in)",
     )
-    parser.addini("hep_data", type="string", default="", help="Default for --hep-data")
+    group.addoption("--hep-report-dir", default=None, metavar="DIR", help="Where runs are stored (default: reports)")
+    group.addoption(
+        "--hep-baseline",
+        default=None,
+        metavar="PATH",
+        help="results.jsonl or summary.json of a baseline run: the exit status comes from the gate",
+    )
+    group.addoption(
+        "--hep-floor",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="With --hep-baseline, also fail cells whose success fraction is surely below this",
+    )
+    group.addoption(
+        "--hep-max-usd",
+        type=float,
+        default=None,
+        metavar="USD",
+        help="Start no new trial once the run's recorded spend reaches this",
+    )
+    group.addoption("--hep-record", default=None, metavar="DIR", help="Write every live trajectory as a cassette")
+    group.addoption(
+        "--hep-replay",
+        default=None,
+        metavar="PATH",
+        help="Cassette file or folder (<step>[-trial<n>].yaml) for --hep-model=hepagent/replay",
+    )
+    group.addoption(
+        "--hep-resume", default=None, metavar="RUN_ID", help="Extend an earlier run: run only the trials it lacks"
+    )
+    group.addoption(
+        "--hep-api-base",
+        default=None,
+        metavar="URL",
+        help="OpenAI-compatible server for openai/<name> models (vLLM, llama.cpp)",
+    )
+    for name, kind, help_text in (
+        ("hep_benchmark", "bool", "Run the benchmark when pytest is started without paths"),
+        ("hep_models", "linelist", "Default models"),
+        ("hep_steps", "string", "Default steps (comma-separated)"),
+        ("hep_trials", "string", "Default trials per model and step"),
+        ("hep_max_iterations", "string", "Default coder attempts"),
+        ("hep_data", "string", "Default for --hep-data"),
+        ("hep_report_dir", "string", "Default for --hep-report-dir"),
+        ("hep_max_usd", "string", "Default for --hep-max-usd"),
+    ):
+        parser.addini(name, type=kind, default=None, help=help_text)  # type: ignore[arg-type]
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "hep_step(name): the analysis step a benchmark test runs")
     data = _data_dir(config)
     if data is not None:  # a wrong folder stops the run before any test starts
         from pytest_hepagent.data.dataset import Dataset
@@ -38,11 +110,42 @@ def pytest_configure(config: pytest.Config) -> None:
             Dataset(data).check()
         except DataError as exc:
             raise pytest.UsageError(f"{DATA_OPTION}: {exc}") from None
+    if _benchmark_mode(config):
+        from pytest_hepagent.plugin_session import HepBenchmarkSession
+
+        session = HepBenchmarkSession.from_config(config)
+        config.pluginmanager.register(session, SESSION_NAME)
+
+
+def _benchmark_mode(config: pytest.Config) -> bool:
+    if config.getoption(MODEL_OPTION):
+        return True
+    if hasattr(config, "workerinput"):
+        return "hepagent_run_dir" in config.workerinput
+    return bool(config.getini("hep_benchmark")) and config.args_source != pytest.Config.ArgsSource.ARGS
 
 
 def _data_dir(config: pytest.Config) -> Path | None:
     value = config.getoption(DATA_OPTION) or config.getini("hep_data")
     return Path(value) if value else None
+
+
+@pytest.fixture(scope="session")
+def hepagent_config() -> dict[str, Any]:
+    """Overrides for the benchmark's settings (override this fixture in a conftest.py).
+
+    Keys: `limits` (a `pytest_hepagent.sandbox.Limits`), `gateway` (a `GatewaySettings`).
+    """
+    return {}
+
+
+@pytest.fixture
+def hep_trial(request: pytest.FixtureRequest, hepagent_config: dict[str, Any]) -> Any:
+    """Runs the trial of this benchmark item and returns its `TrialResult`."""
+    session = request.config.pluginmanager.get_plugin(SESSION_NAME)
+    if session is None:
+        pytest.skip("not a benchmark run (give --hep-model)")
+    return session.run_item(request, hepagent_config)
 
 
 @pytest.fixture(scope="session")

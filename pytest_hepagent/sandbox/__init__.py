@@ -1,9 +1,2 @@
-"""Running generated code: the trial folder and the confined execution."""
-
-from __future__ import annotations
-
-from pytest_hepagent.sandbox.isolation import Limits
-from pytest_hepagent.sandbox.layout import prepare_trial_dir
-from pytest_hepagent.sandbox.runner import ExecutionResult, isolation_level, run_confined
-
-__all__ = ["ExecutionResult", "Limits", "isolation_level", "prepare_trial_dir", "run_confined"]
+"""Running generated code: the trial folder (`layout`), confinement (`isolation`, `cgroups`, `confine`) and the
+confined execution (`runner`). Kept free of imports, so the launcher starts fast."""

@@ -18,11 +18,9 @@ both cases; `cgroups.py` adds a process-count and memory cap where cgroups are w
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import platform
 import resource
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,7 +85,7 @@ class ConfinePlan:
 
 
 def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    return ctypes.CDLL(None, use_errno=True)  # the interpreter's own libc: no library search, no subprocess
 
 
 def _check(result: int, what: str) -> None:
@@ -206,16 +204,18 @@ def confine(plan: ConfinePlan) -> None:
         _set_limits(plan.limits)
 
 
-def probe(readonly: Sequence[str] = ()) -> str:
-    """The confinement level this machine allows: run `confine` in a throwaway child and see whether it works."""
+def probe() -> str:
+    """The confinement level this machine allows: try it in a throwaway launcher and see whether it works."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from pytest_hepagent.sandbox.confine import plan_to_json
+
     if platform.system() != "Linux":
         return "none"
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - child
-        try:
-            confine(ConfinePlan("namespaces", writable="/tmp", readonly=tuple(readonly)))
-            os._exit(0)
-        except BaseException:  # noqa: BLE001 - any failure means this level is not available
-            os._exit(1)
-    _, status = os.waitpid(pid, 0)
-    return "namespaces" if os.waitstatus_to_exitcode(status) == 0 else "none"
+    with tempfile.TemporaryDirectory() as folder:
+        plan = plan_to_json(ConfinePlan("namespaces", writable=folder))
+        command = [sys.executable, "-m", "pytest_hepagent.sandbox.confine", plan, "--", "/bin/sh", "-c", "true"]
+        done = subprocess.run(command, capture_output=True, check=False, timeout=60)
+    return "namespaces" if done.returncode == 0 else "none"

@@ -18,7 +18,8 @@ from typing import IO, Any
 
 from pytest_hepagent.errors import InfrastructureError
 from pytest_hepagent.sandbox.cgroups import Cgroup, create_cgroup
-from pytest_hepagent.sandbox.isolation import ConfinePlan, Limits, confine, probe
+from pytest_hepagent.sandbox.confine import plan_to_json
+from pytest_hepagent.sandbox.isolation import ConfinePlan, Limits, probe
 
 __all__ = ["DEFAULT_LIMITS", "ExecutionResult", "isolation_level", "run_confined"]
 
@@ -96,6 +97,11 @@ def isolation_level() -> str:
     return probe()
 
 
+def _threads() -> int:
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
 def _environment(trial: Path, extra: Mapping[str, str]) -> dict[str, str]:
     env = {k: os.environ[k] for k in _PASSED_THROUGH if k in os.environ}
     env |= {
@@ -106,6 +112,11 @@ def _environment(trial: Path, extra: Mapping[str, str]) -> dict[str, str]:
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
         "MPLBACKEND": "Agg",
+        # Parallel trials share the cores: spinning OpenMP threads of concurrent trials slow each other by orders of
+        # magnitude, so threads sleep when idle and each trial gets its share of the cores.
+        "OMP_WAIT_POLICY": "PASSIVE",
+        "OMP_NUM_THREADS": str(_threads()),
+        "OPENBLAS_NUM_THREADS": str(_threads()),
     }
     return env | dict(extra)
 
@@ -142,6 +153,8 @@ def run_confined(
     """Run `argv` in the trial folder under `limits`, with `readonly` inputs and `hidden` folders out of reach."""
     trial = Path(trial).resolve()
     (trial / "tmp").mkdir(exist_ok=True)
+    if not Path(argv[0]).is_absolute():
+        raise InfrastructureError(f"sandbox: the command must start with an absolute path, got {argv[0]!r}")
     level = isolation_level()
     cgroup = create_cgroup(limits.processes, limits.memory_bytes)
     if level == "none":
@@ -159,14 +172,13 @@ def run_confined(
     start = time.monotonic()
     try:
         proc = subprocess.Popen(
-            list(argv),
+            [sys.executable, "-m", "pytest_hepagent.sandbox.confine", plan_to_json(plan), "--", *argv],
             cwd=trial,
             env=_environment(trial, env or {}),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=lambda: confine(plan),  # noqa: PLW1509 - confinement must happen in the child, before exec
         )
     except (OSError, subprocess.SubprocessError) as exc:
         if cgroup is not None:
@@ -202,6 +214,8 @@ def run_confined(
     proc.stderr.close()
     duration = time.monotonic() - start
     code = proc.returncode
+    if code == 125 and err.text().startswith("hepagent sandbox: confinement failed"):
+        raise InfrastructureError(err.text().strip().splitlines()[0])
     if not reason and code is not None and code < 0:
         name = signal.Signals(-code).name
         hint = {"SIGKILL": " (memory or process limit?)", "SIGXCPU": " (CPU time limit)"}.get(name, "")

@@ -1,0 +1,138 @@
+"""The benchmark's settings, checked before anything runs (engine side: no pytest here)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pytest_hepagent.analysis.reference import STEPS
+from pytest_hepagent.errors import HepAgentError, did_you_mean
+from pytest_hepagent.llm.offline import OFFLINE_MODELS
+
+__all__ = ["BenchmarkConfig", "ConfigError", "check_model", "new_run_id", "safe_name"]
+
+DEFAULT_MODEL = "hepagent/oracle"
+
+
+class ConfigError(HepAgentError):
+    """A bad option or combination; the plugin turns it into a pytest.UsageError."""
+
+
+def safe_name(text: str) -> str:
+    """A name usable in paths, test ids and marker names."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")
+
+
+def new_run_id() -> str:
+    return f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def check_model(model: str) -> None:
+    """Known to litellm (its price map or a provider prefix) or one of the offline models."""
+    if model.startswith("hepagent/"):
+        if model not in OFFLINE_MODELS:
+            raise ConfigError(
+                f"--hep-model: unknown offline model {model!r}{did_you_mean(model, OFFLINE_MODELS)}; "
+                f"offline models are {', '.join(OFFLINE_MODELS)}"
+            )
+        return
+    from pytest_hepagent.llm.gateway import _litellm
+
+    litellm = _litellm()
+    provider = model.split("/", 1)[0] if "/" in model else ""
+    if model in litellm.model_cost or provider in set(litellm.provider_list):
+        return
+    known = list(litellm.model_cost)
+    raise ConfigError(
+        f"--hep-model: unknown model {model!r}{did_you_mean(model, known)}; use a litellm model name "
+        f"(e.g. openai/o3, anthropic/..., or openai/<name> with --hep-api-base for a local server)"
+    )
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    models: tuple[str, ...] = (DEFAULT_MODEL,)
+    supervisor_model: str | None = None
+    steps: tuple[str, ...] = tuple(s.name for s in STEPS)
+    trials: int = 1
+    max_iterations: int = 3
+    judge_model: str | None = None
+    data: Path | None = None
+    report_dir: Path = Path("reports")
+    baseline: Path | None = None
+    floor: float | None = None
+    max_usd: float | None = None
+    record: Path | None = None
+    replay: Path | None = None
+    resume: str | None = None
+    api_base: str | None = None
+    run_id: str = field(default_factory=new_run_id)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.report_dir / self.run_id
+
+    def matrix(self) -> list[tuple[str, str, int]]:
+        return [(m, s, t) for s in self.steps for m in self.models for t in range(1, self.trials + 1)]
+
+    def cassette_for(self, step: str, trial: int) -> Path | None:
+        """The cassette a replay trial uses: `<dir>/<step>-trial<n>.yaml`, else `<dir>/<step>.yaml`, or a file."""
+        if self.replay is None:
+            return None
+        if self.replay.is_file():
+            return self.replay
+        for name in (f"{step}-trial{trial}.yaml", f"{step}.yaml"):
+            if (self.replay / name).is_file():
+                return self.replay / name
+        return None
+
+    def check(self) -> BenchmarkConfig:
+        names = [s.name for s in STEPS]
+        for step in self.steps:
+            if step not in names:
+                raise ConfigError(
+                    f"--hep-steps: unknown step {step!r}{did_you_mean(step, names)}; steps are {', '.join(names)}"
+                )
+        for model in (*self.models, *(m for m in (self.supervisor_model, self.judge_model) if m)):
+            check_model(model)
+        if self.trials < 1:
+            raise ConfigError(f"--hep-trials: must be at least 1, got {self.trials}")
+        if self.max_iterations < 1:
+            raise ConfigError(f"--hep-max-iterations: must be at least 1, got {self.max_iterations}")
+        if self.max_usd is not None and self.max_usd < 0:
+            raise ConfigError(f"--hep-max-usd: must be >= 0, got {self.max_usd}")
+        if self.floor is not None and not 0 <= self.floor <= 1:
+            raise ConfigError(f"--hep-floor: a success fraction between 0 and 1, got {self.floor}")
+        if self.replay is not None:
+            if "hepagent/replay" not in self.models:
+                raise ConfigError("--hep-replay: cassettes are replayed by --hep-model=hepagent/replay; add it")
+            if not self.replay.exists():
+                raise ConfigError(f"--hep-replay: {self.replay} does not exist; give a cassette file or folder")
+        elif "hepagent/replay" in self.models:
+            raise ConfigError("--hep-model=hepagent/replay needs --hep-replay FILE_OR_FOLDER with the cassettes")
+        if self.record is not None and all(m.startswith("hepagent/") for m in self.models):
+            raise ConfigError("--hep-record: recording needs a live model; the offline models are already recorded")
+        if self.baseline is not None and not self.baseline.exists():
+            raise ConfigError(f"--hep-baseline: {self.baseline} does not exist; give a results.jsonl or summary.json")
+        if self.resume is not None and not (self.report_dir / self.resume / "results.jsonl").is_file():
+            raise ConfigError(
+                f"--hep-resume: no run {self.resume!r} in {self.report_dir} (no results.jsonl there); "
+                f"give the run id of an earlier run"
+            )
+        return self
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "models": list(self.models),
+            "supervisor_model": self.supervisor_model,
+            "steps": list(self.steps),
+            "trials": self.trials,
+            "max_iterations": self.max_iterations,
+            "judge_model": self.judge_model,
+            "max_usd": self.max_usd,
+            "baseline": str(self.baseline) if self.baseline else None,
+        }

@@ -1,0 +1,38 @@
+"""Plain-text tables for the terminal summary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pytest_hepagent.bench.cells import Cell, Verdict
+
+__all__ = ["cell_table", "gate_table"]
+
+
+def cell_table(cells: Iterable[Cell]) -> list[str]:
+    cells = list(cells)
+    header = (
+        f"{'model':<28s} {'step':<18s} {'passed':>8s} {'success':>16s} {'95% Wilson':>13s} {'calls':>6s} "
+        f"{'work':>7s} {'tokens':>9s} {'cost USD':>9s}"
+    )
+    lines = [header, "-" * len(header)]
+    for c in cells:
+        low, high = c.interval
+        errors = f" +{c.errors} err" if c.errors else ""
+        lines.append(
+            f"{c.model[:28]:<28s} {c.step:<18s} {c.passed:>3d}/{c.total:<4d} "
+            f"{c.fraction:>7.0%} ± {c.error:>5.0%} [{low:4.0%}, {high:4.0%}] {c.mean_api_calls:6.1f} "
+            f"{c.mean_agent_work:7.2f} {c.tokens:9d} {c.cost_usd:9.4f}{errors}"
+        )
+    lines.append(f"total cost: {sum(c.cost_usd for c in cells):.4f} USD")
+    return lines
+
+
+def gate_table(verdicts: Iterable[Verdict]) -> list[str]:
+    lines = [f"{'model':<28s} {'step':<18s} {'verdict':<13s} {'run':>8s} {'baseline':>9s}  reason"]
+    for v in verdicts:
+        lines.append(
+            f"{v.model[:28]:<28s} {v.step:<18s} {v.verdict:<13s} {v.passed:>3d}/{v.total:<4d} "
+            f"{v.base_passed:>4d}/{v.base_total:<4d}  {v.reason}"
+        )
+    return lines

@@ -1,0 +1,41 @@
+"""The H->yy benchmark: one test per step, which the hepagent plugin parametrizes over models x trials.
+
+Each item's `hep_trial` fixture runs one trial (agent loop, confined execution, validation): an infrastructure
+error is a pytest error; a model failure fails here with the compact validation summary.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+
+def _check(result: Any) -> None:
+    if result.outcome != "passed":
+        pytest.fail(result.validation.summary() if result.validation else result.error, pytrace=False)
+
+
+@pytest.mark.hep_step("root_inspection")
+def test_root_inspection(hep_trial: Any) -> None:
+    _check(hep_trial)
+
+
+@pytest.mark.hep_step("ntuple_conversion")
+def test_ntuple_conversion(hep_trial: Any) -> None:
+    _check(hep_trial)
+
+
+@pytest.mark.hep_step("preprocessing")
+def test_preprocessing(hep_trial: Any) -> None:
+    _check(hep_trial)
+
+
+@pytest.mark.hep_step("sb_separation")
+def test_sb_separation(hep_trial: Any) -> None:
+    _check(hep_trial)
+
+
+@pytest.mark.hep_step("categorization")
+def test_categorization(hep_trial: Any) -> None:
+    _check(hep_trial)

@@ -1,0 +1,285 @@
+"""The benchmark session: collection, running trials, the results store, the terminal summary and the CI gate.
+
+Registered by `plugin.py` in benchmark mode only. The same code path runs with and without xdist: workers attach
+each trial's record to the test report (`user_properties`), and whoever receives the reports (the controller, or
+the only process with `-p no:xdist`/`-n 0`) appends them to `reports/<run-id>/results.jsonl`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_hepagent.bench.config import BenchmarkConfig, ConfigError, new_run_id, safe_name
+from pytest_hepagent.benchmark import BENCHMARK_MODULE
+
+RECORD_PROPERTY = "hepagent_record"
+
+
+class InfrastructureTrialError(Exception):
+    """A trial the harness could not run: reported as a pytest error, never as a model failure."""
+
+
+def _option(config: pytest.Config, name: str, ini: str | None = None) -> Any:
+    value = config.getoption(name)
+    if value is None and ini is not None:
+        value = config.getini(ini) or None
+    return value
+
+
+def _build(config: pytest.Config) -> BenchmarkConfig:
+    models = config.getoption("--hep-model") or config.getini("hep_models") or None
+    steps = _option(config, "--hep-steps", "hep_steps")
+    trials = _option(config, "--hep-trials", "hep_trials")
+    iterations = _option(config, "--hep-max-iterations", "hep_max_iterations")
+    max_usd = _option(config, "--hep-max-usd", "hep_max_usd")
+    report_dir = Path(_option(config, "--hep-report-dir", "hep_report_dir") or "reports")
+    if not report_dir.is_absolute():
+        report_dir = config.rootpath / report_dir
+    resume = config.getoption("--hep-resume")
+    kwargs: dict[str, Any] = {
+        "supervisor_model": config.getoption("--hep-supervisor-model"),
+        "judge_model": config.getoption("--hep-judge-model"),
+        "report_dir": report_dir,
+        "floor": config.getoption("--hep-floor"),
+        "resume": resume,
+        "api_base": config.getoption("--hep-api-base"),
+    }
+    if models:
+        kwargs["models"] = tuple(dict.fromkeys(models))
+    if steps:
+        kwargs["steps"] = tuple(s.strip() for s in str(steps).split(",") if s.strip())
+    try:
+        if trials is not None:
+            kwargs["trials"] = int(trials)
+        if iterations is not None:
+            kwargs["max_iterations"] = int(iterations)
+        if max_usd is not None:
+            kwargs["max_usd"] = float(max_usd)
+    except ValueError as exc:
+        raise pytest.UsageError(f"hep options: not a number ({exc}); fix the value") from None
+    for key, option in (
+        ("baseline", "--hep-baseline"),
+        ("record", "--hep-record"),
+        ("replay", "--hep-replay"),
+        ("data", "--hep-data"),
+    ):
+        value = config.getoption(option) or (config.getini("hep_data") if key == "data" else None)
+        if value:
+            kwargs[key] = Path(value)
+    if hasattr(config, "workerinput"):
+        kwargs["run_id"] = config.workerinput["hepagent_run_id"]
+    else:
+        kwargs["run_id"] = resume or new_run_id()
+    try:
+        return BenchmarkConfig(**kwargs).check()
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _sha_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+
+
+class HepBenchmarkSession:
+    def __init__(self, config: pytest.Config, bench: BenchmarkConfig) -> None:
+        from pytest_hepagent.bench.store import ResultsStore
+
+        self.config, self.bench = config, bench
+        self.store = ResultsStore(bench.run_dir)
+        self.is_worker = hasattr(config, "workerinput")
+        self._env: Any = None
+        self._hashes: dict[str, str] | None = None
+        self._seen: set[str] = set()
+        self.verdicts: list[Any] | None = None
+        self.done_keys: set[str] = set()
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> HepBenchmarkSession:
+        bench = _build(config)
+        if config.args_source != pytest.Config.ArgsSource.ARGS:
+            config.args = [str(BENCHMARK_MODULE)]
+        session = cls(config, bench)
+        if not session.is_worker:
+            session.prepare()
+        if config.pluginmanager.hasplugin("xdist"):
+            config.pluginmanager.register(_XdistHooks(session), "hepagent-xdist")
+        return session
+
+    # ------------------------------------------------------------------ controller set-up
+    def prepare(self) -> None:
+        """Data and goldens once, before any worker starts; the run folder and its recorded settings."""
+        self.environment()
+        self.bench.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.bench.resume:
+            from pytest_hepagent.bench.store import latest_records
+
+            self.done_keys = {
+                r["key"] for r in latest_records(self.store.records()) if r["outcome"] in ("passed", "failed")
+            }
+        settings = self.bench.run_dir / "config.json"
+        if not settings.exists():
+            settings.write_text(json.dumps(self.bench.describe() | {"run_id": self.bench.run_id}, indent=1) + "\n")
+
+    def environment(self) -> Any:
+        if self._env is None:
+            from pytest_hepagent.data.dataset import Dataset, ensure_synthetic
+            from pytest_hepagent.llm.gateway import GatewaySettings
+            from pytest_hepagent.trial import TrialEnvironment
+
+            dataset = Dataset(self.bench.data).check() if self.bench.data else ensure_synthetic()
+            self._env = TrialEnvironment.create(dataset, gateway=GatewaySettings(api_base=self.bench.api_base))
+        return self._env
+
+    def hashes(self) -> dict[str, str]:
+        if self._hashes is None:
+            env = self.environment()
+            self._hashes = {
+                "dataset": env.dataset.content_hash(),
+                "golden": _sha_file(env.golden_dir / "manifest.json"),
+            }
+        return self._hashes
+
+    # ------------------------------------------------------------------ collection
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if "hep_trial" not in metafunc.fixturenames:
+            return
+        marker = metafunc.definition.get_closest_marker("hep_step")
+        step = marker.args[0] if marker else metafunc.function.__name__.removeprefix("test_")
+        params = [(m, step, t) for m in self.bench.models for t in range(1, self.bench.trials + 1)]
+        ids = [
+            f"{safe_name(m.removeprefix('hepagent/') if m.startswith('hepagent/') else m)}-trial{t}"
+            for m, _, t in params
+        ]
+        metafunc.parametrize("hep_trial", params, ids=ids, indirect=True)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        from pytest_hepagent.bench.records import trial_key
+
+        keep, drop = [], []
+        for item in items:
+            spec = getattr(getattr(item, "callspec", None), "params", {}).get("hep_trial")
+            if spec is None:
+                keep.append(item)
+                continue
+            model, step, trial = spec
+            item.add_marker(pytest.mark.hep_step(step))
+            if step not in self.bench.steps or trial_key(model, step, trial) in self.done_keys:
+                drop.append(item)
+            else:
+                keep.append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+
+    # ------------------------------------------------------------------ running one item
+    def run_item(self, request: pytest.FixtureRequest, overrides: dict[str, Any]) -> Any:
+        from pytest_hepagent.bench.records import record_from_result
+        from pytest_hepagent.trial import TrialRequest, run_trial
+
+        model, step, trial = request.param
+        bench = self.bench
+        if bench.max_usd is not None:
+            spent = sum(r.get("cost_usd", 0.0) for r in self.store.records())
+            if spent >= bench.max_usd:
+                pytest.skip(f"budget spent: {spent:.4f} USD recorded, --hep-max-usd is {bench.max_usd:g}")
+        cassette = bench.cassette_for(step, trial) if model == "hepagent/replay" else None
+        if model == "hepagent/replay" and cassette is None:
+            pytest.skip(f"no cassette for {step} trial {trial} in {bench.replay}")
+        record_to = None
+        if bench.record is not None and not model.startswith("hepagent/"):
+            record_to = bench.record / f"{safe_name(model)}" / f"{step}-trial{trial}.yaml"
+        trial_request = TrialRequest(
+            step,
+            model,
+            trial,
+            supervisor_model=bench.supervisor_model,
+            max_iterations=bench.max_iterations,
+            cassette=cassette,
+            record_to=record_to,
+            limits=overrides.get("limits"),
+        )
+        env = self.environment()
+        if "gateway" in overrides:
+            from dataclasses import replace
+
+            from pytest_hepagent.llm.gateway import Gateway
+
+            env = replace(env, gateway=Gateway(overrides["gateway"]))
+        folder = bench.run_dir / "trials" / step / f"{safe_name(model)}-trial{trial}"
+        n = 1
+        while folder.exists():  # a resumed run re-runs errored trials in a fresh folder
+            n += 1
+            folder = folder.with_name(f"{safe_name(model)}-trial{trial}-retry{n}")
+        result = run_trial(trial_request, env, folder)
+        record = record_from_result(
+            result, run_id=bench.run_id, hashes=self.hashes(), worker=os.environ.get("PYTEST_XDIST_WORKER", "")
+        )
+        record["hashes"]["task_spec"] = _sha_file(env.specs[step].source)
+        request.node.user_properties.append((RECORD_PROPERTY, record))
+        if result.outcome == "error":
+            raise InfrastructureTrialError(f"infrastructure error, not a model failure: {result.error}")
+        return result
+
+    # ------------------------------------------------------------------ records, summary, gate
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.is_worker:
+            return
+        for name, value in report.user_properties:
+            if name == RECORD_PROPERTY and isinstance(value, dict) and value["key"] not in self._seen:
+                self._seen.add(value["key"])
+                self.store.append(value)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.is_worker:
+            return
+        from pytest_hepagent.bench.cells import cells_from_records, gate, load_baseline_cells, summary_dict
+
+        cells = cells_from_records(self.store.records())
+        if self.bench.baseline is not None:
+            self.verdicts = gate(cells, load_baseline_cells(self.bench.baseline), floor=self.bench.floor)
+            bad = [v for v in self.verdicts if v.verdict in ("REGRESSED", "INCONCLUSIVE")]
+            if exitstatus in (0, 1):  # the gate decides, whatever single trials did
+                session.exitstatus = 1 if bad else 0
+        extra = {
+            "config": self.bench.describe(),
+            "hashes": self.hashes() if self._env is not None else {},
+            "run_dir": str(self.bench.run_dir),
+        }
+        self.store.write_summary(summary_dict(self.bench.run_id, cells, self.verdicts, extra))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.is_worker:
+            return
+        from pytest_hepagent.bench.cells import cells_from_records
+        from pytest_hepagent.bench.report_text import cell_table, gate_table
+
+        cells = cells_from_records(self.store.records())
+        write = terminalreporter.write_line
+        terminalreporter.section("hepagent benchmark")
+        for line in cell_table(cells):
+            write(line)
+        if self.verdicts is not None:
+            terminalreporter.section("hepagent CI gate")
+            for line in gate_table(self.verdicts):
+                write(line)
+        write(f"run {self.bench.run_id}: {self.store.results_path}")
+
+
+class _XdistHooks:
+    """Registered only when xdist is installed, so `-p no:xdist` and plain pytest work."""
+
+    def __init__(self, session: HepBenchmarkSession) -> None:
+        self.session = session
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["hepagent_run_dir"] = str(self.session.bench.run_dir)
+        node.workerinput["hepagent_run_id"] = self.session.bench.run_id
