@@ -6,8 +6,6 @@ import os
 
 from hypothesis import settings
 
-pytest_plugins = ["pytester"]
-
 # Shared machines are noisy: property tests check behaviour, not speed.
 settings.register_profile("ci", deadline=None, max_examples=200, print_blob=True)
 settings.register_profile("dev", deadline=None, max_examples=50)

@@ -21,10 +21,6 @@ from pytest_hepagent.benchmark import BENCHMARK_MODULE
 RECORD_PROPERTY = "hepagent_record"
 
 
-class InfrastructureTrialError(Exception):
-    """A trial the harness could not run: reported as a pytest error, never as a model failure."""
-
-
 def _option(config: pytest.Config, name: str, ini: str | None = None) -> Any:
     value = config.getoption(name)
     if value is None and ini is not None:
@@ -223,8 +219,8 @@ class HepBenchmarkSession:
         )
         record["hashes"]["task_spec"] = _sha_file(env.specs[step].source)
         request.node.user_properties.append((RECORD_PROPERTY, record))
-        if result.outcome == "error":
-            raise InfrastructureTrialError(f"infrastructure error, not a model failure: {result.error}")
+        if result.outcome == "error":  # failing in the fixture makes it a pytest error, not a test failure
+            pytest.fail(f"infrastructure error, not a model failure: {result.error}", pytrace=False)
         return result
 
     # ------------------------------------------------------------------ records, summary, gate

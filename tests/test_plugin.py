@@ -4,8 +4,6 @@ import pytest
 
 from pytest_hepagent.data import Dataset
 
-pytest_plugins = ["pytester"]
-
 
 def test_options_are_in_the_hep_group(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--help")

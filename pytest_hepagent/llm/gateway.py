@@ -63,6 +63,7 @@ def _litellm() -> Any:
     from pytest_hepagent.llm.offline import register
 
     litellm.suppress_debug_info = True
+    litellm.drop_params = True  # e.g. OpenAI's o-series accept no temperature: send what the model supports
     register(litellm)
     return litellm
 

@@ -1,0 +1,261 @@
+"""The benchmark through pytest itself (pytester), as pytest-xdist and pytest-randomly test themselves."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pytest_hepagent.bench.cells import cells_from_records, gate
+from pytest_hepagent.bench.store import read_records
+from pytest_hepagent.llm.cassette import Cassette, CassetteCall, load_cassette, save_cassette
+
+FAILING = Path(__file__).parents[1] / "pytest_hepagent/cassettes/failures/semantic-2.yaml"
+
+
+def _records(report_dir: Path) -> list[dict]:  # type: ignore[type-arg]
+    (run,) = report_dir.iterdir()
+    return read_records(run / "results.jsonl")
+
+
+@pytest.fixture
+def oracle_cassette(tmp_path: Path, hepagent_solution: Path) -> Path:
+    """A recorded oracle trajectory of step 5, for fast replays."""
+    from pytest_hepagent.trial import TrialEnvironment, TrialRequest, run_trial
+
+    run_trial(
+        TrialRequest("categorization", "hepagent/oracle", record_to=tmp_path / "ok.yaml"),
+        TrialEnvironment.create(),
+        tmp_path / "recording",
+    )
+    return tmp_path / "ok.yaml"
+
+
+def test_the_matrix_with_and_without_xdist_gives_the_same_records(
+    pytester: pytest.Pytester, hepagent_solution: Path
+) -> None:
+    results = {}
+    for mode in (["-n", "2"], ["-p", "no:xdist"]):
+        reports = pytester.path / f"reports{len(results)}"
+        run = pytester.runpytest("--hep-model=hepagent/oracle", "--hep-trials=2", f"--hep-report-dir={reports}", *mode)
+        run.assert_outcomes(passed=10)
+        records = _records(reports)
+        assert len(records) == 10
+        results[mode[0]] = sorted((r["key"], r["outcome"], r["api_calls"], r["tokens"]["input"]) for r in records)
+        run.stdout.fnmatch_lines(["*hepagent benchmark*", "*hepagent/oracle*categorization*2/2*100%*"])
+    assert results["-n"] == results["-p"]
+
+
+def test_ids_and_markers_select_items(pytester: pytest.Pytester, hepagent_solution: Path) -> None:
+    run = pytester.runpytest(
+        "--hep-model=hepagent/oracle",
+        "--hep-trials=3",
+        "--collect-only",
+        "-q",
+        "-k",
+        "categorization and trial2",
+        f"--hep-report-dir={pytester.path / 'r'}",
+    )
+    run.stdout.fnmatch_lines(["*test_categorization[[]oracle-trial2[]]*", "*1/15 tests collected (14 deselected)*"])
+    run = pytester.runpytest(
+        "--hep-model=hepagent/oracle",
+        "--hep-steps=preprocessing,categorization",
+        "--collect-only",
+        "-q",
+        f"--hep-report-dir={pytester.path / 'r'}",
+    )
+    run.stdout.fnmatch_lines(["*test_preprocessing[[]oracle-trial1[]]*", "*2/5 tests collected (3 deselected)*"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--hep-model=hepagent/oracle", "--hep-steps=categorisation"],
+            "*--hep-steps: unknown step 'categorisation' (did you mean 'categorization'?)*",
+        ),
+        (
+            ["--hep-model=hepagent/oracel"],
+            "*unknown offline model 'hepagent/oracel' (did you mean 'hepagent/oracle'?)*",
+        ),
+        (["--hep-model=gpt-5-mnii"], "*unknown model 'gpt-5-mnii' (did you mean*"),
+        (["--hep-model=hepagent/replay"], "*needs --hep-replay FILE_OR_FOLDER*"),
+        (["--hep-model=hepagent/oracle", "--hep-trials=0"], "*--hep-trials: must be at least 1*"),
+        (["--hep-model=hepagent/oracle", "--hep-resume=nope"], "*--hep-resume: no run 'nope'*"),
+        (["--hep-model=hepagent/oracle", "--hep-record=x"], "*--hep-record: recording needs a live model*"),
+    ],
+)
+def test_usage_errors_say_what_to_do(pytester: pytest.Pytester, args: list[str], message: str) -> None:
+    run = pytester.runpytest(*args, f"--hep-report-dir={pytester.path / 'r'}")
+    assert run.ret == pytest.ExitCode.USAGE_ERROR
+    run.stderr.fnmatch_lines([message])
+
+
+def test_a_model_failure_fails_and_an_infrastructure_error_errors(
+    pytester: pytest.Pytester, tmp_path: Path, hepagent_solution: Path
+) -> None:
+    cassettes = tmp_path / "c"
+    cassettes.mkdir()
+    (cassettes / "categorization-trial1.yaml").write_text(FAILING.read_text())
+    save_cassette(
+        Cassette("categorization", (CassetteCall("coder", "out of order"),)), cassettes / "categorization-trial2.yaml"
+    )
+    run = pytester.runpytest(
+        "--hep-model=hepagent/replay",
+        f"--hep-replay={cassettes}",
+        "--hep-trials=2",
+        "--hep-steps=categorization",
+        f"--hep-report-dir={tmp_path / 'r'}",
+    )
+    run.assert_outcomes(failed=1, errors=1)
+    run.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_categorization[[]replay-trial2[]]*",
+            "*infrastructure error, not a model failure*call 1 is a coder call*",
+        ]
+    )
+    run.stdout.fnmatch_lines(["*test_categorization[[]replay-trial1[]]*", "*Step 5 (categorization): FAIL*"])
+    outcomes = sorted(r["outcome"] for r in _records(tmp_path / "r"))
+    assert outcomes == ["error", "failed"]
+    (cell,) = cells_from_records(_records(tmp_path / "r"))
+    assert (cell.passed, cell.total, cell.errors) == (0, 1, 1)  # the error is kept out of the success rate
+
+
+def _replay_run(pytester: pytest.Pytester, cassettes: Path, trials: int, reports: Path, *extra: str):  # type: ignore[no-untyped-def]
+    return pytester.runpytest(
+        "--hep-model=hepagent/replay",
+        f"--hep-replay={cassettes}",
+        f"--hep-trials={trials}",
+        "--hep-steps=categorization",
+        f"--hep-report-dir={reports}",
+        *extra,
+    )
+
+
+def test_the_gate(pytester: pytest.Pytester, tmp_path: Path, oracle_cassette: Path) -> None:
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    good.mkdir()
+    bad.mkdir()
+    (good / "categorization.yaml").write_text(oracle_cassette.read_text())
+    (bad / "categorization.yaml").write_text(FAILING.read_text())
+    _replay_run(pytester, good, 8, tmp_path / "base").assert_outcomes(passed=8)
+    baseline = next((tmp_path / "base").iterdir()) / "results.jsonl"
+    same = _replay_run(pytester, good, 8, tmp_path / "same", f"--hep-baseline={baseline}")
+    assert same.ret == 0
+    same.stdout.fnmatch_lines(["*hepagent CI gate*", "*categorization*OK*8/8*8/8*no significant drop*"])
+    worse = _replay_run(pytester, bad, 8, tmp_path / "worse", f"--hep-baseline={baseline}")
+    assert worse.ret == 1
+    worse.stdout.fnmatch_lines(["*categorization*REGRESSED*0/8*8/8*one-sided Fisher*"])
+    tiny = _replay_run(pytester, good, 1, tmp_path / "tiny", f"--hep-baseline={baseline}")
+    assert tiny.ret == 1  # too few trials to decide is not a pass
+    tiny.stdout.fnmatch_lines(["*categorization*INCONCLUSIVE*1/1*too few trials*"])
+    summary = json.loads((next((tmp_path / "worse").iterdir()) / "summary.json").read_text())
+    assert summary["gate"][0]["verdict"] == "REGRESSED"
+
+
+def test_gate_verdicts_follow_the_statistics() -> None:
+    def records(model: str, passed: int, failed: int) -> list[dict]:  # type: ignore[type-arg]
+        return [
+            {
+                "key": f"{model}|s|{i}",
+                "model": model,
+                "step": "s",
+                "outcome": "passed" if i < passed else "failed",
+                "api_calls": 3,
+                "agent_work": 1.0,
+                "tokens": {"input": 1, "output": 1},
+                "cost_usd": 0.0,
+            }
+            for i in range(passed + failed)
+        ]
+
+    base = cells_from_records(records("m", 18, 2))
+    assert gate(cells_from_records(records("m", 17, 3)), base)[0].verdict == "OK"
+    assert gate(cells_from_records(records("m", 8, 12)), base)[0].verdict == "REGRESSED"
+    assert gate(cells_from_records(records("m", 1, 0)), base)[0].verdict == "INCONCLUSIVE"  # even 0/1: p = 0.14
+    assert gate(cells_from_records(records("n", 1, 1)), base)[0].verdict == "NEW"
+    floor = gate(cells_from_records(records("m", 15, 15)), cells_from_records(records("m", 15, 15)), floor=0.9)
+    assert floor[0].verdict == "REGRESSED" and "floor" in floor[0].reason
+
+
+def test_resume_after_a_run_killed_mid_way(pytester: pytest.Pytester, tmp_path: Path, oracle_cassette: Path) -> None:
+    cassettes, reports = tmp_path / "c", tmp_path / "r"
+    cassettes.mkdir()
+    (cassettes / "categorization-trial1.yaml").write_text(oracle_cassette.read_text())
+    slow = load_cassette(oracle_cassette)
+    calls = (slow.calls[0], CassetteCall("coder", "```python\nimport time\ntime.sleep(120)\n```"), *slow.calls[2:])
+    save_cassette(Cassette("categorization", calls), cassettes / "categorization-trial2.yaml")
+    (cassettes / "categorization-trial3.yaml").write_text(oracle_cassette.read_text())
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "--hep-model=hepagent/replay",
+        f"--hep-replay={cassettes}",
+        "--hep-trials=3",
+        "--hep-steps=categorization",
+        f"--hep-report-dir={reports}",
+        "-p",
+        "no:xdist",
+    ]
+    proc = subprocess.Popen(
+        command, cwd=pytester.path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        runs = list(reports.glob("*/results.jsonl")) if reports.exists() else []
+        if runs and runs[0].read_text().count("\n") >= 1:
+            break
+        time.sleep(0.2)
+    time.sleep(1.0)  # trial 2 is running now
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    (run_dir,) = reports.iterdir()
+    with (run_dir / "results.jsonl").open("a") as f:
+        f.write('{"key": "torn')  # as if killed in the middle of writing a line
+    assert [r["trial"] for r in read_records(run_dir / "results.jsonl")] == [1]
+    (cassettes / "categorization-trial2.yaml").write_text(oracle_cassette.read_text())
+    resumed = pytester.runpytest(
+        "--hep-model=hepagent/replay",
+        f"--hep-replay={cassettes}",
+        "--hep-trials=3",
+        "--hep-steps=categorization",
+        f"--hep-report-dir={reports}",
+        f"--hep-resume={run_dir.name}",
+    )
+    resumed.assert_outcomes(passed=2, deselected=13)  # 12 items of other steps and the trial already done
+    records = read_records(run_dir / "results.jsonl")
+    assert sorted(r["trial"] for r in records) == [1, 2, 3]
+    assert (run_dir / "summary.json").is_file()
+
+
+def test_budget_stops_new_trials(pytester: pytest.Pytester, tmp_path: Path, oracle_cassette: Path) -> None:
+    from collections import deque
+
+    from fake_openai import FakeOpenAI, serve
+
+    answers = deque(c.response for c in load_cassette(oracle_cassette).calls)
+    with serve(FakeOpenAI(answers=deque(list(answers) * 3))) as fake:
+        run = pytester.runpytest(
+            "--hep-model=openai/o3",
+            f"--hep-api-base={fake.url}",
+            "--hep-trials=3",
+            "--hep-steps=categorization",
+            "--hep-max-usd=0.000001",
+            "-p",
+            "no:xdist",
+            "-rs",
+            f"--hep-report-dir={tmp_path / 'r'}",
+        )
+    run.assert_outcomes(passed=1, skipped=2)
+    run.stdout.fnmatch_lines(["*budget spent*--hep-max-usd is 1e-06*"])
+    (record,) = _records(tmp_path / "r")
+    assert record["cost_usd"] > 0.000001
