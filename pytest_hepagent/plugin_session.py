@@ -128,8 +128,26 @@ class HepBenchmarkSession:
             from pytest_hepagent.llm.gateway import GatewaySettings
             from pytest_hepagent.trial import TrialEnvironment
 
-            dataset = Dataset(self.bench.data).check() if self.bench.data else ensure_synthetic()
-            self._env = TrialEnvironment.create(dataset, gateway=GatewaySettings(api_base=self.bench.api_base))
+            settings = GatewaySettings(api_base=self.bench.api_base)
+            if self.is_worker:  # the controller verified the goldens before starting us: do not hash them again
+                from pytest_hepagent.golden import read_manifest
+                from pytest_hepagent.llm.gateway import Gateway
+                from pytest_hepagent.specs import load_specs, load_system_prompts
+
+                given = self.config.workerinput  # type: ignore[attr-defined]
+                golden = Path(given["hepagent_golden_dir"])
+                self._env = TrialEnvironment(
+                    Dataset(Path(given["hepagent_data_dir"])),
+                    Path(given["hepagent_solution_dir"]),
+                    golden,
+                    load_specs(),
+                    load_system_prompts(),
+                    Gateway(settings),
+                    read_manifest(golden)["sb_backend"],
+                )
+            else:
+                dataset = Dataset(self.bench.data).check() if self.bench.data else ensure_synthetic()
+                self._env = TrialEnvironment.create(dataset, gateway=settings)
         return self._env
 
     def hashes(self) -> dict[str, str]:
@@ -279,3 +297,7 @@ class _XdistHooks:
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["hepagent_run_dir"] = str(self.session.bench.run_dir)
         node.workerinput["hepagent_run_id"] = self.session.bench.run_id
+        env = self.session.environment()
+        node.workerinput["hepagent_data_dir"] = str(env.dataset.root)
+        node.workerinput["hepagent_solution_dir"] = str(env.solution_dir)
+        node.workerinput["hepagent_golden_dir"] = str(env.golden_dir)

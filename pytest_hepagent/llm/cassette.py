@@ -7,6 +7,7 @@ Format (YAML, `cassette_version: 1`):
     recorded_with: openai/o3        # informational
     label: semantic error           # optional: the true error category of a failure cassette
     description: ...                # optional
+    latency_s: 0.5                  # optional: replay waits this long per call (to mimic a provider)
     calls:                          # in the order the agent makes them
       - role: supervisor            # supervisor (initial) | coder | debugger (after an error) | reviewer
         response: |
@@ -48,6 +49,7 @@ class Cassette:
     label: str | None = None
     description: str = ""
     source: Path | None = field(default=None, compare=False)
+    latency_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -59,6 +61,8 @@ class Cassette:
             out["label"] = self.label
         if self.description:
             out["description"] = self.description
+        if self.latency_s:
+            out["latency_s"] = self.latency_s
         out["calls"] = [asdict(c) for c in self.calls]
         return out
 
@@ -100,6 +104,7 @@ def load_cassette(path: Path) -> Cassette:
         raw.get("label"),
         str(raw.get("description", "")),
         path,
+        float(raw.get("latency_s", 0.0)),
     )
 
 

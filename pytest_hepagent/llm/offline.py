@@ -10,6 +10,7 @@ The agent passes what these models need in the call's metadata: `{"hepagent": {"
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,8 @@ def _replay(context: dict[str, Any]) -> tuple[str, int, int]:
             f"{_FATAL} cassette {path} has {len(cassette.calls)} calls; the agent made call {index + 1} ({role})"
         )
     call = cassette.calls[index]
+    if cassette.latency_s:
+        time.sleep(cassette.latency_s)
     if call.role != role:
         raise RuntimeError(
             f"{_FATAL} cassette {path}: call {index + 1} is a {call.role} call but the agent made a "
