@@ -101,6 +101,10 @@ class HepBenchmarkSession:
         if config.args_source != pytest.Config.ArgsSource.ARGS:
             config.args = [str(BENCHMARK_MODULE)]
         session = cls(config, bench)
+        for step in bench.steps:  # markers for -m: step_<name> and model_<name>
+            config.addinivalue_line("markers", f"step_{step}: benchmark items of step {step}")
+        for model in bench.models:
+            config.addinivalue_line("markers", f"model_{safe_name(model)}: benchmark items of model {model}")
         if not session.is_worker:
             session.prepare()
         if config.pluginmanager.hasplugin("xdist"):
@@ -165,12 +169,15 @@ class HepBenchmarkSession:
             return
         marker = metafunc.definition.get_closest_marker("hep_step")
         step = marker.args[0] if marker else metafunc.function.__name__.removeprefix("test_")
-        params = [(m, step, t) for m in self.bench.models for t in range(1, self.bench.trials + 1)]
-        ids = [
-            f"{safe_name(m.removeprefix('hepagent/') if m.startswith('hepagent/') else m)}-trial{t}"
-            for m, _, t in params
-        ]
-        metafunc.parametrize("hep_trial", params, ids=ids, indirect=True)
+        params = []
+        for model in self.bench.models:
+            short = safe_name(model.removeprefix("hepagent/"))
+            marks = [getattr(pytest.mark, f"step_{step}"), getattr(pytest.mark, f"model_{safe_name(model)}")]
+            params += [
+                pytest.param((model, step, t), marks=marks, id=f"{short}-trial{t}")
+                for t in range(1, self.bench.trials + 1)
+            ]
+        metafunc.parametrize("hep_trial", params, indirect=True)
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -183,7 +190,6 @@ class HepBenchmarkSession:
                 keep.append(item)
                 continue
             model, step, trial = spec
-            item.add_marker(pytest.mark.hep_step(step))
             if step not in self.bench.steps or trial_key(model, step, trial) in self.done_keys:
                 drop.append(item)
             else:

@@ -71,6 +71,22 @@ def test_ids_and_markers_select_items(pytester: pytest.Pytester, hepagent_soluti
         f"--hep-report-dir={pytester.path / 'r'}",
     )
     run.stdout.fnmatch_lines(["*test_preprocessing[[]oracle-trial1[]]*", "*2/5 tests collected (3 deselected)*"])
+    run = pytester.runpytest(
+        "--hep-model=hepagent/oracle",
+        "--hep-trials=2",
+        "--collect-only",
+        "-q",
+        "-m",
+        "step_sb_separation and model_hepagent_oracle",
+        f"--hep-report-dir={pytester.path / 'r'}",
+    )
+    run.stdout.fnmatch_lines(
+        [
+            "*test_sb_separation[[]oracle-trial1[]]*",
+            "*test_sb_separation[[]oracle-trial2[]]*",
+            "*2/10 tests collected (8 deselected)*",
+        ]
+    )
 
 
 @pytest.mark.parametrize(
