@@ -1,9 +1,10 @@
 """The benchmark matrix with `-n 8` vs `-n 0`, replaying cassettes that wait 0.5 s per LLM call (target >= 5x).
 
 Cassettes of the oracle's trajectories for the five steps, with `latency_s: 0.5`, replayed for 4 trials each
-(20 trials, 60 calls). Both runs are whole pytest sessions in subprocesses, timed side by side.
+(20 trials, 60 calls). Both runs are whole pytest sessions in subprocesses, timed side by side. `--code trivial`
+replaces each coder answer by a script that only prints, to see the harness without the steps' CPU work.
 
-    python benchmarks/bench_xdist.py [--trials 4] [--workers 8] [--latency 0.5]
+    python benchmarks/bench_xdist.py [--trials 4] [--workers 8] [--latency 0.5] [--code oracle|trivial]
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=4)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--latency", type=float, default=0.5)
+    parser.add_argument("--code", choices=("oracle", "trivial"), default="oracle")
     args = parser.parse_args()
     env = TrialEnvironment.create()
     with tempfile.TemporaryDirectory() as tmp:
@@ -32,7 +34,14 @@ def main() -> None:
         for step in env.specs:
             recorded = root / "recorded" / f"{step}.yaml"
             run_trial(TrialRequest(step, "hepagent/oracle", record_to=recorded), env, root / "oracle" / step)
-            save_cassette(replace(load_cassette(recorded), latency_s=args.latency), root / "cassettes" / f"{step}.yaml")
+            cassette = load_cassette(recorded)
+            if args.code == "trivial":
+                calls = tuple(
+                    replace(c, response="```python\nprint('done')\n```") if c.role == "coder" else c
+                    for c in cassette.calls
+                )
+                cassette = replace(cassette, calls=calls)
+            save_cassette(replace(cassette, latency_s=args.latency), root / "cassettes" / f"{step}.yaml")
         times = {}
         for label, extra in ((f"-n {args.workers}", ["-n", str(args.workers)]), ("-n 0", ["-n", "0"])):
             command = [
