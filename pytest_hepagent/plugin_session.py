@@ -7,7 +7,6 @@ the only process with `-p no:xdist`/`-n 0`) appends them to `reports/<run-id>/re
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -76,10 +75,6 @@ def _build(config: pytest.Config) -> BenchmarkConfig:
         return BenchmarkConfig(**kwargs).check()
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
-
-
-def _sha_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
 
 
 class HepBenchmarkSession:
@@ -154,14 +149,23 @@ class HepBenchmarkSession:
                 self._env = TrialEnvironment.create(dataset, gateway=settings)
         return self._env
 
-    def hashes(self) -> dict[str, str]:
+    def _all_hashes(self) -> dict[str, str]:
+        """Dataset, golden-manifest and per-step task-spec hashes, computed once per session."""
         if self._hashes is None:
+            from pytest_hepagent.golden.manifest import MANIFEST_NAME, sha256_file
+
             env = self.environment()
             self._hashes = {
                 "dataset": env.dataset.content_hash(),
-                "golden": _sha_file(env.golden_dir / "manifest.json"),
+                "golden": sha256_file(env.golden_dir / MANIFEST_NAME),
             }
+            self._hashes |= {f"task_spec:{name}": sha256_file(spec.source) for name, spec in env.specs.items()}
         return self._hashes
+
+    def hashes(self, step: str) -> dict[str, str]:
+        """The hashes a trial record of `step` carries."""
+        every = self._all_hashes()
+        return {"dataset": every["dataset"], "golden": every["golden"], "task_spec": every[f"task_spec:{step}"]}
 
     # ------------------------------------------------------------------ collection
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
@@ -239,9 +243,8 @@ class HepBenchmarkSession:
             folder = folder.with_name(f"{safe_name(model)}-trial{trial}-retry{n}")
         result = run_trial(trial_request, env, folder)
         record = record_from_result(
-            result, run_id=bench.run_id, hashes=self.hashes(), worker=os.environ.get("PYTEST_XDIST_WORKER", "")
+            result, run_id=bench.run_id, hashes=self.hashes(step), worker=os.environ.get("PYTEST_XDIST_WORKER", "")
         )
-        record["hashes"]["task_spec"] = _sha_file(env.specs[step].source)
         request.node.user_properties.append((RECORD_PROPERTY, record))
         if result.outcome == "error":  # failing in the fixture makes it a pytest error, not a test failure
             pytest.fail(f"infrastructure error, not a model failure: {result.error}", pytrace=False)
@@ -270,7 +273,7 @@ class HepBenchmarkSession:
                 session.exitstatus = 1 if bad else 0
         extra = {
             "config": self.bench.describe(),
-            "hashes": self.hashes() if self._env is not None else {},
+            "hashes": {k: v for k, v in self._all_hashes().items() if ":" not in k} if self._env is not None else {},
             "run_dir": str(self.bench.run_dir),
         }
         self.store.write_summary(summary_dict(self.bench.run_id, cells, self.verdicts, extra))

@@ -76,9 +76,6 @@ class BenchmarkConfig:
     def run_dir(self) -> Path:
         return self.report_dir / self.run_id
 
-    def matrix(self) -> list[tuple[str, str, int]]:
-        return [(m, s, t) for s in self.steps for m in self.models for t in range(1, self.trials + 1)]
-
     def cassette_for(self, step: str, trial: int) -> Path | None:
         """The cassette a replay trial uses: `<dir>/<step>-trial<n>.yaml`, else `<dir>/<step>.yaml`, or a file."""
         if self.replay is None:

@@ -77,9 +77,6 @@ class ResultsStore:
         tmp.write_text(json.dumps(summary, indent=1, sort_keys=True, default=str) + "\n")
         tmp.replace(self.summary_path)
 
-    def keys(self) -> set[str]:
-        return {r["key"] for r in self.records() if "key" in r}
-
 
 def latest_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One record per trial key, the last one written winning (a resumed run may re-run errored trials)."""
