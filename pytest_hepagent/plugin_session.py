@@ -16,6 +16,7 @@ import pytest
 
 from pytest_hepagent.bench.config import BenchmarkConfig, ConfigError, new_run_id, safe_name
 from pytest_hepagent.benchmark import BENCHMARK_MODULE
+from pytest_hepagent.plugin import _data_dir
 
 RECORD_PROPERTY = "hepagent_record"
 
@@ -58,15 +59,10 @@ def _build(config: pytest.Config) -> BenchmarkConfig:
             kwargs["max_usd"] = float(max_usd)
     except ValueError as exc:
         raise pytest.UsageError(f"hep options: not a number ({exc}); fix the value") from None
-    for key, option in (
-        ("baseline", "--hep-baseline"),
-        ("record", "--hep-record"),
-        ("replay", "--hep-replay"),
-        ("data", "--hep-data"),
-    ):
-        value = config.getoption(option) or (config.getini("hep_data") if key == "data" else None)
-        if value:
+    for key, option in (("baseline", "--hep-baseline"), ("record", "--hep-record"), ("replay", "--hep-replay")):
+        if value := config.getoption(option):
             kwargs[key] = Path(value)
+    kwargs["data"] = _data_dir(config)
     if hasattr(config, "workerinput"):
         kwargs["run_id"] = config.workerinput["hepagent_run_id"]
     else:
