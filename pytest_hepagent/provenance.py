@@ -8,7 +8,7 @@ from pathlib import Path
 __all__ = ["ANALYSIS_CODE", "GENERATOR_CODE", "source_hash"]
 
 _PACKAGE = Path(__file__).resolve().parent
-GENERATOR_CODE = ("data/schema.py", "data/kinematics.py", "data/generate.py")
+GENERATOR_CODE = ("data/schema.py", "data/config.py", "data/kinematics.py", "data/generate.py")
 ANALYSIS_CODE = (*GENERATOR_CODE, "analysis")
 
 

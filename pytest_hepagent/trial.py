@@ -15,6 +15,7 @@ import logging
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,8 @@ class TrialResult:
     validation: StepValidation | None
     error: str = ""
     duration_s: float = 0.0
+    started_at: str = ""
+    """ISO 8601 UTC time the trial started (for timelines across workers)."""
     files: dict[str, str] = field(default_factory=dict)
     """Log files written, by kind: comprehensive, transcript, validation."""
 
@@ -106,6 +109,7 @@ class TrialResult:
             "outcome": self.outcome,
             "error": self.error,
             "duration_s": self.duration_s,
+            "started_at": self.started_at,
             "trial_dir": str(self.trial_dir),
             "agent": self.agent.to_dict() if self.agent else None,
             "validation": self.validation.to_dict() if self.validation else None,
@@ -169,7 +173,7 @@ def run_trial(request: TrialRequest, env: TrialEnvironment, trial_dir: Path) -> 
     spec = env.specs[request.step]
     limits = request.limits or Limits(wall_time_s=spec.timeout_s, cpu_time_s=2 * spec.timeout_s)
     trial_dir = Path(trial_dir).resolve()
-    result = TrialResult(request, trial_dir, "error", None, None)
+    result = TrialResult(request, trial_dir, "error", None, None, started_at=datetime.now(UTC).isoformat())
     try:
         prepare_trial_dir(trial_dir, spec, env.dataset, env.solution_dir, link=isolation_level() == "namespaces")
         run = run_agent(

@@ -1,11 +1,20 @@
+"""Configuration and shared fixtures of the project's own test suite."""
+
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from pytest_hepagent.data import Dataset, GeneratorConfig, ensure_synthetic
+
+# Shared machines are noisy: property tests check behaviour, not speed.
+settings.register_profile("ci", deadline=None, max_examples=200, print_blob=True)
+settings.register_profile("dev", deadline=None, max_examples=50)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 SMALL = GeneratorConfig(seed=7, mc_scale=0.05, data_scale=0.02)
 

@@ -122,3 +122,51 @@ def test_importing_the_package_and_plugin_loads_no_heavy_library() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_offline_token_counts_match_litellms_counter() -> None:
+    from pytest_hepagent.llm.gateway import _litellm
+    from pytest_hepagent.llm.tokens import count_message_tokens, count_text_tokens
+
+    litellm = _litellm()
+
+    messages = [
+        {"role": "system", "content": "You are a supervisor. <|endoftext|> is only text here."},
+        {"role": "user", "content": "Write `generated_code/preprocessing.py`:\n\n```python\nimport numpy as np\n```"},
+        {"role": "assistant", "content": "m_yy ∈ [105, 160] GeV; ΔR > 0.4 — done."},
+    ]
+    assert count_message_tokens(messages) == litellm.token_counter(model="gpt-4o", messages=messages)
+    for text in ("", "pT > 25 GeV", messages[1]["content"]):
+        assert count_text_tokens(text) == litellm.token_counter(model="gpt-4o", text=text)
+    # litellm's own Rust codec drifts from tiktoken on longer texts (360 vs 361, 1151 vs 1152 here): well below 1%
+    for long in (messages[1]["content"] * 20, messages[2]["content"] * 50):
+        assert count_text_tokens(long) == pytest.approx(litellm.token_counter(model="gpt-4o", text=long), rel=0.01)
+
+
+def test_offline_models_answer_without_importing_litellm() -> None:
+    code = (
+        "import sys\n"
+        "from pytest_hepagent.llm.gateway import Gateway\n"
+        "done = Gateway().complete('hepagent/oracle', [{'role': 'user', 'content': 'step 5 please'}],\n"
+        "    {'hepagent': {'role': 'coder', 'step': 'categorization', 'call_index': 0}})\n"
+        "assert 'place_boundary' in done.text and done.input_tokens > 0 and done.output_tokens > 0, done\n"
+        "print(sorted(m for m in ('litellm', 'uproot', 'sklearn', 'awkward') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_an_offline_model_that_cannot_answer_is_an_infrastructure_error(tmp_path: Path) -> None:
+    gateway = Gateway()
+    with pytest.raises(InfrastructureError, match="needs a cassette"):
+        gateway.complete("hepagent/replay", [{"role": "user", "content": "x"}], {"hepagent": {"role": "coder"}})
+    with pytest.raises(InfrastructureError, match="unknown offline model 'hepagent/orcale'"):
+        gateway.complete("hepagent/orcale", [{"role": "user", "content": "x"}], {})
+    missing = tmp_path / "missing.yaml"
+    with pytest.raises(InfrastructureError, match=r"missing\.yaml"):
+        gateway.complete(
+            "hepagent/replay",
+            [{"role": "user", "content": "x"}],
+            {"hepagent": {"cassette": str(missing), "role": "coder", "call_index": 0}},
+        )

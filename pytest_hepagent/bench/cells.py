@@ -8,9 +8,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_hepagent.analysis.reference import STEPS
 from pytest_hepagent.bench.stats import binomial_error, fisher_drop_pvalue, wilson_interval
 from pytest_hepagent.bench.store import latest_records, read_records
+from pytest_hepagent.steps import STEP_NAMES
 
 __all__ = ["Cell", "Verdict", "cells_from_records", "gate", "load_baseline_cells", "summary_dict"]
 
@@ -57,7 +57,7 @@ def cells_from_records(records: Iterable[dict[str, Any]]) -> list[Cell]:
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for record in latest_records(records):
         groups.setdefault((record["model"], record["step"]), []).append(record)
-    order = {s.name: s.index for s in STEPS}
+    order = {name: i for i, name in enumerate(STEP_NAMES)}
     cells = []
     for (model, step), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 99), kv[0][1])):
         judged = [r for r in rs if r["outcome"] in ("passed", "failed")]

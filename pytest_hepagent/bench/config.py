@@ -9,9 +9,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pytest_hepagent.analysis.reference import STEPS
 from pytest_hepagent.errors import HepAgentError, did_you_mean
 from pytest_hepagent.llm.offline import OFFLINE_MODELS
+from pytest_hepagent.steps import STEP_NAMES
 
 __all__ = ["BenchmarkConfig", "ConfigError", "check_model", "new_run_id", "safe_name"]
 
@@ -57,7 +57,7 @@ def check_model(model: str) -> None:
 class BenchmarkConfig:
     models: tuple[str, ...] = (DEFAULT_MODEL,)
     supervisor_model: str | None = None
-    steps: tuple[str, ...] = tuple(s.name for s in STEPS)
+    steps: tuple[str, ...] = STEP_NAMES
     trials: int = 1
     max_iterations: int = 3
     judge_model: str | None = None
@@ -88,7 +88,7 @@ class BenchmarkConfig:
         return None
 
     def check(self) -> BenchmarkConfig:
-        names = [s.name for s in STEPS]
+        names = list(STEP_NAMES)
         for step in self.steps:
             if step not in names:
                 raise ConfigError(

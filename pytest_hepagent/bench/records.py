@@ -49,6 +49,7 @@ def record_from_result(result: TrialResult, *, run_id: str, hashes: dict[str, st
         "agent_work": tokens.agent_work if tokens else 0.0,
         "cost_usd": agent.cost_usd if agent else 0.0,
         "duration_s": result.duration_s,
+        "started_at": result.started_at,
         "validation": result.validation.summary() if result.validation else "",
         "category": {"rule": None, "judge": None, "final": None},
         "hashes": {**hashes, "prompt": _sha(agent.user_prompt) if agent else ""},

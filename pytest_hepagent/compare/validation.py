@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_hepagent.analysis.ntuple import COLUMNS as NTUPLE_COLUMNS
-from pytest_hepagent.analysis.selection import SAMPLE_COLUMNS
 from pytest_hepagent.compare.arrays import compare_array_files
 from pytest_hepagent.compare.result import OutputResult
 from pytest_hepagent.compare.summary import compare_summary_files
@@ -15,7 +13,13 @@ from pytest_hepagent.specs import TaskSpec
 
 __all__ = ["StepValidation", "validate_step"]
 
-_COLUMN_SETS: dict[str, tuple[str, ...]] = {"ntuple": NTUPLE_COLUMNS, "sample": SAMPLE_COLUMNS}
+
+def _column_names(kind: str) -> tuple[str, ...]:
+    # imported here: the analysis modules load awkward and uproot, which a worker that only compares does not need
+    from pytest_hepagent.analysis.ntuple import COLUMNS
+    from pytest_hepagent.analysis.selection import SAMPLE_COLUMNS
+
+    return {"ntuple": COLUMNS, "sample": SAMPLE_COLUMNS}.get(kind, ())
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ def validate_step(spec: TaskSpec, output_dir: Path, golden_dir: Path) -> StepVal
                 )
             )
         else:
-            names = _COLUMN_SETS.get(check.columns or "", ())
+            names = _column_names(check.columns or "")
             results.append(compare_array_files(generated, reference, check, names))
     return StepValidation(spec, tuple(results))
 

@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import awkward as ak
 import numpy as np
 
+from pytest_hepagent.data.config import DEFAULT_CONFIG, GeneratorConfig
 from pytest_hepagent.data.files import open_tree
-from pytest_hepagent.data.generate import DEFAULT_CONFIG, GeneratorConfig, generate
 from pytest_hepagent.data.schema import SAMPLES, Sample
 from pytest_hepagent.errors import DataError
 from pytest_hepagent.locking import folder_lock
@@ -38,6 +37,8 @@ def file_content_hash(path: Path) -> str:
 
     ROOT files carry write timestamps and UUIDs, so equal content can have different bytes; this hash does not.
     """
+    import awkward as ak  # here: naming a dataset must not load awkward
+
     tree = open_tree(path)
     digest = hashlib.sha256()
     names = list(tree.keys())
@@ -147,6 +148,8 @@ def ensure_synthetic(root: Path | None = None, config: GeneratorConfig = DEFAULT
         (root / SYNTHETIC_MARKER).unlink(missing_ok=True)
         for sample in SAMPLES:
             dataset.path(sample).unlink(missing_ok=True)
+        from pytest_hepagent.data.generate import generate
+
         generate(root, config)
         (root / SYNTHETIC_MARKER).write_text(json.dumps(wanted, indent=1, sort_keys=True) + "\n")
     return dataset

@@ -10,12 +10,14 @@ import hashlib
 import json
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pytest_hepagent.analysis.reference import STEPS, ReferenceRun
 from pytest_hepagent.provenance import ANALYSIS_CODE, source_hash
+
+if TYPE_CHECKING:
+    from pytest_hepagent.analysis.reference import ReferenceRun
 
 __all__ = [
     "MANIFEST_NAME",
@@ -58,6 +60,8 @@ def _entry(path: Path, step: str) -> dict[str, Any]:
 
 
 def build_manifest(solution_dir: Path, dataset: dict[str, Any], run: ReferenceRun) -> dict[str, Any]:
+    from pytest_hepagent.analysis.reference import STEPS
+
     outputs = {rel: _entry(Path(solution_dir) / rel, step.name) for step in STEPS for rel in step.outputs}
     return {
         "schema_version": MANIFEST_VERSION,

@@ -2,8 +2,8 @@
 
 litellm is imported on first use (it costs seconds), with `LITELLM_LOCAL_MODEL_COST_MAP=True` unless the user set
 it (it would fetch a price map from the network otherwise). Any provider litellm supports works, including an
-OpenAI-compatible server through `api_base` (`openai/<name>`), and the built-in offline models `hepagent/...`
-(`offline.py`), which litellm reaches as a custom provider.
+OpenAI-compatible server through `api_base` (`openai/<name>`). The built-in offline models `hepagent/...`
+(`offline.py`) are answered in-process without importing litellm, so parallel workers do not each pay for it.
 
 Rate limits, 5xx answers, timeouts, dropped connections and malformed bodies are retried with exponential backoff
 (litellm's own `num_retries` needs `tenacity`, which it does not install, so it is set to 0); when the retries are
@@ -20,15 +20,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_hepagent.errors import InfrastructureError
+from pytest_hepagent.errors import HepAgentError, InfrastructureError
 from pytest_hepagent.llm.pricing import override_price
 
-__all__ = ["FATAL_MARKER", "Completion", "Gateway", "GatewaySettings", "cost_usd"]
+__all__ = ["Completion", "Gateway", "GatewaySettings", "cost_usd"]
 
 log = logging.getLogger(__name__)
-
-FATAL_MARKER = "hepagent-fatal:"
-"""Offline models start an error message with this when a retry cannot help (e.g. a cassette out of sync)."""
 
 Message = Mapping[str, str]
 
@@ -60,11 +57,8 @@ def _litellm() -> Any:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
-    from pytest_hepagent.llm.offline import register
-
     litellm.suppress_debug_info = True
     litellm.drop_params = True  # e.g. OpenAI's o-series accept no temperature: send what the model supports
-    register(litellm)
     return litellm
 
 
@@ -87,8 +81,6 @@ def cost_usd(model: str, input_tokens: int, output_tokens: int) -> float:
 
 
 def _retryable(litellm: Any, exc: Exception) -> bool:
-    if FATAL_MARKER in str(exc):
-        return False
     transient = (
         litellm.RateLimitError,
         litellm.Timeout,
@@ -107,8 +99,6 @@ def _retryable(litellm: Any, exc: Exception) -> bool:
 
 def _one_line(exc: Exception) -> str:
     text = str(exc)
-    if FATAL_MARKER in text:
-        text = text[text.index(FATAL_MARKER) + len(FATAL_MARKER) :]
     first = text.strip().splitlines()[0] if text.strip() else ""
     return f"{type(exc).__name__}: {first[:300]}"
 
@@ -127,6 +117,8 @@ class Gateway:
         metadata: Mapping[str, Any] | None = None,
         api_base: str | None = None,
     ) -> Completion:
+        if model.startswith("hepagent/"):
+            return self._complete_offline(model, messages, metadata or {})
         litellm = _litellm()
         settings = self.settings
         kwargs: dict[str, Any] = {
@@ -136,7 +128,7 @@ class Gateway:
             "metadata": dict(metadata or {}),
         }
         base = api_base or settings.api_base
-        if base and not model.startswith("hepagent/"):
+        if base:
             kwargs["api_base"] = base
             kwargs.setdefault("api_key", os.environ.get("OPENAI_API_KEY", "not-needed"))
         attempts, start = 0, time.monotonic()
@@ -180,3 +172,15 @@ class Gateway:
         return Completion(
             text, input_tokens, output_tokens, latency, cost_usd(model, input_tokens, output_tokens), attempts
         )
+
+    def _complete_offline(self, model: str, messages: Sequence[Message], metadata: Mapping[str, Any]) -> Completion:
+        from pytest_hepagent.llm.offline import OfflineError, answer
+
+        start = time.monotonic()
+        try:
+            text, input_tokens, output_tokens = answer(model, messages, metadata.get("hepagent") or {})
+        except (OfflineError, HepAgentError, OSError) as exc:  # e.g. a missing or unreadable cassette: no retry helps
+            raise InfrastructureError(
+                f"{model}: call failed after 1 attempt(s), not retryable: {_one_line(exc)}"
+            ) from exc
+        return Completion(text, input_tokens, output_tokens, time.monotonic() - start, 0.0, 1)

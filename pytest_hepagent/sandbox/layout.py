@@ -14,7 +14,6 @@ import os
 import shutil
 from pathlib import Path
 
-from pytest_hepagent.analysis.utils import write_trial_utils
 from pytest_hepagent.data.dataset import Dataset
 from pytest_hepagent.data.schema import SAMPLES
 from pytest_hepagent.errors import InfrastructureError
@@ -24,6 +23,13 @@ __all__ = ["OUTPUT_FOLDERS", "prepare_trial_dir"]
 
 OUTPUT_FOLDERS = ("arrays", "summary", "logs", "generated_code", "tmp")
 _BY_FILENAME = {s.filename: s for s in SAMPLES}
+
+
+_UTILS_SHIM = '''"""Helpers provided to this trial (see pytest_hepagent.analysis.utils)."""
+from pytest_hepagent.analysis.utils import *  # noqa: F403
+from pytest_hepagent.analysis.utils import __all__  # noqa: F401
+'''
+"""What `from utils import *` gives a trial: the reference helpers, re-exported."""
 
 
 def _source(rel: str, dataset: Dataset, solution_dir: Path) -> Path:
@@ -65,5 +71,5 @@ def prepare_trial_dir(
         target = trial_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         _place(source, target, link)
-    write_trial_utils(trial_dir)
+    (trial_dir / "utils.py").write_text(_UTILS_SHIM)
     return trial_dir
