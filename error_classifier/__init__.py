@@ -1,7 +1,25 @@
-"""Sorting failed trials into the paper's seven error categories (usable without pytest, on stored runs)."""
+"""Sorting failed trials into the paper's seven error categories (usable without pytest, on stored runs).
+
+`classify_trial` applies the deterministic rules (`rules.py`, over `evidence.py`) and, with a judge model, the LLM
+judge of the paper's section V.C (`judge.py`). `store.py` re-classifies stored runs and makes Table I;
+`calibrate.py` measures both classifiers on the labelled failure cassettes.
+"""
 
 from __future__ import annotations
 
 from error_classifier.categories import CATEGORIES, Category, category_by_name
+from error_classifier.classify import Classification, classify_trial
+from error_classifier.judge import JudgeVerdict, parse_category
+from error_classifier.rules import RuleVerdict, classify_by_rules
 
-__all__ = ["CATEGORIES", "Category", "category_by_name"]
+__all__ = [
+    "CATEGORIES",
+    "Category",
+    "Classification",
+    "JudgeVerdict",
+    "RuleVerdict",
+    "category_by_name",
+    "classify_by_rules",
+    "classify_trial",
+    "parse_category",
+]

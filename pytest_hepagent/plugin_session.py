@@ -17,6 +17,7 @@ import pytest
 from pytest_hepagent.bench.config import BenchmarkConfig, ConfigError, new_run_id, safe_name
 from pytest_hepagent.benchmark import BENCHMARK_MODULE
 from pytest_hepagent.plugin import _data_dir
+from pytest_hepagent.steps import STEP_NAMES
 
 RECORD_PROPERTY = "hepagent_record"
 
@@ -92,7 +93,7 @@ class HepBenchmarkSession:
         if config.args_source != pytest.Config.ArgsSource.ARGS:
             config.args = [str(BENCHMARK_MODULE)]
         session = cls(config, bench)
-        for step in bench.steps:  # markers for -m: step_<name> and model_<name>
+        for step in STEP_NAMES:  # markers for -m: step_<name> and model_<name> (every step function is parametrized)
             config.addinivalue_line("markers", f"step_{step}: benchmark items of step {step}")
         for model in bench.models:
             config.addinivalue_line("markers", f"model_{safe_name(model)}: benchmark items of model {model}")
@@ -206,7 +207,7 @@ class HepBenchmarkSession:
         model, step, trial = request.param
         bench = self.bench
         if bench.max_usd is not None:
-            spent = sum(r.get("cost_usd", 0.0) for r in self.store.records())
+            spent = sum(_spent(r) for r in self.store.records())
             if spent >= bench.max_usd:
                 pytest.skip(f"budget spent: {spent:.4f} USD recorded, --hep-max-usd is {bench.max_usd:g}")
         cassette = bench.cassette_for(step, trial) if model == "hepagent/replay" else None
@@ -238,6 +239,18 @@ class HepBenchmarkSession:
             n += 1
             folder = folder.with_name(f"{safe_name(model)}-trial{trial}-retry{n}")
         result = run_trial(trial_request, env, folder)
+        if result.outcome == "failed":
+            from error_classifier import classify_trial
+
+            classification = classify_trial(
+                result.trial_dir,
+                result=result.to_dict(),
+                solution_dir=env.solution_dir,
+                judge_model=bench.judge_model,
+                gateway=env.gateway,
+                api_base=bench.api_base,
+            )
+            result.category = classification.to_dict() if classification else None
         record = record_from_result(
             result, run_id=bench.run_id, hashes=self.hashes(step), worker=os.environ.get("PYTEST_XDIST_WORKER", "")
         )
@@ -290,6 +303,11 @@ class HepBenchmarkSession:
             for line in gate_table(self.verdicts):
                 write(line)
         write(f"run {self.bench.run_id}: {self.store.results_path}")
+
+
+def _spent(record: dict[str, Any]) -> float:
+    """What a trial cost: the agent's calls and the judge's."""
+    return float(record.get("cost_usd") or 0.0) + float((record.get("category") or {}).get("judge_cost_usd") or 0.0)
 
 
 class _XdistHooks:

@@ -98,6 +98,8 @@ class TrialResult:
     started_at: str = ""
     """ISO 8601 UTC time the trial started (for timelines across workers)."""
     files: dict[str, str] = field(default_factory=dict)
+    category: dict[str, Any] | None = None
+    """A failed trial's error category (`error_classifier.Classification.to_dict()`), set by whoever classifies."""
     """Log files written, by kind: comprehensive, transcript, validation."""
 
     def to_dict(self) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import deque
 from pathlib import Path
 
 import pytest
@@ -136,7 +137,13 @@ def test_a_model_failure_fails_and_an_infrastructure_error_errors(
             "*infrastructure error, not a model failure*call 1 is a coder call*",
         ]
     )
-    run.stdout.fnmatch_lines(["*test_categorization[[]replay-trial1[]]*", "*Step 5 (categorization): FAIL*"])
+    run.stdout.fnmatch_lines(
+        [
+            "*test_categorization[[]replay-trial1[]]*",
+            "*Step 5 (categorization): FAIL*",
+            "*error category: semantic error (rules)*",
+        ]
+    )
     outcomes = sorted(r["outcome"] for r in _records(tmp_path / "r"))
     assert outcomes == ["error", "failed"]
     (cell,) = cells_from_records(_records(tmp_path / "r"))
@@ -275,3 +282,24 @@ def test_budget_stops_new_trials(pytester: pytest.Pytester, tmp_path: Path, orac
     run.stdout.fnmatch_lines(["*budget spent*--hep-max-usd is 1e-06*"])
     (record,) = _records(tmp_path / "r")
     assert record["cost_usd"] > 0.000001
+
+
+def test_a_judge_model_decides_and_the_rules_verdict_stays_beside_it(
+    pytester: pytest.Pytester, tmp_path: Path, hepagent_solution: Path
+) -> None:
+    from fake_openai import FakeOpenAI, serve
+
+    cassettes = tmp_path / "c"
+    cassettes.mkdir()
+    (cassettes / "categorization.yaml").write_text(FAILING.read_text())
+    with serve(FakeOpenAI(answers=deque(["***other***"]))) as fake:
+        run = _replay_run(
+            pytester, cassettes, 1, tmp_path / "r", "--hep-judge-model=openai/judge-model", f"--hep-api-base={fake.url}"
+        )
+    run.assert_outcomes(failed=1)
+    run.stdout.fnmatch_lines(["*error category: other (judge openai/judge-model); the rules say semantic error*"])
+    (record,) = _records(tmp_path / "r")
+    category = record["category"]
+    assert (category["final"], category["judge"], category["rule"]) == ("other", "other", "semantic error")
+    assert category["disagree"] and category["decided_by"] == "judge" and category["judge_responses"] == ["***other***"]
+    assert len(fake.requests) == 1  # the judge was asked once; the replayed agent made no network call

@@ -96,6 +96,11 @@ class BenchmarkConfig:
                 )
         for model in (*self.models, *(m for m in (self.supervisor_model, self.judge_model) if m)):
             check_model(model)
+        if self.judge_model and self.judge_model.startswith("hepagent/"):
+            raise ConfigError(
+                f"--hep-judge-model: {self.judge_model} cannot judge a live run; use a litellm model (e.g. "
+                f"openai/gpt-oss-120b), or replay judge cassettes with `python -m error_classifier reports/<run-id>`"
+            )
         if self.trials < 1:
             raise ConfigError(f"--hep-trials: must be at least 1, got {self.trials}")
         if self.max_iterations < 1:

@@ -51,7 +51,7 @@ def record_from_result(result: TrialResult, *, run_id: str, hashes: dict[str, st
         "duration_s": result.duration_s,
         "started_at": result.started_at,
         "validation": result.validation.summary() if result.validation else "",
-        "category": {"rule": None, "judge": None, "final": None},
+        "category": result.category or {"rule": None, "judge": None, "final": None},
         "hashes": {**hashes, "prompt": _sha(agent.user_prompt) if agent else ""},
         "trial_dir": str(result.trial_dir),
         "logs": result.files,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ResultsStore", "read_records"]
+__all__ = ["ResultsStore", "append_jsonl", "latest_records", "read_records"]
 
 log = logging.getLogger(__name__)
 
@@ -53,21 +53,7 @@ class ResultsStore:
         return self.folder / SUMMARY
 
     def append(self, record: dict[str, Any]) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(record, sort_keys=True, default=str) + "\n"
-        fd = os.open(self.results_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            # A torn last line (from a kill mid-write) must not swallow this one: start on a fresh line.
-            size = os.fstat(fd).st_size
-            if size:
-                with self.results_path.open("rb") as f:
-                    f.seek(size - 1)
-                    if f.read(1) != b"\n":
-                        line = "\n" + line
-            os.write(fd, line.encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_jsonl(self.results_path, record)
 
     def records(self) -> list[dict[str, Any]]:
         return read_records(self.results_path) if self.results_path.is_file() else []
@@ -76,6 +62,26 @@ class ResultsStore:
         tmp = self.summary_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(summary, indent=1, sort_keys=True, default=str) + "\n")
         tmp.replace(self.summary_path)
+
+
+def append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    """Append `record` as one line with a single write, then fsync (see the module docstring)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record, sort_keys=True, default=str) + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        # A torn last line (from a kill mid-write) must not swallow this one: start on a fresh line.
+        size = os.fstat(fd).st_size
+        if size:
+            with path.open("rb") as f:
+                f.seek(size - 1)
+                if f.read(1) != b"\n":
+                    line = "\n" + line
+        os.write(fd, line.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def latest_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -13,7 +13,14 @@ import pytest
 
 def _check(result: Any) -> None:
     if result.outcome != "passed":
-        pytest.fail(result.validation.summary() if result.validation else result.error, pytrace=False)
+        message = result.validation.summary() if result.validation else result.error
+        category = result.category or {}
+        if category.get("final"):
+            by = f"judge {category['judge_model']}" if category.get("decided_by") == "judge" else "rules"
+            message += f"\nerror category: {category['final']} ({by})"
+            if category.get("disagree"):
+                message += f"; the rules say {category['rule']}"
+        pytest.fail(message, pytrace=False)
 
 
 @pytest.mark.hep_step("root_inspection")

@@ -9,7 +9,7 @@ Format (YAML, `cassette_version: 1`):
     description: ...                # optional
     latency_s: 0.5                  # optional: replay waits this long per call (to mimic a provider)
     calls:                          # in the order the agent makes them
-      - role: supervisor            # supervisor (initial) | coder | debugger (after an error) | reviewer
+      - role: supervisor            # supervisor (initial) | coder | debugger (after an error) | reviewer | judge
         response: |
           ...
         input_tokens: 1418
@@ -30,7 +30,7 @@ from pytest_hepagent.errors import SpecError
 __all__ = ["CASSETTE_VERSION", "ROLES", "Cassette", "CassetteCall", "load_cassette", "save_cassette"]
 
 CASSETTE_VERSION = 1
-ROLES = ("supervisor", "coder", "debugger", "reviewer")
+ROLES = ("supervisor", "coder", "debugger", "reviewer", "judge")
 
 
 @dataclass(frozen=True)

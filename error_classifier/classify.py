@@ -1,0 +1,109 @@
+"""The classification policy: rules always; with a judge model, the judge's verdict is final and the rules' kept."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from error_classifier.evidence import Evidence, evidence_from_trial
+from error_classifier.judge import JudgeVerdict, run_judge
+from error_classifier.rules import RULES_VERSION, RuleVerdict, classify_by_rules
+
+__all__ = ["Classification", "classify_trial"]
+
+_RESPONSE_CHARS = 2_000
+"""Judge answers are stored up to this length (a well-behaved judge answers in a few tokens)."""
+
+
+@dataclass
+class Classification:
+    rule: RuleVerdict
+    judge: JudgeVerdict | None = None
+    judge_error: str = ""
+    """The judge could not be asked (an infrastructure error): the rules decide, and this says why."""
+
+    @property
+    def final(self) -> str:
+        return self.judge.category if self.judge is not None else self.rule.category
+
+    @property
+    def disagree(self) -> bool:
+        return self.judge is not None and self.judge.category != self.rule.category
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record's `category` field."""
+        judge = self.judge
+        return {
+            "rule": self.rule.category,
+            "judge": judge.category if judge else None,
+            "final": self.final,
+            "disagree": self.disagree,
+            "decided_by": "judge" if judge else "rules",
+            "rule_id": self.rule.rule,
+            "rules_version": RULES_VERSION,
+            "evidence": list(self.rule.evidence),
+            "judge_model": judge.model if judge else None,
+            "judge_parse_failed": judge.parse_failed if judge else False,
+            "judge_responses": [r[:_RESPONSE_CHARS] for r in judge.responses] if judge else [],
+            "judge_cost_usd": judge.cost_usd if judge else 0.0,
+            "judge_error": self.judge_error,
+        }
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _key_lines(evidence: Evidence, rule: RuleVerdict) -> str:
+    final = evidence.final
+    lines = list(rule.evidence)
+    if final is not None and final.exception is not None:
+        lines.insert(0, final.exception.first_line)
+    return "\n".join(dict.fromkeys(lines))
+
+
+def classify_trial(
+    trial_dir: Path,
+    *,
+    result: Mapping[str, Any] | None = None,
+    solution_dir: Path | None = None,
+    judge_model: str | None = None,
+    gateway: Any = None,
+    judge_cassette: Path | None = None,
+    api_base: str | None = None,
+) -> Classification | None:
+    """Classify the failed trial in `trial_dir`; None when it did not fail as a model (passed, or infrastructure).
+
+    `result` is the trial's result dict when at hand (else its `logs/transcript.json` is read). With `judge_model`
+    the judge is asked through `gateway` (a new default gateway when None).
+    """
+    trial_dir = Path(trial_dir)
+    evidence = evidence_from_trial(trial_dir, solution_dir, result)
+    rule = classify_by_rules(evidence)
+    if rule is None:
+        return None
+    classification = Classification(rule)
+    if judge_model:
+        from pytest_hepagent.errors import InfrastructureError
+        from pytest_hepagent.llm.gateway import Gateway
+
+        logs = trial_dir / "logs"
+        try:
+            classification.judge = run_judge(
+                gateway or Gateway(),
+                judge_model,
+                _read(logs / "comprehensive.log"),
+                _read(logs / "validation.log"),
+                step=evidence.step,
+                key_lines=_key_lines(evidence, rule),
+                cassette=judge_cassette,
+                api_base=api_base,
+            )
+        except InfrastructureError as exc:
+            classification.judge_error = str(exc)
+    return classification

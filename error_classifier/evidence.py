@@ -1,0 +1,273 @@
+"""Structured evidence about a failed trial, read from its folder: what the rules decide on.
+
+Everything comes from files a trial leaves behind (`logs/transcript.json`, the generated code, the output arrays),
+so a stored run can be classified long after it ran, on another machine, without pytest. Logs may be empty, huge
+or not UTF-8: text is decoded with replacement and only the tail of long streams is parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "HELPERS",
+    "Attempt",
+    "Evidence",
+    "ExceptionInfo",
+    "Frame",
+    "OutputDiagnostic",
+    "evidence_from_trial",
+    "parse_traceback",
+]
+
+HELPERS = ("load_datasets", "get_significance", "place_boundary", "train_and_score")
+"""The functions of the trial's `utils.py`."""
+
+TAIL_CHARS = 64_000
+"""Only this much of the end of stderr/stdout is parsed: the exception that ended a run is at the end."""
+
+SAMPLE_COLUMNS = ("m_yy", "pt1_over_myy", "pt2_over_myy", "eta1", "eta2", "dphi", "weight", "train_weight")
+"""Columns of the step-3 sample arrays (as in the task spec): the weight is column 6."""
+
+_FRAME = re.compile(r'^\s*File "(?P<file>[^"]*)", line (?P<line>\d+)(?:, in (?P<func>\S+))?')
+_EXCEPTION = re.compile(
+    r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Iteration))(?::\s?(?P<msg>.*))?$"
+)
+# Drawing numbers from a distribution (not seeding or shuffling, which honest code does too).
+_FABRICATION = re.compile(
+    r"\b(?:np\.random|numpy\.random|rng|random|generator|default_rng\([^)]*\))\."
+    r"(?:normal|uniform|rand|randn|random|beta|exponential|poisson|integers|randint|choice|gamma|standard_normal"
+    r"|gauss|sample|binomial|lognormal)\s*\(|\btorch\.(?:rand|randn|randint)\s*\("
+)
+# Using the inputs it was given: the parsed --input-files, argv, or a literal input path.
+_READS = re.compile(r"\binput_files\b|\bsys\.argv\b|[\"'](?:solution|data)/")
+
+
+@dataclass(frozen=True)
+class Frame:
+    file: str
+    line: int
+    function: str
+    source: str
+    """The source line the traceback shows for this frame ('' when it shows none)."""
+
+
+@dataclass(frozen=True)
+class ExceptionInfo:
+    type: str
+    """As printed, e.g. `FileNotFoundError` or `uproot.exceptions.KeyInFileError`."""
+    message: str
+    """The whole message, which can span lines (uproot's do)."""
+    frames: tuple[Frame, ...] = ()
+
+    @property
+    def short_type(self) -> str:
+        return self.type.rsplit(".", 1)[-1]
+
+    @property
+    def first_line(self) -> str:
+        lines = self.message.strip().splitlines()
+        return f"{self.short_type}: {lines[0]}" if lines else self.short_type
+
+
+@dataclass(frozen=True)
+class Attempt:
+    iteration: int
+    code: str
+    ran: bool
+    """The code was executed (an attempt without a code block is not)."""
+    exit_code: int | None
+    reason: str
+    """The runner's one-line reason for a failed run (timeout, killed, exit code ...), '' on success."""
+    stdout_tail: str
+    stderr_tail: str
+    exception: ExceptionInfo | None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.ran and self.exit_code == 0 and not self.reason
+
+    @property
+    def helper_calls(self) -> tuple[str, ...]:
+        return tuple(h for h in HELPERS if re.search(rf"\b{h}\s*\(", self.code))
+
+    @property
+    def fabricates_data(self) -> bool:
+        """The code draws random numbers (the usual way agents invent data)."""
+        return bool(_FABRICATION.search(self.code))
+
+    @property
+    def reads_inputs(self) -> bool:
+        """The code refers to its inputs (the parsed `--input-files`, `sys.argv` or a literal input path)."""
+        return bool(_READS.search(self.code))
+
+
+@dataclass(frozen=True)
+class OutputDiagnostic:
+    path: str
+    status: str
+    """The comparator's verdict: pass, missing, unreadable, shape, nan_mask, values, structure."""
+    message: str = ""
+    rows: int | None = None
+    all_weights_zero: bool | None = None
+    """For sample arrays (weight column): every weight is 0. None when not applicable or unreadable."""
+    constant: bool | None = None
+    """Every value of the array is the same (a placeholder), where the reference is not."""
+    overlap: float | None = None
+    """Fraction of the output's distinct values that occur in the reference output (None when unknown)."""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    step: str
+    outcome: str
+    attempts: tuple[Attempt, ...]
+    outputs: tuple[OutputDiagnostic, ...]
+    error: str = ""
+    """The trial's infrastructure error, if any."""
+    notes: tuple[str, ...] = field(default=())
+    """What could not be read (a missing transcript, unreadable arrays)."""
+
+    @property
+    def executed(self) -> tuple[Attempt, ...]:
+        return tuple(a for a in self.attempts if a.ran)
+
+    @property
+    def final(self) -> Attempt | None:
+        """The last attempt whose code ran: its result is what the validation saw."""
+        executed = self.executed
+        return executed[-1] if executed else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value if isinstance(value, str) else ""
+
+
+def _tail(text: str) -> str:
+    return text[-TAIL_CHARS:]
+
+
+def parse_traceback(stderr: str | bytes) -> ExceptionInfo | None:
+    """The exception that ended a Python process, from its stderr (the last traceback or exception line)."""
+    lines = _tail(_text(stderr)).replace("\r\n", "\n").split("\n")
+    start = max((i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")), default=-1)
+    body = lines[start + 1 :] if start >= 0 else lines
+    frames: list[Frame] = []
+    exc_index = -1
+    for i, line in enumerate(body):
+        match = _FRAME.match(line)
+        if match:
+            source = body[i + 1].strip() if i + 1 < len(body) and not _FRAME.match(body[i + 1]) else ""
+            frames.append(Frame(match["file"], int(match["line"]), match["func"] or "", source))
+            continue
+        if not line.startswith((" ", "\t")) and _EXCEPTION.match(line.strip()):
+            exc_index = i  # the last unindented `Type: message` line wins
+    if exc_index < 0:
+        return None
+    match = _EXCEPTION.match(body[exc_index].strip())
+    assert match is not None
+    rest = [line for line in body[exc_index + 1 :] if not line.startswith("exit code")]
+    message = "\n".join([match["msg"] or "", *rest]).strip()
+    return ExceptionInfo(match["type"], message, tuple(frames))
+
+
+def _attempt(raw: Mapping[str, Any]) -> Attempt:
+    execution = raw.get("execution") or None
+    code = _text(raw.get("code"))
+    if not isinstance(execution, Mapping):
+        return Attempt(int(raw.get("iteration", 0) or 0), code, False, None, "", "", "", None)
+    stderr = _tail(_text(execution.get("stderr")))
+    exit_code = execution.get("exit_code")
+    return Attempt(
+        int(raw.get("iteration", 0) or 0),
+        code,
+        True,
+        exit_code if isinstance(exit_code, int) else None,
+        _text(execution.get("reason")),
+        _tail(_text(execution.get("stdout"))),
+        stderr,
+        parse_traceback(stderr) if exit_code != 0 or execution.get("reason") else None,
+    )
+
+
+def _diagnose(trial_dir: Path, solution_dir: Path | None, raw: Mapping[str, Any]) -> OutputDiagnostic:
+    import numpy as np
+
+    path, status = _text(raw.get("path")), _text(raw.get("status"))
+    message = _text(raw.get("message"))
+    generated = trial_dir / path
+    if status in ("missing", "pass") or not path.endswith(".npy") or not generated.is_file():
+        return OutputDiagnostic(path, status, message)
+    try:
+        array = np.load(generated, allow_pickle=False)
+    except (OSError, ValueError):
+        return OutputDiagnostic(path, status, message)
+    if array.dtype.kind not in "fiub" or array.size == 0:
+        return OutputDiagnostic(path, status, message, rows=int(array.shape[0]) if array.ndim else None)
+    values = array.astype(np.float64, copy=False)
+    rows = int(values.shape[0]) if values.ndim else 1
+    weights_zero = None
+    if values.ndim == 2 and values.shape[1] == len(SAMPLE_COLUMNS) and path.endswith(("signal.npy", "bkgd.npy")):
+        weights_zero = bool(np.all(values[:, SAMPLE_COLUMNS.index("weight")] == 0))
+    finite = values[np.isfinite(values)]
+    constant = bool(finite.size > 1 and np.all(finite == finite[0]))
+    overlap = None
+    reference_path = solution_dir / path if solution_dir is not None else None
+    if reference_path is not None and reference_path.is_file():
+        try:
+            reference = np.load(reference_path, allow_pickle=False).astype(np.float64, copy=False)
+        except (OSError, ValueError):
+            reference = None
+        if reference is not None:
+            ref_finite = reference[np.isfinite(reference)]
+            if constant and ref_finite.size > 1 and np.all(ref_finite == ref_finite[0]):
+                constant = False  # the reference is constant too: not a placeholder
+            mine = np.unique(finite)
+            if mine.size:
+                overlap = float(np.isin(mine, np.unique(ref_finite)).mean())
+    return OutputDiagnostic(path, status, message, rows, weights_zero, constant, overlap)
+
+
+def evidence_from_trial(
+    trial_dir: Path, solution_dir: Path | None = None, result: Mapping[str, Any] | None = None
+) -> Evidence:
+    """Evidence of the trial in `trial_dir`, from `result` (a TrialResult dict) or its `logs/transcript.json`.
+
+    With `solution_dir` (the golden outputs), outputs are also compared with the reference for overlap.
+    """
+    trial_dir = Path(trial_dir)
+    solution_dir = Path(solution_dir) if solution_dir is not None else None
+    notes: list[str] = []
+    if result is None:
+        transcript = trial_dir / "logs" / "transcript.json"
+        try:
+            result = json.loads(transcript.read_bytes().decode("utf-8", errors="replace"))
+        except (OSError, ValueError) as exc:
+            notes.append(f"{transcript}: unreadable ({type(exc).__name__})")
+            result = {}
+    if not isinstance(result, Mapping):
+        result = {}
+    agent = result.get("agent") if isinstance(result.get("agent"), Mapping) else {}
+    raw_attempts: Sequence[Any] = agent.get("attempts") or () if isinstance(agent, Mapping) else ()
+    attempts = tuple(_attempt(a) for a in raw_attempts if isinstance(a, Mapping))
+    validation = result.get("validation") if isinstance(result.get("validation"), Mapping) else {}
+    raw_outputs = validation.get("outputs") or () if isinstance(validation, Mapping) else ()
+    outputs = tuple(_diagnose(trial_dir, solution_dir, o) for o in raw_outputs if isinstance(o, Mapping))
+    return Evidence(
+        _text(result.get("step")),
+        _text(result.get("outcome")),
+        attempts,
+        outputs,
+        _text(result.get("error")),
+        tuple(notes),
+    )

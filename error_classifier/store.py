@@ -1,0 +1,139 @@
+"""Classifications of a stored run: re-classifying without re-running, and the paper's Table I.
+
+A run's `results.jsonl` is never rewritten. Re-classification appends one line per failed trial to
+`classifications.jsonl` beside it (who classified, when, with which rules and judge); readers take, per trial,
+the latest line there, else the category the run itself recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from error_classifier.categories import CATEGORIES
+from error_classifier.classify import classify_trial
+
+__all__ = ["CLASSIFICATIONS", "current_categories", "reclassify_run", "table_one"]
+
+CLASSIFICATIONS = "classifications.jsonl"
+CLASSIFICATION_VERSION = 1
+
+
+def _run_files(run_dir: Path) -> tuple[Path, list[dict[str, Any]]]:
+    from pytest_hepagent.bench.store import RESULTS, latest_records, read_records
+
+    run_dir = Path(run_dir)
+    results = run_dir / RESULTS
+    if not results.is_file():
+        raise FileNotFoundError(
+            f"{results}: no results.jsonl; give a run folder such as reports/<run-id> (made by a benchmark run)"
+        )
+    return run_dir, latest_records(read_records(results))
+
+
+def _solution_dir(record: Mapping[str, Any]) -> Path | None:
+    """The cached golden outputs of the run's dataset, when this machine has them (for output overlap)."""
+    from pytest_hepagent.golden.regenerate import default_solution_dir
+
+    dataset = (record.get("hashes") or {}).get("dataset")
+    if not dataset:
+        return None
+    for folder in sorted(default_solution_dir(dataset, "*").parent.glob(default_solution_dir(dataset, "*").name)):
+        if folder.is_dir():
+            return folder
+    return None
+
+
+def current_categories(run_dir: Path, records: Iterable[Mapping[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """Per trial key, its category dict: the latest re-classification, else what the run recorded."""
+    from pytest_hepagent.bench.store import read_records
+
+    run_dir = Path(run_dir)
+    if records is None:
+        records = _run_files(run_dir)[1]
+    current = {str(r["key"]): dict(r.get("category") or {}) for r in records if r.get("outcome") == "failed"}
+    path = run_dir / CLASSIFICATIONS
+    if path.is_file():
+        for line in read_records(path):
+            if line.get("key") in current:
+                current[str(line["key"])] = dict(line.get("category") or {})
+    return current
+
+
+def reclassify_run(
+    run_dir: Path,
+    *,
+    judge_model: str | None = None,
+    gateway: Any = None,
+    api_base: str | None = None,
+    judge_cassettes: Path | None = None,
+) -> list[dict[str, Any]]:
+    """Classify every failed trial of the stored run again; append and return the new classification lines.
+
+    `judge_cassettes` (with `hepagent/replay`) holds one judge cassette per trial, named like its trial folder.
+    """
+    from pytest_hepagent.bench.store import append_jsonl
+
+    run_dir, records = _run_files(run_dir)
+    stamp = datetime.now(UTC).isoformat()
+    lines = []
+    for record in records:
+        if record.get("outcome") != "failed":
+            continue
+        trial_dir = Path(str(record.get("trial_dir") or ""))
+        if not trial_dir.is_dir():  # a run copied from elsewhere: its trials sit under the run folder
+            trial_dir = run_dir / "trials" / str(record.get("step")) / trial_dir.name
+        cassette = judge_cassettes / f"{trial_dir.name}.yaml" if judge_cassettes else None
+        classification = classify_trial(
+            trial_dir,
+            solution_dir=_solution_dir(record),
+            judge_model=judge_model,
+            gateway=gateway,
+            judge_cassette=cassette,
+            api_base=api_base,
+        )
+        category = (
+            classification.to_dict()
+            if classification is not None
+            else {"rule": None, "judge": None, "final": None, "note": f"{trial_dir}: no failed trial to classify"}
+        )
+        line = {
+            "schema_version": CLASSIFICATION_VERSION,
+            "key": record["key"],
+            "run_id": record.get("run_id"),
+            "classified_at": stamp,
+            "category": category,
+        }
+        append_jsonl(run_dir / CLASSIFICATIONS, line)
+        lines.append(line)
+    return lines
+
+
+def table_one(records: Iterable[Mapping[str, Any]], categories: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The paper's Table I for a run: failure counts by category (rows) x step (columns), totals at the bottom."""
+    from pytest_hepagent.steps import STEP_NAMES
+
+    failed = [r for r in records if r.get("outcome") == "failed"]
+    steps = [s for s in STEP_NAMES if any(r.get("step") == s for r in failed)]
+    counts: dict[tuple[str, str], int] = {}
+    for r in failed:
+        final = (categories.get(str(r["key"])) or {}).get("final") or "unclassified"
+        counts[final, str(r["step"])] = counts.get((final, str(r["step"])), 0) + 1
+    rows = [c.name for c in CATEGORIES]
+    if any(k[0] == "unclassified" for k in counts):
+        rows.append("unclassified")
+    width = max(len(r) for r in [*rows, "Error type", "Total"])
+    cols = [max(len(s), 5) for s in steps]
+    lines = ["Error type".ljust(width) + "".join(f"  {s:>{w}}" for s, w in zip(steps, cols, strict=True))]
+    lines.append("-" * len(lines[0]))
+    for row in rows:
+        cells = "".join(f"  {counts.get((row, s), 0):>{w}}" for s, w in zip(steps, cols, strict=True))
+        lines.append(row.ljust(width) + cells)
+    lines.append("-" * len(lines[0]))
+    totals = "".join(
+        f"  {sum(v for (c, st), v in counts.items() if st == s):>{w}}" for s, w in zip(steps, cols, strict=True)
+    )
+    lines.append("Total".ljust(width) + totals)
+    return lines
