@@ -35,15 +35,10 @@ def _run_files(run_dir: Path) -> tuple[Path, list[dict[str, Any]]]:
 
 def _solution_dir(record: Mapping[str, Any]) -> Path | None:
     """The cached golden outputs of the run's dataset, when this machine has them (for output overlap)."""
-    from pytest_hepagent.golden.regenerate import default_solution_dir
+    from pytest_hepagent.golden.regenerate import cached_solution_dir
 
     dataset = (record.get("hashes") or {}).get("dataset")
-    if not dataset:
-        return None
-    for folder in sorted(default_solution_dir(dataset, "*").parent.glob(default_solution_dir(dataset, "*").name)):
-        if folder.is_dir():
-            return folder
-    return None
+    return cached_solution_dir(dataset) if dataset else None
 
 
 def current_categories(run_dir: Path, records: Iterable[Mapping[str, Any]] | None = None) -> dict[str, dict[str, Any]]:

@@ -86,6 +86,8 @@ class HepBenchmarkSession:
         self._seen: set[str] = set()
         self.verdicts: list[Any] | None = None
         self.done_keys: set[str] = set()
+        self.report_path: Path | None = None
+        self.report_error = ""
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> HepBenchmarkSession:
@@ -101,6 +103,12 @@ class HepBenchmarkSession:
             session.prepare()
         if config.pluginmanager.hasplugin("xdist"):
             config.pluginmanager.register(_XdistHooks(session), "hepagent-xdist")
+        if config.pluginmanager.hasplugin("html"):
+            from pytest_hepagent.report.pytest_html import HtmlReportHooks
+            from pytest_hepagent.report.render import TRIALS
+
+            hooks = HtmlReportHooks(RECORD_PROPERTY, bench.run_dir / TRIALS)
+            config.pluginmanager.register(hooks, "hepagent-html")
         return session
 
     # ------------------------------------------------------------------ controller set-up
@@ -280,12 +288,30 @@ class HepBenchmarkSession:
             bad = [v for v in self.verdicts if v.verdict in ("REGRESSED", "INCONCLUSIVE")]
             if exitstatus in (0, 1):  # the gate decides, whatever single trials did
                 session.exitstatus = 1 if bad else 0
-        extra = {
+        extra: dict[str, Any] = {
             "config": self.bench.describe(),
-            "hashes": {k: v for k, v in self._all_hashes().items() if ":" not in k} if self._env is not None else {},
+            "hashes": dict(self._all_hashes()) if self._env is not None else {},
             "run_dir": str(self.bench.run_dir),
+            "harness_version": _version(),
         }
+        if self._env is not None:
+            env = self._env
+            extra |= {
+                "dataset": {"kind": env.dataset.kind, "path": str(env.dataset.root)},
+                "sb_backend": env.sb_backend,
+            }
         self.store.write_summary(summary_dict(self.bench.run_id, cells, self.verdicts, extra))
+        self.report_path = self._render()
+
+    def _render(self) -> Path | None:
+        """The run's HTML report; a failure to render is reported, never fails the run (the records are safe)."""
+        from pytest_hepagent.report import render_report
+
+        try:
+            return render_report(self.bench.run_dir).index
+        except Exception as exc:  # noqa: BLE001 - the report is a view; the run's outcome must stand
+            self.report_error = f"{type(exc).__name__}: {exc}"
+            return None
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker:
@@ -303,6 +329,19 @@ class HepBenchmarkSession:
             for line in gate_table(self.verdicts):
                 write(line)
         write(f"run {self.bench.run_id}: {self.store.results_path}")
+        if self.report_path is not None:
+            write(f"report: {self.report_path}")
+        elif self.report_error:
+            terminalreporter.write_line(f"report not written: {self.report_error}", yellow=True)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pytest-hepagent")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _spent(record: dict[str, Any]) -> float:

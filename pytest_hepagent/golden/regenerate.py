@@ -30,6 +30,12 @@ def default_solution_dir(content_sha256: str, backend: str) -> Path:
     return cache_root() / "solutions" / f"{content_sha256[:16]}-{backend}"
 
 
+def cached_solution_dir(content_sha256: str) -> Path | None:
+    """The cached reference outputs of a dataset (any backend), when this machine has them."""
+    pattern = default_solution_dir(content_sha256, "*")
+    return next((p for p in sorted(pattern.parent.glob(pattern.name)) if p.is_dir()), None)
+
+
 @dataclass(frozen=True)
 class Regenerated:
     manifest: dict[str, Any]

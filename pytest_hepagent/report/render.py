@@ -1,0 +1,214 @@
+"""Render a run folder into `index.html` and one page per trial under `trials/`: self-contained, offline."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from pytest_hepagent.report import svg
+from pytest_hepagent.report.run import RunData, load_run, trial_page_name
+from pytest_hepagent.report.trial_page import HIGHLIGHT_CSS, trial_context
+
+__all__ = ["RenderResult", "render_report"]
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+TRIALS = "pages"
+"""Trial pages go here; `trials/` holds the trial folders themselves."""
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    index: Path
+    trial_pages: int
+    seconds: float
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html", "j2"], default_for_string=True, default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["pct"] = lambda v: f"{float(v):.0%}"
+    env.filters["usd"] = lambda v: f"{float(v):.4f}"
+    env.filters["short"] = lambda v, n=12: str(v or "")[:n]
+    return env
+
+
+def _success_figure(run: RunData) -> str:
+    cells = {
+        (c.model, c.step): {
+            "passed": c.passed,
+            "total": c.total,
+            "fraction": c.fraction,
+            "error": c.error,
+            "low": c.interval[0],
+            "high": c.interval[1],
+        }
+        for c in run.cells
+    }
+    return svg.heatmap("fig-success", "Success fraction (Fig. 2a)", run.models, run.steps, cells)
+
+
+def _bars(run: RunData, field: str, fig_id: str, title: str, unit: str = "") -> str:
+    stats = run.per_step(field)
+    groups = [
+        (step, [svg.Bar(model, *stats[model, step][:2]) for model in run.models if (model, step) in stats])
+        for step in run.steps
+    ]
+    return svg.bar_chart(fig_id, title, groups, unit)
+
+
+def _physics_figures(run: RunData) -> list[str]:
+    """Fig. 6 from the golden outputs of the run's dataset (when this machine has them cached)."""
+    import numpy as np
+
+    from pytest_hepagent.golden.regenerate import cached_solution_dir
+
+    digest = (run.summary.get("hashes") or {}).get("dataset") or next(
+        ((r.get("hashes") or {}).get("dataset") for r in run.records if (r.get("hashes") or {}).get("dataset")), None
+    )
+    solution = cached_solution_dir(str(digest)) if digest else None
+    if solution is None:
+        return []
+    arrays = solution / "arrays"
+    figures = []
+    try:
+        signal, bkgd = np.load(arrays / "signal.npy"), np.load(arrays / "bkgd.npy")
+        edges = np.linspace(105.0, 160.0, 56)
+        series = []
+        for label, sample in (("signal (Higgs MC)", signal), ("background (NTI data, SF1·SF2)", bkgd)):
+            counts, _ = np.histogram(sample[:, 0], edges, weights=sample[:, 6])
+            area = counts.sum() * (edges[1] - edges[0])
+            series.append(svg.Series(label, list(edges[:-1]), list(counts / area if area else counts)))
+        figures.append(svg.histogram("fig-myy", "m_yy after selection (Fig. 6)", series, "m_yy [GeV]"))
+        s_scores, b_scores = np.load(arrays / "signal_scores.npy"), np.load(arrays / "bkgd_scores.npy")
+        boundaries = np.load(arrays / "boundaries.npy") if (arrays / "boundaries.npy").is_file() else np.array([])
+        edges = np.linspace(0.0, 1.0, 51)
+        series = []
+        for label, scores, sample in (("signal", s_scores, signal), ("background", b_scores, bkgd)):
+            counts, _ = np.histogram(scores, edges, weights=sample[:, 6] if len(sample) == len(scores) else None)
+            area = counts.sum() * (edges[1] - edges[0])
+            series.append(svg.Series(label, list(edges[:-1]), list(counts / area if area else counts)))
+        marks = [float(b) for b in boundaries[1:-1]]
+        figures.append(
+            svg.histogram(
+                "fig-scores", "Classifier score and category boundaries (Fig. 6)", series, "S-B classifier score", marks
+            )
+        )
+    except (OSError, ValueError, IndexError):
+        return figures
+    return figures
+
+
+def _table_one(run: RunData) -> dict[str, Any]:
+    from error_classifier.categories import CATEGORIES
+
+    counts = run.failure_counts("step")
+    names = [c.name for c in CATEGORIES]
+    if any("unclassified" in row for row in counts.values()):
+        names.append("unclassified")
+    rows = [(name, [counts.get(step, {}).get(name, 0) for step in run.steps]) for name in names]
+    totals = [sum(counts.get(step, {}).values()) for step in run.steps]
+    return {"steps": run.steps, "rows": rows, "totals": totals}
+
+
+def _trial_rows(run: RunData) -> list[dict[str, Any]]:
+    rows = []
+    for r in sorted(
+        run.records,
+        key=lambda r: (str(r["model"]), run.steps.index(r["step"]) if r["step"] in run.steps else 99, r["trial"]),
+    ):
+        category = run.categories.get(str(r["key"])) or {}
+        rows.append(
+            {
+                "record": r,
+                "page": f"{TRIALS}/{trial_page_name(r)}",
+                "category": run.category(r),
+                "disagree": bool(category.get("disagree")),
+                "tokens": int((r.get("tokens") or {}).get("input", 0)) + int((r.get("tokens") or {}).get("output", 0)),
+            }
+        )
+    return rows
+
+
+def _baseline_changes(run: RunData) -> list[dict[str, Any]]:
+    rows = []
+    for v in run.summary.get("gate") or []:
+        run_f = v["passed"] / v["total"] if v.get("total") else 0.0
+        base_f = v["base_passed"] / v["base_total"] if v.get("base_total") else None
+        rows.append(
+            {
+                **v,
+                "run_fraction": run_f,
+                "base_fraction": base_f,
+                "delta": run_f - base_f if base_f is not None else None,
+            }
+        )
+    return rows
+
+
+def render_report(run_dir: Path, out_dir: Path | None = None) -> RenderResult:
+    """Write `index.html` and `trials/*.html` for the run in `run_dir` (into `out_dir`, default the run folder)."""
+    start = time.perf_counter()
+    run = load_run(run_dir)
+    out = Path(out_dir) if out_dir is not None else Path(run_dir)
+    (out / TRIALS).mkdir(parents=True, exist_ok=True)
+    env = _environment()
+    common = {"css": Markup(HIGHLIGHT_CSS), "run_id": run.run_id}  # Pygments escapes its input
+    error_order = [c for c in _category_names() if any(c in row for row in run.failure_counts("model").values())]
+    figures = [
+        _success_figure(run),
+        svg.stacked_bars(
+            "fig-errors",
+            "Error categories per model (Fig. 2b)",
+            run.models,
+            run.failure_counts("model"),
+            error_order or _category_names(),
+        ),
+        _bars(run, "agent_work", "fig-work", "Agent work per step (Fig. 3)"),
+        _bars(run, "api_calls", "fig-calls", "API calls per step (Fig. 4)"),
+        _bars(run, "cost_usd", "fig-cost", "Cost per trial and step, USD (Fig. 5)", ""),
+        *_physics_figures(run),
+    ]
+    cells = run.cells
+    index = env.get_template("index.html.j2").render(
+        **common,
+        run=run,
+        summary=run.summary,
+        config=run.config.get("config") or run.summary.get("config") or run.config,
+        cells=cells,
+        total_cost=sum(c.cost_usd for c in cells),
+        total_tokens=sum(c.tokens for c in cells),
+        figures=[Markup(f) for f in figures],  # built by svg.py, which escapes every label
+        table_one=_table_one(run),
+        trials=_trial_rows(run),
+        baseline=_baseline_changes(run),
+        categories=_category_names(),
+        definitions=_definitions(),
+    )
+    (out / "index.html").write_text(index, encoding="utf-8")
+    trial_template = env.get_template("trial.html.j2")
+    for record in run.records:
+        context = trial_context(record, run.categories.get(str(record["key"])))
+        page = trial_template.render(**common, **context)
+        (out / TRIALS / trial_page_name(record)).write_text(page, encoding="utf-8")
+    return RenderResult(out / "index.html", len(run.records), time.perf_counter() - start)
+
+
+def _definitions() -> dict[str, str]:
+    from error_classifier.categories import CATEGORIES
+
+    return {c.name: c.definition for c in CATEGORIES}
+
+
+def _category_names() -> list[str]:
+    from error_classifier.categories import CATEGORIES
+
+    return [c.name for c in CATEGORIES]
