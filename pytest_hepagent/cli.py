@@ -240,6 +240,16 @@ def trial(
     raise SystemExit({"passed": 0, "failed": 1}.get(result.outcome, 3))
 
 
+def _add_workflow_commands() -> None:
+    from pytest_hepagent.workflow.commands import bench_merge, bench_prepare, bench_trial, step, workflow
+
+    for command in (step, bench_prepare, bench_trial, bench_merge, workflow):
+        cli.add_command(command)
+
+
+_add_workflow_commands()
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)

@@ -81,6 +81,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--hep-resume", default=None, metavar="RUN_ID", help="Extend an earlier run: run only the trials it lacks"
     )
     group.addoption(
+        "--hep-chain",
+        action="store_true",
+        default=None,
+        help="Chained end-to-end runs: per model and trial, the steps in order, each on the agent's own outputs",
+    )
+    group.addoption(
         "--hep-api-base",
         default=None,
         metavar="URL",
@@ -95,6 +101,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         ("hep_data", "string", "Default for --hep-data"),
         ("hep_report_dir", "string", "Default for --hep-report-dir"),
         ("hep_max_usd", "string", "Default for --hep-max-usd"),
+        ("hep_chain", "bool", "Default for --hep-chain"),
     ):
         parser.addini(name, type=kind, default=None, help=help_text)  # type: ignore[arg-type]
 
@@ -139,13 +146,23 @@ def hepagent_config() -> dict[str, Any]:
     return {}
 
 
-@pytest.fixture
-def hep_trial(request: pytest.FixtureRequest, hepagent_config: dict[str, Any]) -> Any:
-    """Runs the trial of this benchmark item and returns its `TrialResult`."""
+def _session(request: pytest.FixtureRequest) -> Any:
     session = request.config.pluginmanager.get_plugin(SESSION_NAME)
     if session is None:
         pytest.skip("not a benchmark run (give --hep-model)")
-    return session.run_item(request, hepagent_config)
+    return session
+
+
+@pytest.fixture
+def hep_trial(request: pytest.FixtureRequest, hepagent_config: dict[str, Any]) -> Any:
+    """Runs the trial of this benchmark item and returns its `TrialResult`."""
+    return _session(request).run_item(request, hepagent_config)
+
+
+@pytest.fixture
+def hep_chain(request: pytest.FixtureRequest, hepagent_config: dict[str, Any]) -> Any:
+    """Runs the chained trial (every step on the agent's own outputs) of this item; returns its `ChainResult`."""
+    return _session(request).run_chain_item(request, hepagent_config)
 
 
 @pytest.fixture(scope="session")

@@ -46,6 +46,7 @@ def _build(config: pytest.Config) -> BenchmarkConfig:
         "floor": config.getoption("--hep-floor"),
         "resume": resume,
         "api_base": config.getoption("--hep-api-base"),
+        "chain": bool(config.getoption("--hep-chain") or config.getini("hep_chain")),
     }
     if models:
         kwargs["models"] = tuple(dict.fromkeys(models))
@@ -119,9 +120,8 @@ class HepBenchmarkSession:
         if self.bench.resume:
             from pytest_hepagent.bench.store import latest_records
 
-            self.done_keys = {
-                r["key"] for r in latest_records(self.store.records()) if r["outcome"] in ("passed", "failed")
-            }
+            done = [r for r in latest_records(self.store.records()) if r["outcome"] in ("passed", "failed")]
+            self.done_keys = {r["key"] for r in done} | {r["chain"]["id"] for r in done if r.get("chain")}
         settings = self.bench.run_dir / "config.json"
         if not settings.exists():
             settings.write_text(json.dumps(self.bench.describe() | {"run_id": self.bench.run_id}, indent=1) + "\n")
@@ -157,23 +157,31 @@ class HepBenchmarkSession:
     def _all_hashes(self) -> dict[str, str]:
         """Dataset, golden-manifest and per-step task-spec hashes, computed once per session."""
         if self._hashes is None:
-            from pytest_hepagent.golden.manifest import MANIFEST_NAME, sha256_file
+            from pytest_hepagent.bench.execute import run_hashes
 
-            env = self.environment()
-            self._hashes = {
-                "dataset": env.dataset.content_hash(),
-                "golden": sha256_file(env.golden_dir / MANIFEST_NAME),
-            }
-            self._hashes |= {f"task_spec:{name}": sha256_file(spec.source) for name, spec in env.specs.items()}
+            self._hashes = run_hashes(self.environment())
         return self._hashes
 
     def hashes(self, step: str) -> dict[str, str]:
         """The hashes a trial record of `step` carries."""
-        every = self._all_hashes()
-        return {"dataset": every["dataset"], "golden": every["golden"], "task_spec": every[f"task_spec:{step}"]}
+        from pytest_hepagent.bench.execute import step_hashes
+
+        return step_hashes(self._all_hashes(), step)
 
     # ------------------------------------------------------------------ collection
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if "hep_chain" in metafunc.fixturenames:
+            chains = [
+                pytest.param(
+                    (model, t),
+                    marks=[getattr(pytest.mark, f"model_{safe_name(model)}")],
+                    id=f"{safe_name(model.removeprefix('hepagent/'))}-trial{t}",
+                )
+                for model in self.bench.models
+                for t in range(1, self.bench.trials + 1)
+            ]
+            metafunc.parametrize("hep_chain", chains, indirect=True)
+            return
         if "hep_trial" not in metafunc.fixturenames:
             return
         marker = metafunc.definition.get_closest_marker("hep_step")
@@ -188,52 +196,45 @@ class HepBenchmarkSession:
             ]
         metafunc.parametrize("hep_trial", params, indirect=True)
 
+    def pytest_pycollect_makeitem(self, collector: pytest.Collector, name: str, obj: object) -> list[Any] | None:
+        """Not even collect the other mode's benchmark tests: the step tests in a chained run, the chain test else."""
+        if getattr(collector, "path", None) != BENCHMARK_MODULE or not name.startswith("test_"):
+            return None
+        return [] if (name == "test_chain") != self.bench.chain else None
+
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        from pytest_hepagent.bench.execute import chain_id
         from pytest_hepagent.bench.records import trial_key
 
-        keep, drop = [], []
+        keep: list[pytest.Item] = []
+        drop: list[pytest.Item] = []
         for item in items:
-            spec = getattr(getattr(item, "callspec", None), "params", {}).get("hep_trial")
-            if spec is None:
-                keep.append(item)
-                continue
-            model, step, trial = spec
-            if step not in self.bench.steps or trial_key(model, step, trial) in self.done_keys:
-                drop.append(item)
+            params = getattr(getattr(item, "callspec", None), "params", {})
+            benchmark_item = item.path == BENCHMARK_MODULE or "hep_trial" in params or "hep_chain" in params
+            trial_spec, chain_spec = params.get("hep_trial"), params.get("hep_chain")
+            if isinstance(trial_spec, tuple):
+                model, step, trial = trial_spec
+                wanted = not self.bench.chain and step in self.bench.steps
+                done = trial_key(model, step, trial) in self.done_keys
+            elif isinstance(chain_spec, tuple):
+                model, trial = chain_spec
+                wanted, done = self.bench.chain, chain_id(model, trial) in self.done_keys
             else:
-                keep.append(item)
+                wanted, done = not benchmark_item, False
+            (keep if wanted and not done else drop).append(item)
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
 
     # ------------------------------------------------------------------ running one item
-    def run_item(self, request: pytest.FixtureRequest, overrides: dict[str, Any]) -> Any:
-        from pytest_hepagent.bench.records import record_from_result
-        from pytest_hepagent.trial import TrialRequest, run_trial
-
-        model, step, trial = request.param
-        bench = self.bench
-        if bench.max_usd is not None:
+    def _check_budget(self) -> None:
+        if self.bench.max_usd is not None:
             spent = sum(_spent(r) for r in self.store.records())
-            if spent >= bench.max_usd:
-                pytest.skip(f"budget spent: {spent:.4f} USD recorded, --hep-max-usd is {bench.max_usd:g}")
-        cassette = bench.cassette_for(step, trial) if model == "hepagent/replay" else None
-        if model == "hepagent/replay" and cassette is None:
-            pytest.skip(f"no cassette for {step} trial {trial} in {bench.replay}")
-        record_to = None
-        if bench.record is not None and not model.startswith("hepagent/"):
-            record_to = bench.record / f"{safe_name(model)}" / f"{step}-trial{trial}.yaml"
-        trial_request = TrialRequest(
-            step,
-            model,
-            trial,
-            supervisor_model=bench.supervisor_model,
-            max_iterations=bench.max_iterations,
-            cassette=cassette,
-            record_to=record_to,
-            limits=overrides.get("limits"),
-        )
+            if spent >= self.bench.max_usd:
+                pytest.skip(f"budget spent: {spent:.4f} USD recorded, --hep-max-usd is {self.bench.max_usd:g}")
+
+    def _item_environment(self, overrides: dict[str, Any]) -> Any:
         env = self.environment()
         if "gateway" in overrides:
             from dataclasses import replace
@@ -241,31 +242,59 @@ class HepBenchmarkSession:
             from pytest_hepagent.llm.gateway import Gateway
 
             env = replace(env, gateway=Gateway(overrides["gateway"]))
-        folder = bench.run_dir / "trials" / step / f"{safe_name(model)}-trial{trial}"
-        n = 1
-        while folder.exists():  # a resumed run re-runs errored trials in a fresh folder
-            n += 1
-            folder = folder.with_name(f"{safe_name(model)}-trial{trial}-retry{n}")
-        result = run_trial(trial_request, env, folder)
-        if result.outcome == "failed":
-            from error_classifier import classify_trial
+        return env
 
-            classification = classify_trial(
-                result.trial_dir,
-                result=result.to_dict(),
-                solution_dir=env.solution_dir,
-                judge_model=bench.judge_model,
-                gateway=env.gateway,
-                api_base=bench.api_base,
-            )
-            result.category = classification.to_dict() if classification else None
-        record = record_from_result(
-            result, run_id=bench.run_id, hashes=self.hashes(step), worker=os.environ.get("PYTEST_XDIST_WORKER", "")
+    def run_item(self, request: pytest.FixtureRequest, overrides: dict[str, Any]) -> Any:
+        from pytest_hepagent.bench.execute import run_benchmark_trial
+
+        model, step, trial = request.param
+        bench = self.bench
+        self._check_budget()
+        if model == "hepagent/replay" and bench.cassette_for(step, trial) is None:
+            pytest.skip(f"no cassette for {step} trial {trial} in {bench.replay}")
+        result, record = run_benchmark_trial(
+            bench,
+            self._item_environment(overrides),
+            model,
+            step,
+            trial,
+            self.hashes(step),
+            limits=overrides.get("limits"),
+            worker=os.environ.get("PYTEST_XDIST_WORKER", ""),
         )
         request.node.user_properties.append((RECORD_PROPERTY, record))
         if result.outcome == "error":  # failing in the fixture makes it a pytest error, not a test failure
             pytest.fail(f"infrastructure error, not a model failure: {result.error}", pytrace=False)
         return result
+
+    def run_chain_item(self, request: pytest.FixtureRequest, overrides: dict[str, Any]) -> Any:
+        from pytest_hepagent.bench.execute import run_chain
+
+        model, trial = request.param
+        bench = self.bench
+        self._check_budget()
+        if model == "hepagent/replay":
+            missing = [s for s in bench.steps if bench.cassette_for(s, trial) is None]
+            if missing:
+                pytest.skip(f"no cassette for {', '.join(missing)} trial {trial} in {bench.replay}")
+        chain = run_chain(
+            bench,
+            self._item_environment(overrides),
+            model,
+            trial,
+            self.hashes,
+            bench.steps,
+            limits=overrides.get("limits"),
+            worker=os.environ.get("PYTEST_XDIST_WORKER", ""),
+        )
+        for record in chain.records:
+            request.node.user_properties.append((RECORD_PROPERTY, record))
+        if chain.outcome == "error":
+            last = chain.results[-1]
+            pytest.fail(
+                f"infrastructure error in {last.request.step}, not a model failure: {last.error}", pytrace=False
+            )
+        return chain
 
     # ------------------------------------------------------------------ records, summary, gate
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -288,18 +317,10 @@ class HepBenchmarkSession:
             bad = [v for v in self.verdicts if v.verdict in ("REGRESSED", "INCONCLUSIVE")]
             if exitstatus in (0, 1):  # the gate decides, whatever single trials did
                 session.exitstatus = 1 if bad else 0
-        extra: dict[str, Any] = {
-            "config": self.bench.describe(),
-            "hashes": dict(self._all_hashes()) if self._env is not None else {},
-            "run_dir": str(self.bench.run_dir),
-            "harness_version": _version(),
-        }
-        if self._env is not None:
-            env = self._env
-            extra |= {
-                "dataset": {"kind": env.dataset.kind, "path": str(env.dataset.root)},
-                "sb_backend": env.sb_backend,
-            }
+        from pytest_hepagent.bench.execute import summary_extra
+
+        hashes = self._all_hashes() if self._env is not None else {}
+        extra = summary_extra(self.bench, self._env, hashes)
         self.store.write_summary(summary_dict(self.bench.run_id, cells, self.verdicts, extra))
         self.report_path = self._render()
 
@@ -307,6 +328,8 @@ class HepBenchmarkSession:
         """The run's HTML report; a failure to render is reported, never fails the run (the records are safe)."""
         from pytest_hepagent.report import render_report
 
+        if not self.store.results_path.is_file():  # nothing ran (e.g. --collect-only): nothing to show
+            return None
         try:
             return render_report(self.bench.run_dir).index
         except Exception as exc:  # noqa: BLE001 - the report is a view; the run's outcome must stand
@@ -328,6 +351,8 @@ class HepBenchmarkSession:
             terminalreporter.section("hepagent CI gate")
             for line in gate_table(self.verdicts):
                 write(line)
+        for chain in _chain_lines(self.store.records()):
+            write(chain)
         write(f"run {self.bench.run_id}: {self.store.results_path}")
         if self.report_path is not None:
             write(f"report: {self.report_path}")
@@ -335,13 +360,19 @@ class HepBenchmarkSession:
             terminalreporter.write_line(f"report not written: {self.report_error}", yellow=True)
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("pytest-hepagent")
-    except PackageNotFoundError:
-        return "unknown"
+def _chain_lines(records: list[dict[str, Any]]) -> list[str]:
+    """`end-to-end <model>: k/n chains passed (broken at ...)` for a chained run."""
+    chains: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in records:
+        if isinstance(r.get("chain"), dict) and r["outcome"] in ("passed", "failed"):
+            chains.setdefault(r["model"], {})[r["chain"]["id"]] = r["chain"]
+    lines = []
+    for model, by_id in sorted(chains.items()):
+        passed = sum(bool(c["passed"]) for c in by_id.values())
+        broken = sorted({str(c["broken_at"]) for c in by_id.values() if c.get("broken_at")})
+        where = f" (broken at {', '.join(broken)})" if broken else ""
+        lines.append(f"end-to-end {model}: {passed}/{len(by_id)} chains passed{where}")
+    return lines
 
 
 def _spent(record: dict[str, Any]) -> float:

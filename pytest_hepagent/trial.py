@@ -53,6 +53,9 @@ class TrialRequest:
     """Write this trial's trajectory as a cassette here."""
     limits: Limits | None = None
     """Overrides the default limits (the wall time always comes from the step's spec unless given here)."""
+    inputs_dir: Path | None = None
+    """Where the step's `solution/...` inputs come from (default: the golden outputs). A chained run points it at
+    the earlier steps' own outputs; the outputs are still validated against the goldens."""
 
 
 @dataclass(frozen=True)
@@ -177,7 +180,8 @@ def run_trial(request: TrialRequest, env: TrialEnvironment, trial_dir: Path) -> 
     trial_dir = Path(trial_dir).resolve()
     result = TrialResult(request, trial_dir, "error", None, None, started_at=datetime.now(UTC).isoformat())
     try:
-        prepare_trial_dir(trial_dir, spec, env.dataset, env.solution_dir, link=isolation_level() == "namespaces")
+        inputs = request.inputs_dir or env.solution_dir
+        prepare_trial_dir(trial_dir, spec, env.dataset, inputs, link=isolation_level() == "namespaces")
         run = run_agent(
             spec,
             env.prompts,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 
@@ -11,12 +10,6 @@ import pytest
 from hypothesis import settings
 
 from pytest_hepagent.data import Dataset, GeneratorConfig, ensure_synthetic
-
-# litellm imports the `importlib_metadata` backport, which deletes `find_distributions` from the stdlib PathFinder
-# and adds its own finder to sys.meta_path. Imported first inside an in-process pytester run, its finder is removed
-# again when pytester restores sys.meta_path, and every later run finds no entry-point plugins. Import it here.
-with contextlib.suppress(ImportError):
-    import importlib_metadata  # noqa: F401
 
 # Shared machines are noisy: property tests check behaviour, not speed.
 settings.register_profile("ci", deadline=None, max_examples=200, print_blob=True)

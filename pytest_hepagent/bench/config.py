@@ -69,6 +69,8 @@ class BenchmarkConfig:
     record: Path | None = None
     replay: Path | None = None
     resume: str | None = None
+    chain: bool = False
+    """Chained end-to-end runs (`--hep-chain`) instead of independent steps."""
     api_base: str | None = None
     run_id: str = field(default_factory=new_run_id)
 
@@ -137,4 +139,5 @@ class BenchmarkConfig:
             "judge_model": self.judge_model,
             "max_usd": self.max_usd,
             "baseline": str(self.baseline) if self.baseline else None,
+            "chain": self.chain,
         }

@@ -1,7 +1,8 @@
 """The H->yy benchmark: one test per step, which the hepagent plugin parametrizes over models x trials.
 
 Each item's `hep_trial` fixture runs one trial (agent loop, confined execution, validation): an infrastructure
-error is a pytest error; a model failure fails here with the compact validation summary.
+error is a pytest error; a model failure fails here with the compact validation summary. With `--hep-chain` the
+items are `test_chain[<model>-trial<n>]` instead, each running every step on the agent's own outputs.
 """
 
 from __future__ import annotations
@@ -11,16 +12,20 @@ from typing import Any
 import pytest
 
 
+def _message(result: Any) -> str:
+    message: str = result.validation.summary() if result.validation else result.error
+    category = result.category or {}
+    if category.get("final"):
+        by = f"judge {category['judge_model']}" if category.get("decided_by") == "judge" else "rules"
+        message += f"\nerror category: {category['final']} ({by})"
+        if category.get("disagree"):
+            message += f"; the rules say {category['rule']}"
+    return message
+
+
 def _check(result: Any) -> None:
     if result.outcome != "passed":
-        message = result.validation.summary() if result.validation else result.error
-        category = result.category or {}
-        if category.get("final"):
-            by = f"judge {category['judge_model']}" if category.get("decided_by") == "judge" else "rules"
-            message += f"\nerror category: {category['final']} ({by})"
-            if category.get("disagree"):
-                message += f"; the rules say {category['rule']}"
-        pytest.fail(message, pytrace=False)
+        pytest.fail(_message(result), pytrace=False)
 
 
 @pytest.mark.hep_step("root_inspection")
@@ -46,3 +51,10 @@ def test_sb_separation(hep_trial: Any) -> None:
 @pytest.mark.hep_step("categorization")
 def test_categorization(hep_trial: Any) -> None:
     _check(hep_trial)
+
+
+def test_chain(hep_chain: Any) -> None:
+    """`--hep-chain`: the steps in order on the agent's own outputs; fails at the first step that broke the chain."""
+    if hep_chain.broken_at is not None:
+        broken = hep_chain.results[-1]
+        pytest.fail(f"chain broken at {hep_chain.broken_at}\n" + _message(broken), pytrace=False)

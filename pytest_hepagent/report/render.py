@@ -184,6 +184,7 @@ def render_report(run_dir: Path, out_dir: Path | None = None) -> RenderResult:
         summary=run.summary,
         config=run.config.get("config") or run.summary.get("config") or run.config,
         cells=cells,
+        chains=run.chains(),
         total_cost=sum(c.cost_usd for c in cells),
         total_tokens=sum(c.tokens for c in cells),
         figures=[Markup(f) for f in figures],  # built by svg.py, which escapes every label

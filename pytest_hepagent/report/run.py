@@ -72,6 +72,35 @@ class RunData:
                 groups.setdefault((str(r["model"]), str(r["step"])), []).append(float(r.get(value) or 0.0))
         return {k: (*mean_and_error(v), len(v)) for k, v in groups.items()}
 
+    def chains(self) -> list[dict[str, Any]]:
+        """Per model of a chained run: chains passed end to end, their total, and where the others broke."""
+        from pytest_hepagent.bench.stats import binomial_error, wilson_interval
+
+        by_model: dict[str, dict[str, dict[str, Any]]] = {}
+        for r in self.records:
+            chain = r.get("chain")
+            if isinstance(chain, dict) and r.get("outcome") in ("passed", "failed"):
+                by_model.setdefault(str(r["model"]), {})[str(chain["id"])] = chain
+        rows = []
+        for model, chains in sorted(by_model.items()):
+            passed, total = sum(bool(c.get("passed")) for c in chains.values()), len(chains)
+            broken: dict[str, int] = {}
+            for c in chains.values():
+                if c.get("broken_at"):
+                    broken[str(c["broken_at"])] = broken.get(str(c["broken_at"]), 0) + 1
+            rows.append(
+                {
+                    "model": model,
+                    "passed": passed,
+                    "total": total,
+                    "fraction": passed / total if total else 0.0,
+                    "error": binomial_error(passed, total),
+                    "interval": wilson_interval(passed, total),
+                    "broken_at": broken,
+                }
+            )
+        return rows
+
     def failure_counts(self, by: str) -> dict[str, dict[str, int]]:
         """`by` (model or step) -> category -> number of failed trials."""
         out: dict[str, dict[str, int]] = {}
