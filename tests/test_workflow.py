@@ -141,7 +141,9 @@ def test_the_matrix_on_the_local_executor_gives_the_records_of_pytest(tmp_path: 
     run = run_matrix()
     assert run.returncode == 0, run.stderr[-3000:]
     workflow_records = read_records(run_dir / "results.jsonl")
-    assert len(workflow_records) == 20 and (run_dir / "summary.json").is_file() and (run_dir / "index.html").is_file()
+    assert len(workflow_records) == 20 and (run_dir / "index.html").is_file()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["dataset"]["kind"] == "synthetic" and len(summary["cells"]) == 10 and summary["sb_backend"] == "hgb"
     done = _pytest(
         tmp_path, "--hep-model=hepagent/oracle", "--hep-model=hepagent/replay", f"--hep-replay={cassettes}",
         "--hep-trials=2", f"--hep-report-dir={tmp_path / 'pytest'}", "-n", "2",

@@ -69,7 +69,7 @@ def step(
     env = TrialEnvironment.create(dataset, gateway=GatewaySettings(api_base=api_base))
     bench = BenchmarkConfig(
         models=(model,), steps=(name,), max_iterations=max_iterations, replay=cassette, api_base=api_base,
-        report_dir=out, run_id="records",
+        report_dir=out.parent, run_id=out.name,
     )  # fmt: skip
     folder = out / "trials" / name
     shutil.rmtree(folder, ignore_errors=True)  # a re-run of this rule starts afresh
@@ -207,16 +207,14 @@ def bench_merge(run_dir: Path, records: tuple[Path, ...]) -> None:
         held[record["key"]] = record
         added += 1
     merged = latest_records(store.records())
-    prepared = json.loads((run_dir / PREPARED).read_text()) if (run_dir / PREPARED).is_file() else {}
+    env, hashes = _prepared_environment(run_dir, None) if (run_dir / PREPARED).is_file() else (None, {})
     bench = BenchmarkConfig(
         models=tuple(sorted({r["model"] for r in merged})) or ("hepagent/oracle",),
         steps=tuple(dict.fromkeys(r["step"] for r in merged)) or ("root_inspection",),
         report_dir=run_dir.parent,
         run_id=run_dir.name,
     )
-    extra = summary_extra(bench, None, prepared.get("hashes", {}))
-    if prepared:
-        extra["dataset"] = {"kind": "as prepared", "path": prepared["data_dir"]}
+    extra = summary_extra(bench, env, hashes)
     store.write_summary(summary_dict(run_dir.name, cells_from_records(merged), None, extra))
     report = render_report(run_dir)
     click.echo(f"{added} records added, {len(merged)} in {store.results_path}; report: {report.index}")
