@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_hepagent.analysis.columns import SAMPLE_COLUMNS
+
 __all__ = [
     "HELPERS",
     "Attempt",
@@ -31,8 +33,6 @@ HELPERS = ("load_datasets", "get_significance", "place_boundary", "train_and_sco
 TAIL_CHARS = 64_000
 """Only this much of the end of stderr/stdout is parsed: the exception that ended a run is at the end."""
 
-SAMPLE_COLUMNS = ("m_yy", "pt1_over_myy", "pt2_over_myy", "eta1", "eta2", "dphi", "weight", "train_weight")
-"""Columns of the step-3 sample arrays (as in the task spec): the weight is column 6."""
 
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]*)", line (?P<line>\d+)(?:, in (?P<func>\S+))?')
 _EXCEPTION = re.compile(

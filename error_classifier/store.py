@@ -7,7 +7,8 @@ the latest line there, else the category the run itself recorded.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,22 +16,10 @@ from typing import Any
 from error_classifier.categories import CATEGORIES
 from error_classifier.classify import classify_trial
 
-__all__ = ["CLASSIFICATIONS", "current_categories", "reclassify_run", "table_one"]
+__all__ = ["CLASSIFICATIONS", "TableOne", "current_categories", "reclassify_run", "table_one", "table_one_counts"]
 
 CLASSIFICATIONS = "classifications.jsonl"
 CLASSIFICATION_VERSION = 1
-
-
-def _run_files(run_dir: Path) -> tuple[Path, list[dict[str, Any]]]:
-    from pytest_hepagent.bench.store import RESULTS, latest_records, read_records
-
-    run_dir = Path(run_dir)
-    results = run_dir / RESULTS
-    if not results.is_file():
-        raise FileNotFoundError(
-            f"{results}: no results.jsonl; give a run folder such as reports/<run-id> (made by a benchmark run)"
-        )
-    return run_dir, latest_records(read_records(results))
 
 
 def _solution_dir(record: Mapping[str, Any]) -> Path | None:
@@ -43,11 +32,11 @@ def _solution_dir(record: Mapping[str, Any]) -> Path | None:
 
 def current_categories(run_dir: Path, records: Iterable[Mapping[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
     """Per trial key, its category dict: the latest re-classification, else what the run recorded."""
-    from pytest_hepagent.bench.store import read_records
+    from pytest_hepagent.bench.store import read_records, read_run
 
     run_dir = Path(run_dir)
     if records is None:
-        records = _run_files(run_dir)[1]
+        records = read_run(run_dir)
     current = {str(r["key"]): dict(r.get("category") or {}) for r in records if r.get("outcome") == "failed"}
     path = run_dir / CLASSIFICATIONS
     if path.is_file():
@@ -69,9 +58,10 @@ def reclassify_run(
 
     `judge_cassettes` (with `hepagent/replay`) holds one judge cassette per trial, named like its trial folder.
     """
-    from pytest_hepagent.bench.store import append_jsonl
+    from pytest_hepagent.bench.store import append_jsonl, read_run
 
-    run_dir, records = _run_files(run_dir)
+    run_dir = Path(run_dir)
+    records = read_run(run_dir)
     stamp = datetime.now(UTC).isoformat()
     lines = []
     for record in records:
@@ -106,29 +96,47 @@ def reclassify_run(
     return lines
 
 
-def table_one(records: Iterable[Mapping[str, Any]], categories: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """The paper's Table I for a run: failure counts by category (rows) x step (columns), totals at the bottom."""
+@dataclass(frozen=True)
+class TableOne:
+    """The paper's Table I for a run: failure counts by category (rows) x step (columns)."""
+
+    steps: list[str]
+    rows: list[tuple[str, list[int]]]
+    totals: list[int]
+
+
+def table_one_counts(
+    records: Iterable[Mapping[str, Any]],
+    categories: Mapping[str, Mapping[str, Any]],
+    steps: Sequence[str] | None = None,
+) -> TableOne:
+    """Counts of failed trials by current category and step; `steps` defaults to those with failures."""
     from pytest_hepagent.steps import STEP_NAMES
 
     failed = [r for r in records if r.get("outcome") == "failed"]
-    steps = [s for s in STEP_NAMES if any(r.get("step") == s for r in failed)]
+    if steps is None:
+        steps = [s for s in STEP_NAMES if any(r.get("step") == s for r in failed)]
     counts: dict[tuple[str, str], int] = {}
     for r in failed:
         final = (categories.get(str(r["key"])) or {}).get("final") or "unclassified"
         counts[final, str(r["step"])] = counts.get((final, str(r["step"])), 0) + 1
-    rows = [c.name for c in CATEGORIES]
+    names = [c.name for c in CATEGORIES]
     if any(k[0] == "unclassified" for k in counts):
-        rows.append("unclassified")
-    width = max(len(r) for r in [*rows, "Error type", "Total"])
-    cols = [max(len(s), 5) for s in steps]
-    lines = ["Error type".ljust(width) + "".join(f"  {s:>{w}}" for s, w in zip(steps, cols, strict=True))]
+        names.append("unclassified")
+    rows = [(name, [counts.get((name, s), 0) for s in steps]) for name in names]
+    totals = [sum(v for (_, st), v in counts.items() if st == s) for s in steps]
+    return TableOne(list(steps), rows, totals)
+
+
+def table_one(records: Iterable[Mapping[str, Any]], categories: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Table I as text lines, totals at the bottom."""
+    table = table_one_counts(records, categories)
+    width = max(len(r) for r in [*(name for name, _ in table.rows), "Error type", "Total"])
+    cols = [max(len(s), 5) for s in table.steps]
+    lines = ["Error type".ljust(width) + "".join(f"  {s:>{w}}" for s, w in zip(table.steps, cols, strict=True))]
     lines.append("-" * len(lines[0]))
-    for row in rows:
-        cells = "".join(f"  {counts.get((row, s), 0):>{w}}" for s, w in zip(steps, cols, strict=True))
-        lines.append(row.ljust(width) + cells)
+    for name, counts in table.rows:
+        lines.append(name.ljust(width) + "".join(f"  {n:>{w}}" for n, w in zip(counts, cols, strict=True)))
     lines.append("-" * len(lines[0]))
-    totals = "".join(
-        f"  {sum(v for (c, st), v in counts.items() if st == s):>{w}}" for s, w in zip(steps, cols, strict=True)
-    )
-    lines.append("Total".ljust(width) + totals)
+    lines.append("Total".ljust(width) + "".join(f"  {n:>{w}}" for n, w in zip(table.totals, cols, strict=True)))
     return lines

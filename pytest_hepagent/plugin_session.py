@@ -134,20 +134,9 @@ class HepBenchmarkSession:
 
             settings = GatewaySettings(api_base=self.bench.api_base)
             if self.is_worker:  # the controller verified the goldens before starting us: do not hash them again
-                from pytest_hepagent.golden import read_manifest
-                from pytest_hepagent.llm.gateway import Gateway
-                from pytest_hepagent.specs import load_specs, load_system_prompts
-
                 given = self.config.workerinput  # type: ignore[attr-defined]
-                golden = Path(given["hepagent_golden_dir"])
-                self._env = TrialEnvironment(
-                    Dataset(Path(given["hepagent_data_dir"])),
-                    Path(given["hepagent_solution_dir"]),
-                    golden,
-                    load_specs(),
-                    load_system_prompts(),
-                    Gateway(settings),
-                    read_manifest(golden)["sb_backend"],
+                self._env = TrialEnvironment.prepared(
+                    given["hepagent_data_dir"], given["hepagent_solution_dir"], given["hepagent_golden_dir"], settings
                 )
             else:
                 dataset = Dataset(self.bench.data).check() if self.bench.data else ensure_synthetic()
@@ -204,8 +193,7 @@ class HepBenchmarkSession:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
-        from pytest_hepagent.bench.execute import chain_id
-        from pytest_hepagent.bench.records import trial_key
+        from pytest_hepagent.bench.records import chain_id, trial_key
 
         keep: list[pytest.Item] = []
         drop: list[pytest.Item] = []
@@ -339,10 +327,11 @@ class HepBenchmarkSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker:
             return
-        from pytest_hepagent.bench.cells import cells_from_records
-        from pytest_hepagent.bench.report_text import cell_table, gate_table
+        from pytest_hepagent.bench.cells import cells_from_records, chain_cells
+        from pytest_hepagent.bench.report_text import cell_table, chain_lines, gate_table
 
-        cells = cells_from_records(self.store.records())
+        records = self.store.records()
+        cells = cells_from_records(records)
         write = terminalreporter.write_line
         terminalreporter.section("hepagent benchmark")
         for line in cell_table(cells):
@@ -351,28 +340,13 @@ class HepBenchmarkSession:
             terminalreporter.section("hepagent CI gate")
             for line in gate_table(self.verdicts):
                 write(line)
-        for chain in _chain_lines(self.store.records()):
-            write(chain)
+        for line in chain_lines(chain_cells(records)):
+            write(line)
         write(f"run {self.bench.run_id}: {self.store.results_path}")
         if self.report_path is not None:
             write(f"report: {self.report_path}")
         elif self.report_error:
             terminalreporter.write_line(f"report not written: {self.report_error}", yellow=True)
-
-
-def _chain_lines(records: list[dict[str, Any]]) -> list[str]:
-    """`end-to-end <model>: k/n chains passed (broken at ...)` for a chained run."""
-    chains: dict[str, dict[str, dict[str, Any]]] = {}
-    for r in records:
-        if isinstance(r.get("chain"), dict) and r["outcome"] in ("passed", "failed"):
-            chains.setdefault(r["model"], {})[r["chain"]["id"]] = r["chain"]
-    lines = []
-    for model, by_id in sorted(chains.items()):
-        passed = sum(bool(c["passed"]) for c in by_id.values())
-        broken = sorted({str(c["broken_at"]) for c in by_id.values() if c.get("broken_at")})
-        where = f" (broken at {', '.join(broken)})" if broken else ""
-        lines.append(f"end-to-end {model}: {passed}/{len(by_id)} chains passed{where}")
-    return lines
 
 
 def _spent(record: dict[str, Any]) -> float:

@@ -77,14 +77,21 @@ class TrialEnvironment:
         """The default environment: synthetic data (generated once), verified goldens, shipped specs and prompts."""
         dataset = dataset or ensure_synthetic()
         golden = golden or golden_dir()
+        return TrialEnvironment.prepared(dataset, ensure_solution(dataset, golden), golden, gateway)
+
+    @staticmethod
+    def prepared(
+        dataset: Dataset | Path | str, solution_dir: Path, golden: Path, gateway: GatewaySettings | None = None
+    ) -> TrialEnvironment:
+        """The environment over folders already checked (by `create` in another process): nothing is hashed."""
         return TrialEnvironment(
-            dataset,
-            ensure_solution(dataset, golden),
-            golden,
+            dataset if isinstance(dataset, Dataset) else Dataset(Path(dataset)),
+            Path(solution_dir),
+            Path(golden),
             load_specs(),
             load_system_prompts(),
             Gateway(gateway),
-            read_manifest(golden)["sb_backend"],
+            read_manifest(Path(golden))["sb_backend"],
         )
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from pytest_hepagent.analysis.columns import SAMPLE_COLUMNS
 from pytest_hepagent.analysis.ntuple import column_index as col
 from pytest_hepagent.data.kinematics import wrap_phi
 from pytest_hepagent.data.schema import LUMI_PB
@@ -52,9 +53,6 @@ PT_MIN_GEV = 25.0
 ETA_MAX, CRACK = 2.37, (1.37, 1.52)
 PT_OVER_M = (0.35, 0.25)
 ISOLATION = 0.065
-
-SAMPLE_COLUMNS = ("m_yy", "pt1_over_myy", "pt2_over_myy", "eta1", "eta2", "dphi", "weight", "train_weight")
-"""Columns of signal.npy and bkgd.npy: m_yy in GeV; dphi = phi1 - phi2 wrapped to [-pi, pi)."""
 
 
 def diphoton_mass(raw: F64) -> F64:

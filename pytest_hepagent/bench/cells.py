@@ -12,7 +12,16 @@ from pytest_hepagent.bench.stats import binomial_error, fisher_drop_pvalue, wils
 from pytest_hepagent.bench.store import latest_records, read_records
 from pytest_hepagent.steps import STEP_NAMES
 
-__all__ = ["Cell", "Verdict", "cells_from_records", "gate", "load_baseline_cells", "summary_dict"]
+__all__ = [
+    "Cell",
+    "ChainCell",
+    "Verdict",
+    "cells_from_records",
+    "chain_cells",
+    "gate",
+    "load_baseline_cells",
+    "summary_dict",
+]
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,43 @@ def cells_from_records(records: Iterable[dict[str, Any]]) -> list[Cell]:
                 cost_usd=sum(r["cost_usd"] for r in rs),
             )
         )
+    return cells
+
+
+@dataclass(frozen=True)
+class ChainCell:
+    """A model's chained (end-to-end) runs: how many passed every step, and where the others first broke."""
+
+    model: str
+    passed: int
+    total: int
+    broken_at: dict[str, int]
+
+    @property
+    def fraction(self) -> float:
+        return self.passed / self.total if self.total else 0.0
+
+    @property
+    def error(self) -> float:
+        return binomial_error(self.passed, self.total)
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return wilson_interval(self.passed, self.total)
+
+
+def chain_cells(records: Iterable[dict[str, Any]]) -> list[ChainCell]:
+    chains: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in latest_records(records):
+        if isinstance(r.get("chain"), dict) and r["outcome"] in ("passed", "failed"):
+            chains.setdefault(str(r["model"]), {})[str(r["chain"]["id"])] = r["chain"]
+    cells = []
+    for model, by_id in sorted(chains.items()):
+        broken: dict[str, int] = {}
+        for c in by_id.values():
+            if c.get("broken_at"):
+                broken[str(c["broken_at"])] = broken.get(str(c["broken_at"]), 0) + 1
+        cells.append(ChainCell(model, sum(bool(c.get("passed")) for c in by_id.values()), len(by_id), broken))
     return cells
 
 

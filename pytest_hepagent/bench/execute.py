@@ -7,19 +7,19 @@ a cluster ran it.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pytest_hepagent.bench.config import BenchmarkConfig, safe_name
-from pytest_hepagent.bench.records import record_from_result
+from pytest_hepagent.bench.records import chain_id, record_from_result
 from pytest_hepagent.trial import TrialEnvironment, TrialRequest, TrialResult, run_trial
 
 __all__ = [
     "ChainResult",
-    "chain_id",
     "harness_version",
+    "pass_on_outputs",
     "run_benchmark_trial",
     "run_chain",
     "run_hashes",
@@ -144,8 +144,12 @@ class ChainResult:
         return last.outcome  # failed, or error when the chain stopped on an infrastructure error
 
 
-def chain_id(model: str, trial: int) -> str:
-    return f"{model}|chain|{trial}"
+def pass_on_outputs(result: TrialResult, env: TrialEnvironment, folder: Path) -> None:
+    """Copy a trial's outputs into `folder`, where the next steps read them as `solution/<path>`."""
+    for rel in env.specs[result.request.step].output_paths:
+        target = folder / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(result.trial_dir / rel, target)
 
 
 def run_chain(
@@ -153,7 +157,7 @@ def run_chain(
     env: TrialEnvironment,
     model: str,
     trial: int,
-    hashes_for: Any,
+    hashes_for: Callable[[str], Mapping[str, str]],
     steps: Sequence[str],
     *,
     limits: Any = None,
@@ -182,10 +186,7 @@ def run_chain(
         chain.records.append(record)
         if result.outcome != "passed":
             break
-        for rel in env.specs[step].output_paths:  # what the next steps read as solution/<rel>
-            target = solution / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(result.trial_dir / rel, target)
+        pass_on_outputs(result, env, solution)
     broken = chain.broken_at
     for position, record in enumerate(chain.records, 1):
         record["chain"] = {

@@ -7,7 +7,7 @@ from typing import Any
 
 from pytest_hepagent.trial import TrialResult
 
-__all__ = ["RECORD_VERSION", "record_from_result", "trial_key"]
+__all__ = ["RECORD_VERSION", "chain_id", "record_from_result", "trial_key"]
 
 RECORD_VERSION = 1
 """Bump when a field changes meaning or disappears; adding a field keeps the version."""
@@ -16,6 +16,11 @@ RECORD_VERSION = 1
 def trial_key(model: str, step: str, trial: int) -> str:
     """The identity of a trial in a run (what --hep-resume looks up)."""
     return f"{model}|{step}|{trial}"
+
+
+def chain_id(model: str, trial: int) -> str:
+    """The identity of a chained run of one model and trial (what --hep-resume looks up with --hep-chain)."""
+    return f"{model}|chain|{trial}"
 
 
 def _sha(text: str) -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pytest_hepagent.bench.cells import Cell, Verdict
+from pytest_hepagent.bench.cells import Cell, ChainCell, Verdict
 
-__all__ = ["cell_table", "gate_table"]
+__all__ = ["cell_table", "chain_lines", "gate_table"]
 
 
 def cell_table(cells: Iterable[Cell]) -> list[str]:
@@ -25,6 +25,15 @@ def cell_table(cells: Iterable[Cell]) -> list[str]:
             f"{c.mean_agent_work:7.2f} {c.tokens:9d} {c.cost_usd:9.4f}{errors}"
         )
     lines.append(f"total cost: {sum(c.cost_usd for c in cells):.4f} USD")
+    return lines
+
+
+def chain_lines(chains: Iterable[ChainCell]) -> list[str]:
+    """`end-to-end <model>: k/n chains passed (broken at ...)` for a chained run."""
+    lines = []
+    for c in chains:
+        where = f" (broken at {', '.join(sorted(c.broken_at))})" if c.broken_at else ""
+        lines.append(f"end-to-end {c.model}: {c.passed}/{c.total} chains passed{where}")
     return lines
 
 

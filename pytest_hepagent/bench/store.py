@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ResultsStore", "append_jsonl", "latest_records", "read_records"]
+__all__ = ["ResultsStore", "append_jsonl", "latest_records", "read_records", "read_run", "write_json"]
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +59,24 @@ class ResultsStore:
         return read_records(self.results_path) if self.results_path.is_file() else []
 
     def write_summary(self, summary: dict[str, Any]) -> None:
-        tmp = self.summary_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(summary, indent=1, sort_keys=True, default=str) + "\n")
-        tmp.replace(self.summary_path)
+        write_json(self.summary_path, summary)
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write `data` as JSON through a temporary file and a rename: a kill mid-write leaves no half file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
+    tmp.replace(path)
+
+
+def read_run(run_dir: Path) -> list[dict[str, Any]]:
+    """The latest record of every trial of a stored run; a one-line error when `run_dir` is not a run folder."""
+    results = Path(run_dir) / RESULTS
+    if not results.is_file():
+        raise FileNotFoundError(f"{results}: no results.jsonl; give a run folder such as reports/<run-id>")
+    return latest_records(read_records(results))
 
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:

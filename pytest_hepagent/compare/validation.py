@@ -16,8 +16,8 @@ __all__ = ["StepValidation", "validate_step"]
 
 def _column_names(kind: str) -> tuple[str, ...]:
     # imported here: the analysis modules load awkward and uproot, which a worker that only compares does not need
+    from pytest_hepagent.analysis.columns import SAMPLE_COLUMNS
     from pytest_hepagent.analysis.ntuple import COLUMNS
-    from pytest_hepagent.analysis.selection import SAMPLE_COLUMNS
 
     return {"ntuple": COLUMNS, "sample": SAMPLE_COLUMNS}.get(kind, ())
 

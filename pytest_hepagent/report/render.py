@@ -10,6 +10,8 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from error_classifier.store import table_one_counts
+from pytest_hepagent.bench.cells import Cell, chain_cells
 from pytest_hepagent.report import svg
 from pytest_hepagent.report.run import RunData, load_run, trial_page_name
 from pytest_hepagent.report.trial_page import HIGHLIGHT_CSS, trial_context
@@ -41,8 +43,8 @@ def _environment() -> Environment:
     return env
 
 
-def _success_figure(run: RunData) -> str:
-    cells = {
+def _success_figure(run: RunData, cells: list[Cell]) -> str:
+    by_cell = {
         (c.model, c.step): {
             "passed": c.passed,
             "total": c.total,
@@ -51,9 +53,9 @@ def _success_figure(run: RunData) -> str:
             "low": c.interval[0],
             "high": c.interval[1],
         }
-        for c in run.cells
+        for c in cells
     }
-    return svg.heatmap("fig-success", "Success fraction (Fig. 2a)", run.models, run.steps, cells)
+    return svg.heatmap("fig-success", "Success fraction (Fig. 2a)", run.models, run.steps, by_cell)
 
 
 def _bars(run: RunData, field: str, fig_id: str, title: str, unit: str = "") -> str:
@@ -107,18 +109,6 @@ def _physics_figures(run: RunData) -> list[str]:
     return figures
 
 
-def _table_one(run: RunData) -> dict[str, Any]:
-    from error_classifier.categories import CATEGORIES
-
-    counts = run.failure_counts("step")
-    names = [c.name for c in CATEGORIES]
-    if any("unclassified" in row for row in counts.values()):
-        names.append("unclassified")
-    rows = [(name, [counts.get(step, {}).get(name, 0) for step in run.steps]) for name in names]
-    totals = [sum(counts.get(step, {}).values()) for step in run.steps]
-    return {"steps": run.steps, "rows": rows, "totals": totals}
-
-
 def _trial_rows(run: RunData) -> list[dict[str, Any]]:
     rows = []
     for r in sorted(
@@ -161,15 +151,17 @@ def render_report(run_dir: Path, out_dir: Path | None = None) -> RenderResult:
     out = Path(out_dir) if out_dir is not None else Path(run_dir)
     (out / TRIALS).mkdir(parents=True, exist_ok=True)
     env = _environment()
-    common = {"css": Markup(HIGHLIGHT_CSS), "run_id": run.run_id}  # Pygments escapes its input
-    error_order = [c for c in _category_names() if any(c in row for row in run.failure_counts("model").values())]
+    common = {"css": Markup(HIGHLIGHT_CSS), "run_id": run.run_id}  # Pygments' own stylesheet
+    cells = run.cells
+    by_model = run.failure_counts("model")
+    error_order = [c for c in _category_names() if any(c in row for row in by_model.values())]
     figures = [
-        _success_figure(run),
+        _success_figure(run, cells),
         svg.stacked_bars(
             "fig-errors",
             "Error categories per model (Fig. 2b)",
             run.models,
-            run.failure_counts("model"),
+            by_model,
             error_order or _category_names(),
         ),
         _bars(run, "agent_work", "fig-work", "Agent work per step (Fig. 3)"),
@@ -177,18 +169,17 @@ def render_report(run_dir: Path, out_dir: Path | None = None) -> RenderResult:
         _bars(run, "cost_usd", "fig-cost", "Cost per trial and step, USD (Fig. 5)", ""),
         *_physics_figures(run),
     ]
-    cells = run.cells
     index = env.get_template("index.html.j2").render(
         **common,
         run=run,
         summary=run.summary,
         config=run.config.get("config") or run.summary.get("config") or run.config,
         cells=cells,
-        chains=run.chains(),
+        chains=chain_cells(run.records),
         total_cost=sum(c.cost_usd for c in cells),
         total_tokens=sum(c.tokens for c in cells),
         figures=[Markup(f) for f in figures],  # built by svg.py, which escapes every label
-        table_one=_table_one(run),
+        table_one=table_one_counts(run.records, run.categories, run.steps),
         trials=_trial_rows(run),
         baseline=_baseline_changes(run),
         categories=_category_names(),

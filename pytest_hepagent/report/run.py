@@ -11,7 +11,7 @@ from typing import Any
 
 from pytest_hepagent.bench.cells import Cell, cells_from_records
 from pytest_hepagent.bench.config import safe_name
-from pytest_hepagent.bench.store import RESULTS, SUMMARY, latest_records, read_records
+from pytest_hepagent.bench.store import SUMMARY, read_run
 from pytest_hepagent.steps import STEP_NAMES
 
 __all__ = ["RunData", "load_run", "mean_and_error", "trial_page_name"]
@@ -72,35 +72,6 @@ class RunData:
                 groups.setdefault((str(r["model"]), str(r["step"])), []).append(float(r.get(value) or 0.0))
         return {k: (*mean_and_error(v), len(v)) for k, v in groups.items()}
 
-    def chains(self) -> list[dict[str, Any]]:
-        """Per model of a chained run: chains passed end to end, their total, and where the others broke."""
-        from pytest_hepagent.bench.stats import binomial_error, wilson_interval
-
-        by_model: dict[str, dict[str, dict[str, Any]]] = {}
-        for r in self.records:
-            chain = r.get("chain")
-            if isinstance(chain, dict) and r.get("outcome") in ("passed", "failed"):
-                by_model.setdefault(str(r["model"]), {})[str(chain["id"])] = chain
-        rows = []
-        for model, chains in sorted(by_model.items()):
-            passed, total = sum(bool(c.get("passed")) for c in chains.values()), len(chains)
-            broken: dict[str, int] = {}
-            for c in chains.values():
-                if c.get("broken_at"):
-                    broken[str(c["broken_at"])] = broken.get(str(c["broken_at"]), 0) + 1
-            rows.append(
-                {
-                    "model": model,
-                    "passed": passed,
-                    "total": total,
-                    "fraction": passed / total if total else 0.0,
-                    "error": binomial_error(passed, total),
-                    "interval": wilson_interval(passed, total),
-                    "broken_at": broken,
-                }
-            )
-        return rows
-
     def failure_counts(self, by: str) -> dict[str, dict[str, int]]:
         """`by` (model or step) -> category -> number of failed trials."""
         out: dict[str, dict[str, int]] = {}
@@ -125,10 +96,7 @@ def load_run(run_dir: Path) -> RunData:
     from error_classifier.store import current_categories
 
     run_dir = Path(run_dir)
-    results = run_dir / RESULTS
-    if not results.is_file():
-        raise FileNotFoundError(f"{results}: no results.jsonl; give a run folder such as reports/<run-id>")
-    records = latest_records(read_records(results))
+    records = read_run(run_dir)
     return RunData(
         run_dir,
         records,

@@ -16,17 +16,12 @@ from typing import Any
 
 import click
 
+from pytest_hepagent.bench.store import write_json  # atomic: a killed job leaves no half record
+
 __all__ = ["bench_merge", "bench_prepare", "bench_trial", "step", "workflow"]
 
 PREPARED = "prepared.json"
 SNAKEFILE_PACKAGE = "pytest_hepagent.workflow_files"
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
-    tmp.replace(path)  # a job killed mid-write leaves no half record for the next run to trust
 
 
 @click.command("step")
@@ -62,7 +57,7 @@ def step(
         click.echo(f"{name}: reference outputs in {out} ({run.seconds[name]:.1f} s)")
         return
     from pytest_hepagent.bench.config import BenchmarkConfig
-    from pytest_hepagent.bench.execute import run_benchmark_trial, run_hashes, step_hashes
+    from pytest_hepagent.bench.execute import pass_on_outputs, run_benchmark_trial, run_hashes, step_hashes
     from pytest_hepagent.llm.gateway import GatewaySettings
     from pytest_hepagent.trial import TrialEnvironment
 
@@ -76,12 +71,10 @@ def step(
     result, record = run_benchmark_trial(
         bench, env, model, name, 1, step_hashes(run_hashes(env), name), folder=folder, inputs_dir=out
     )
-    _write_json(out / "records" / f"{name}.json", record)
+    write_json(out / "records" / f"{name}.json", record)
     click.echo(result.validation.summary() if result.validation else result.error)
     if result.outcome == "passed":
-        for rel in env.specs[name].output_paths:
-            (out / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(folder / rel, out / rel)
+        pass_on_outputs(result, env, out)
     raise SystemExit({"passed": 0, "failed": 1}.get(result.outcome, 3))
 
 
@@ -101,16 +94,13 @@ def bench_prepare(run_dir: Path, data: Path | None) -> None:
         "golden_dir": str(env.golden_dir),
         "hashes": run_hashes(env),
     }
-    _write_json(run_dir / PREPARED, prepared)
+    write_json(run_dir / PREPARED, prepared)
     click.echo(f"prepared {run_dir} (data {env.dataset.root}, goldens {env.solution_dir})")
 
 
 def _prepared_environment(run_dir: Path, api_base: str | None) -> tuple[Any, dict[str, str]]:
     from pytest_hepagent.bench.config import ConfigError
-    from pytest_hepagent.data.dataset import Dataset
-    from pytest_hepagent.golden import read_manifest
-    from pytest_hepagent.llm.gateway import Gateway, GatewaySettings
-    from pytest_hepagent.specs import load_specs, load_system_prompts
+    from pytest_hepagent.llm.gateway import GatewaySettings
     from pytest_hepagent.trial import TrialEnvironment
 
     try:
@@ -119,15 +109,8 @@ def _prepared_environment(run_dir: Path, api_base: str | None) -> tuple[Any, dic
         raise ConfigError(
             f"{run_dir / PREPARED}: missing or unreadable; run `hepagent bench-prepare {run_dir}` first"
         ) from None
-    golden = Path(given["golden_dir"])
-    env = TrialEnvironment(
-        Dataset(Path(given["data_dir"])),
-        Path(given["solution_dir"]),
-        golden,
-        load_specs(),
-        load_system_prompts(),
-        Gateway(GatewaySettings(api_base=api_base)),
-        read_manifest(golden)["sb_backend"],
+    env = TrialEnvironment.prepared(
+        given["data_dir"], given["solution_dir"], given["golden_dir"], GatewaySettings(api_base=api_base)
     )
     return env, dict(given["hashes"])
 
@@ -166,7 +149,7 @@ def bench_trial(
     results = run_dir / RESULTS
     done = [r for r in latest_records(read_records(results)) if r["key"] == key] if results.is_file() else []
     if done and done[0]["outcome"] in ("passed", "failed"):
-        _write_json(out, done[0])
+        write_json(out, done[0])
         click.echo(f"{key}: already in {results} ({done[0]['outcome']}); not run again")
         return
     bench = BenchmarkConfig(
@@ -180,7 +163,7 @@ def bench_trial(
     result, record = run_benchmark_trial(
         bench, env, model, step_name, trial, step_hashes(hashes, step_name), worker=os.environ.get("SLURM_JOB_ID", "")
     )
-    _write_json(out, record)
+    write_json(out, record)
     click.echo(f"{key}: {result.outcome}" + (f" ({result.error})" if result.error else ""))
 
 
