@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_hepagent.bench.stats import binomial_error, fisher_drop_pvalue, wilson_interval
 from pytest_hepagent.bench.store import latest_records, read_records
@@ -24,8 +24,30 @@ __all__ = [
 ]
 
 
+class _SuccessRate:
+    """Success fraction with the paper's binomial error and a 95% Wilson interval, from `passed` of `total`."""
+
+    if TYPE_CHECKING:  # provided by the subclasses, as a field or a property
+        passed: int
+
+        @property
+        def total(self) -> int: ...
+
+    @property
+    def fraction(self) -> float:
+        return self.passed / self.total if self.total else 0.0
+
+    @property
+    def error(self) -> float:
+        return binomial_error(self.passed, self.total)
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return wilson_interval(self.passed, self.total)
+
+
 @dataclass(frozen=True)
-class Cell:
+class Cell(_SuccessRate):
     model: str
     step: str
     passed: int
@@ -40,18 +62,6 @@ class Cell:
     @property
     def total(self) -> int:
         return self.passed + self.failed
-
-    @property
-    def fraction(self) -> float:
-        return self.passed / self.total if self.total else 0.0
-
-    @property
-    def error(self) -> float:
-        return binomial_error(self.passed, self.total)
-
-    @property
-    def interval(self) -> tuple[float, float]:
-        return wilson_interval(self.passed, self.total)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {
@@ -87,25 +97,13 @@ def cells_from_records(records: Iterable[dict[str, Any]]) -> list[Cell]:
 
 
 @dataclass(frozen=True)
-class ChainCell:
+class ChainCell(_SuccessRate):
     """A model's chained (end-to-end) runs: how many passed every step, and where the others first broke."""
 
     model: str
     passed: int
     total: int
     broken_at: dict[str, int]
-
-    @property
-    def fraction(self) -> float:
-        return self.passed / self.total if self.total else 0.0
-
-    @property
-    def error(self) -> float:
-        return binomial_error(self.passed, self.total)
-
-    @property
-    def interval(self) -> tuple[float, float]:
-        return wilson_interval(self.passed, self.total)
 
 
 def chain_cells(records: Iterable[dict[str, Any]]) -> list[ChainCell]:
