@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from pytest_hepagent.analysis import separation
+from pytest_hepagent.analysis import separation, utils
 from pytest_hepagent.analysis.separation import TABPFN_TRAIN_EVENTS, find_tabpfn_weights, train_and_score
 
 
@@ -34,7 +34,7 @@ def test_hgb_scores_every_event_out_of_fold_and_deterministically() -> None:
     y = np.concatenate([np.ones(1500), np.zeros(2500)])
     w = np.concatenate([signal[1::2, 7], bkgd[1::2, 7]])
     w_all_mean = np.concatenate([signal[:, 7], bkgd[:, 7]]).mean()
-    even = separation._fit_predict_hgb(x, y, w / w_all_mean, signal[::2, 1:6], separation.SEED)
+    even = utils._fit_predict_hgb(x, y, w / w_all_mean, signal[::2, 1:6], separation.SEED)
     np.testing.assert_array_equal(first.signal[::2], even)
 
 

@@ -88,8 +88,9 @@ def _preprocessing(dataset: Dataset, out: Path, run: ReferenceRun) -> None:
 
 
 def _separation(dataset: Dataset, out: Path, run: ReferenceRun, backend: str = "auto") -> None:
+    chosen, weights = separation.resolve_backend(backend)  # a one-line error before any work
     scores = separation.train_and_score(
-        np.load(out / "arrays/signal.npy"), np.load(out / "arrays/bkgd.npy"), backend=backend
+        np.load(out / "arrays/signal.npy"), np.load(out / "arrays/bkgd.npy"), backend=chosen, model_path=weights
     )
     run.backend = scores.backend
     _save(out, "arrays/signal_scores.npy", scores.signal)

@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from pytest_hepagent.analysis.columns import SAMPLE_COLUMNS
 from pytest_hepagent.analysis.ntuple import column_index as col
+from pytest_hepagent.analysis.utils import SIGNAL_WINDOW
 from pytest_hepagent.data.kinematics import wrap_phi
 from pytest_hepagent.data.schema import LUMI_PB
 
@@ -48,7 +49,6 @@ Bool = NDArray[np.bool_]
 
 MASS_WINDOW = (105.0, 160.0)
 SIDEBANDS = ((105.0, 120.0), (130.0, 160.0))
-SIGNAL_WINDOW = (123.0, 127.0)
 PT_MIN_GEV = 25.0
 ETA_MAX, CRACK = 2.37, (1.37, 1.52)
 PT_OVER_M = (0.35, 0.25)
