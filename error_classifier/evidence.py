@@ -1,12 +1,18 @@
 """Structured evidence about a failed trial, read from its folder: what the rules decide on.
 
-Everything comes from files a trial leaves behind (`logs/transcript.json`, the generated code, the output arrays),
-so a stored run can be classified long after it ran, on another machine, without pytest. Logs may be empty, huge
-or not UTF-8: text is decoded with replacement and only the tail of long streams is parsed.
+Everything comes from files a trial leaves behind (`logs/transcript.json`, the generated code, the output arrays
+in `work/`), so a stored run can be classified long after it ran, on another machine, without pytest. Logs may be
+empty, huge or not UTF-8: text is decoded with replacement and only the tail of long streams is parsed. The work
+folder is the code's: its arrays are read through the comparator's bounded readers.
+
+The exception that ended an attempt is the one the interpreter reported through the sandbox's side channel
+(`execution.exception`); text in stderr that looks like a traceback is never taken as the cause. Transcripts
+written before that channel existed (no `exception` key) fall back to parsing stderr.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -24,11 +30,15 @@ __all__ = [
     "Frame",
     "OutputDiagnostic",
     "evidence_from_trial",
+    "exception_from_record",
     "parse_traceback",
 ]
 
 HELPERS = ("load_datasets", "get_significance", "place_boundary", "train_and_score")
 """The functions of the trial's `utils.py`."""
+
+DIAGNOSED_ELEMENTS = 50_000_000
+"""The most elements of a wrong output read for diagnostics (a placeholder or a fabricated array is small)."""
 
 TAIL_CHARS = 64_000
 """Only this much of the end of stderr/stdout is parsed: the exception that ended a run is at the end."""
@@ -181,6 +191,23 @@ def parse_traceback(stderr: str | bytes) -> ExceptionInfo | None:
     return ExceptionInfo(match["type"], message, tuple(frames))
 
 
+def exception_from_record(raw: Any) -> ExceptionInfo | None:
+    """The sandbox's record of an uncaught exception (`ExecutionResult.exception`) as `ExceptionInfo`."""
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("type"), str):
+        return None
+    frames = tuple(
+        Frame(
+            _text(f.get("file")),
+            int(f["line"]) if isinstance(f.get("line"), int) else 0,
+            _text(f.get("function")),
+            _text(f.get("source")),
+        )
+        for f in raw.get("frames") or ()
+        if isinstance(f, Mapping)
+    )
+    return ExceptionInfo(raw["type"], _text(raw.get("message")), frames)
+
+
 def _attempt(raw: Mapping[str, Any]) -> Attempt:
     execution = raw.get("execution") or None
     code = _text(raw.get("code"))
@@ -188,6 +215,11 @@ def _attempt(raw: Mapping[str, Any]) -> Attempt:
         return Attempt(int(raw.get("iteration", 0) or 0), code, False, None, "", "", "", None)
     stderr = _tail(_text(execution.get("stderr")))
     exit_code = execution.get("exit_code")
+    failed = exit_code != 0 or bool(execution.get("reason"))
+    if "exception" in execution:  # the interpreter's own report: printed text never counts
+        exception = exception_from_record(execution["exception"]) if failed else None
+    else:  # a transcript from before the side channel
+        exception = parse_traceback(stderr) if failed else None
     return Attempt(
         int(raw.get("iteration", 0) or 0),
         code,
@@ -196,25 +228,32 @@ def _attempt(raw: Mapping[str, Any]) -> Attempt:
         _text(execution.get("reason")),
         _tail(_text(execution.get("stdout"))),
         stderr,
-        parse_traceback(stderr) if exit_code != 0 or execution.get("reason") else None,
+        exception,
     )
 
 
-def _diagnose(trial_dir: Path, solution_dir: Path | None, raw: Mapping[str, Any]) -> OutputDiagnostic:
+def _diagnose(work: Path, solution_dir: Path | None, raw: Mapping[str, Any]) -> OutputDiagnostic:
     import numpy as np
+
+    from pytest_hepagent.compare.untrusted import UnreadableOutput, read_npy
+    from pytest_hepagent.sandbox.trial_files import UnsafeFile
 
     path, status = _text(raw.get("path")), _text(raw.get("status"))
     message = _text(raw.get("message"))
-    generated = trial_dir / path
-    if status in ("missing", "pass") or not path.endswith(".npy") or not generated.is_file():
+    if status in ("missing", "pass", "unreadable") or not path.endswith(".npy"):
         return OutputDiagnostic(path, status, message)
+    reference_path = solution_dir / path if solution_dir is not None else None
+    reference = None
+    if reference_path is not None and reference_path.is_file():
+        with contextlib.suppress(OSError, ValueError):
+            reference = np.load(reference_path, allow_pickle=False).astype(np.float64, copy=False)
+    cap = 4 * reference.size + 1024 if reference is not None else DIAGNOSED_ELEMENTS
     try:
-        array = np.load(generated, allow_pickle=False)
-    except (OSError, ValueError):
+        values = read_npy(work, path, max_elements=min(cap, DIAGNOSED_ELEMENTS))
+    except (OSError, UnsafeFile, UnreadableOutput, ValueError, MemoryError):
         return OutputDiagnostic(path, status, message)
-    if array.dtype.kind not in "fiub" or array.size == 0:
-        return OutputDiagnostic(path, status, message, rows=int(array.shape[0]) if array.ndim else None)
-    values = array.astype(np.float64, copy=False)
+    if values.size == 0:
+        return OutputDiagnostic(path, status, message, rows=int(values.shape[0]) if values.ndim else None)
     rows = int(values.shape[0]) if values.ndim else 1
     weights_zero = None
     if values.ndim == 2 and values.shape[1] == len(SAMPLE_COLUMNS) and path.endswith(("signal.npy", "bkgd.npy")):
@@ -222,19 +261,13 @@ def _diagnose(trial_dir: Path, solution_dir: Path | None, raw: Mapping[str, Any]
     finite = values[np.isfinite(values)]
     constant = bool(finite.size > 1 and np.all(finite == finite[0]))
     overlap = None
-    reference_path = solution_dir / path if solution_dir is not None else None
-    if reference_path is not None and reference_path.is_file():
-        try:
-            reference = np.load(reference_path, allow_pickle=False).astype(np.float64, copy=False)
-        except (OSError, ValueError):
-            reference = None
-        if reference is not None:
-            ref_finite = reference[np.isfinite(reference)]
-            if constant and ref_finite.size > 1 and np.all(ref_finite == ref_finite[0]):
-                constant = False  # the reference is constant too: not a placeholder
-            mine = np.unique(finite)
-            if mine.size:
-                overlap = float(np.isin(mine, np.unique(ref_finite)).mean())
+    if reference is not None:
+        ref_finite = reference[np.isfinite(reference)]
+        if constant and ref_finite.size > 1 and np.all(ref_finite == ref_finite[0]):
+            constant = False  # the reference is constant too: not a placeholder
+        mine = np.unique(finite)
+        if mine.size:
+            overlap = float(np.isin(mine, np.unique(ref_finite)).mean())
     return OutputDiagnostic(path, status, message, rows, weights_zero, constant, overlap)
 
 
@@ -262,7 +295,8 @@ def evidence_from_trial(
     attempts = tuple(_attempt(a) for a in raw_attempts if isinstance(a, Mapping))
     validation = result.get("validation") if isinstance(result.get("validation"), Mapping) else {}
     raw_outputs = validation.get("outputs") or () if isinstance(validation, Mapping) else ()
-    outputs = tuple(_diagnose(trial_dir, solution_dir, o) for o in raw_outputs if isinstance(o, Mapping))
+    work = trial_dir / "work"
+    outputs = tuple(_diagnose(work, solution_dir, o) for o in raw_outputs if isinstance(o, Mapping))
     return Evidence(
         _text(result.get("step")),
         _text(result.get("outcome")),

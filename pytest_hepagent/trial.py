@@ -1,11 +1,12 @@
 """One trial, end to end: lay out the folder, run the agent with confined execution, validate, keep every record.
 
-    env = TrialEnvironment.create()                       # dataset, verified goldens, specs, prompts, gateway
+    env = TrialEnvironment.create()                       # dataset, verified goldens, specs, prompts, gateway, sandbox
     result = run_trial(TrialRequest("categorization", "hepagent/oracle"), env, Path("reports/run1/trials/t1"))
     result.outcome                                        # passed | failed | error
 
 `failed` is a model failure (the outputs do not match); `error` is an infrastructure error (API down, retries
-spent, sandbox failure), which is not the model's fault and is kept out of success rates.
+spent, the sandbox could not start the code), which is not the model's fault and is kept out of success rates.
+The code runs in the trial's `work/` folder inside the sandbox; the logs go to `logs/`, beside it and out of reach.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ from pytest_hepagent.errors import HepAgentError, InfrastructureError
 from pytest_hepagent.golden import ensure_solution, read_manifest
 from pytest_hepagent.llm.cassette import Cassette, CassetteCall, save_cassette
 from pytest_hepagent.llm.gateway import Gateway, GatewaySettings
-from pytest_hepagent.resources import cache_root, golden_dir
-from pytest_hepagent.sandbox.isolation import Limits
-from pytest_hepagent.sandbox.layout import prepare_trial_dir
-from pytest_hepagent.sandbox.runner import ExecutionResult, isolation_level, run_confined
+from pytest_hepagent.resources import golden_dir
+from pytest_hepagent.sandbox.backends import DEFAULT_SANDBOX, Sandbox, get_sandbox
+from pytest_hepagent.sandbox.layout import READONLY, TrialFolder, prepare_trial_dir
+from pytest_hepagent.sandbox.limits import Limits
+from pytest_hepagent.sandbox.runner import ExecutionResult, check_sandbox, run_confined
+from pytest_hepagent.sandbox.trial_files import UnsafeFile, remove_entries, write_regular
 from pytest_hepagent.specs import SystemPrompts, TaskSpec, load_specs, load_system_prompts
 
 __all__ = ["TrialEnvironment", "TrialRequest", "TrialResult", "run_trial"]
@@ -69,19 +72,30 @@ class TrialEnvironment:
     prompts: SystemPrompts
     gateway: Gateway
     sb_backend: str
+    sandbox: Sandbox
+    """Where generated code runs (`bwrap`, or `none` when asked for)."""
 
     @staticmethod
     def create(
-        dataset: Dataset | None = None, golden: Path | None = None, gateway: GatewaySettings | None = None
+        dataset: Dataset | None = None,
+        golden: Path | None = None,
+        gateway: GatewaySettings | None = None,
+        sandbox: str = DEFAULT_SANDBOX,
     ) -> TrialEnvironment:
-        """The default environment: synthetic data (generated once), verified goldens, shipped specs and prompts."""
+        """The default environment: synthetic data (generated once), verified goldens, shipped specs and prompts,
+        and the sandbox, checked on this machine (`SandboxUnavailable` says what to do when it cannot run)."""
+        check_sandbox(sandbox)
         dataset = dataset or ensure_synthetic()
         golden = golden or golden_dir()
-        return TrialEnvironment.prepared(dataset, ensure_solution(dataset, golden), golden, gateway)
+        return TrialEnvironment.prepared(dataset, ensure_solution(dataset, golden), golden, gateway, sandbox)
 
     @staticmethod
     def prepared(
-        dataset: Dataset | Path | str, solution_dir: Path, golden: Path, gateway: GatewaySettings | None = None
+        dataset: Dataset | Path | str,
+        solution_dir: Path,
+        golden: Path,
+        gateway: GatewaySettings | None = None,
+        sandbox: str = DEFAULT_SANDBOX,
     ) -> TrialEnvironment:
         """The environment over folders already checked (by `create` in another process): nothing is hashed."""
         return TrialEnvironment(
@@ -92,6 +106,7 @@ class TrialEnvironment:
             load_system_prompts(),
             Gateway(gateway),
             read_manifest(Path(golden))["sb_backend"],
+            get_sandbox(sandbox),  # probed by whoever created the environment
         )
 
 
@@ -108,9 +123,16 @@ class TrialResult:
     started_at: str = ""
     """ISO 8601 UTC time the trial started (for timelines across workers)."""
     files: dict[str, str] = field(default_factory=dict)
+    """Log files written, by kind: comprehensive, transcript, validation."""
     category: dict[str, Any] | None = None
     """A failed trial's error category (`error_classifier.Classification.to_dict()`), set by whoever classifies."""
-    """Log files written, by kind: comprehensive, transcript, validation."""
+    sandbox: dict[str, Any] = field(default_factory=dict)
+    """The sandbox the trial's code ran in (backend, version, the code's uid)."""
+
+    @property
+    def work_dir(self) -> Path:
+        """Where the code worked (and left its outputs)."""
+        return TrialFolder(self.trial_dir).work
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -123,6 +145,7 @@ class TrialResult:
             "duration_s": self.duration_s,
             "started_at": self.started_at,
             "trial_dir": str(self.trial_dir),
+            "sandbox": self.sandbox,
             "agent": self.agent.to_dict() if self.agent else None,
             "validation": self.validation.to_dict() if self.validation else None,
             "files": self.files,
@@ -140,21 +163,25 @@ def _command(spec: TaskSpec) -> list[str]:
     ]
 
 
-def _executor(spec: TaskSpec, env: TrialEnvironment, trial_dir: Path, limits: Limits) -> Any:
-    hidden = [cache_root(), env.golden_dir, env.solution_dir, trial_dir.parent]
+def _executor(spec: TaskSpec, env: TrialEnvironment, folder: TrialFolder, limits: Limits, uid: int | None) -> Any:
+    work = folder.work
 
     def execute(code: str, iteration: int) -> ExecutionResult:
-        for rel in spec.output_paths:  # each attempt is judged on what it writes itself
-            (trial_dir / rel).unlink(missing_ok=True)
-        script = trial_dir / "generated_code" / f"{spec.step}.py"
-        script.write_text(code)
-        (trial_dir / "generated_code" / f"{spec.step}.attempt{iteration}.py").write_text(code)
+        # The folder is the code's: written and cleaned through trial_files only, never through a link it left.
+        try:
+            remove_entries(work, spec.output_paths)  # each attempt is judged on what it writes itself
+            write_regular(work, f"generated_code/{spec.step}.py", code.encode())
+            write_regular(work, f"generated_code/{spec.step}.attempt{iteration}.py", code.encode())
+        except (OSError, UnsafeFile) as exc:  # an earlier attempt wrecked its folder: this attempt cannot run
+            reason = f"the trial folder left by the previous attempt cannot be prepared ({exc})"
+            return ExecutionResult(tuple(_command(spec)), None, "", "", 0, 0, 0.0, reason, env.sandbox.name)
         return run_confined(
-            trial_dir,
+            env.sandbox,
+            work,
             _command(spec),
             limits=limits,
-            readonly=[trial_dir / "data", trial_dir / "solution", trial_dir / "generated_code"],
-            hidden=hidden,
+            readonly=READONLY,
+            uid=uid,
             env={"HEPAGENT_SB_BACKEND": env.sb_backend},
         )
 
@@ -162,7 +189,7 @@ def _executor(spec: TaskSpec, env: TrialEnvironment, trial_dir: Path, limits: Li
 
 
 def _write_logs(result: TrialResult, spec: TaskSpec) -> None:
-    logs = result.trial_dir / "logs"
+    logs = TrialFolder(result.trial_dir).logs
     logs.mkdir(parents=True, exist_ok=True)
     if result.agent is not None:
         (logs / "comprehensive.log").write_text(comprehensive_log(result.agent, " ".join(_command(spec)[1:])))
@@ -186,15 +213,17 @@ def run_trial(request: TrialRequest, env: TrialEnvironment, trial_dir: Path) -> 
     limits = request.limits or Limits(wall_time_s=spec.timeout_s, cpu_time_s=2 * spec.timeout_s)
     trial_dir = Path(trial_dir).resolve()
     result = TrialResult(request, trial_dir, "error", None, None, started_at=datetime.now(UTC).isoformat())
+    uid = env.sandbox.trial_uid()
+    result.sandbox = env.sandbox.describe() | ({"code_uid": uid} if uid is not None else {})
     try:
         inputs = request.inputs_dir or env.solution_dir
-        prepare_trial_dir(trial_dir, spec, env.dataset, inputs, link=isolation_level() == "namespaces")
+        folder = prepare_trial_dir(trial_dir, spec, env.dataset, inputs, link=env.sandbox.confined, owner=uid)
         run = run_agent(
             spec,
             env.prompts,
             env.gateway,
             request.model,
-            _executor(spec, env, trial_dir, limits),
+            _executor(spec, env, folder, limits, uid),
             supervisor_model=request.supervisor_model,
             max_iterations=request.max_iterations,
             cassette=request.cassette,
@@ -203,7 +232,7 @@ def run_trial(request: TrialRequest, env: TrialEnvironment, trial_dir: Path) -> 
         if run.status == "infrastructure_error":
             result.error = run.error
         else:
-            result.validation = validate_step(spec, trial_dir, env.solution_dir)
+            result.validation = validate_step(spec, folder.work, env.solution_dir)
             result.outcome = "passed" if result.validation.passed else "failed"
         if request.record_to is not None:
             _record(run, request.record_to)

@@ -10,6 +10,11 @@ import pytest
 from hypothesis import settings
 
 from pytest_hepagent.data import Dataset, GeneratorConfig, ensure_synthetic
+from pytest_hepagent.resources import cache_root
+
+# pytester points HOME at each test's folder: pin the cache, or every in-process run would regenerate the data and
+# goldens there (and import scikit-learn inside a run whose modules pytester then unloads).
+os.environ.setdefault("HEPAGENT_CACHE", str(cache_root()))
 
 # Shared machines are noisy: property tests check behaviour, not speed.
 settings.register_profile("ci", deadline=None, max_examples=200, print_blob=True)

@@ -44,7 +44,7 @@ def _check(label: str, result: TrialResult) -> None:
     code = "\n".join(a.code for a in result.agent.attempts)  # type: ignore[union-attr]
     if label == "all data weights = 0":
         assert _ran(result)
-        bkgd = np.load(result.trial_dir / "arrays/bkgd.npy")
+        bkgd = np.load(result.work_dir / "arrays/bkgd.npy")
         assert len(bkgd) > 0 and np.all(bkgd[:, 6] == 0)
     elif label == "dummy data created":
         assert _ran(result) and "random" in code

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -75,9 +76,7 @@ def env(hepagent_dataset, hepagent_solution: Path) -> TrialEnvironment:  # type:
 
 def _with_server(env: TrialEnvironment, fake: FakeOpenAI) -> TrialEnvironment:
     gateway = Gateway(GatewaySettings(timeout_s=5.0, backoff_s=0.01, max_retries=2, api_base=fake.url))
-    return TrialEnvironment(
-        env.dataset, env.solution_dir, env.golden_dir, env.specs, env.prompts, gateway, env.sb_backend
-    )
+    return replace(env, gateway=gateway)
 
 
 def test_a_trial_through_the_loopback_server_survives_faults(env: TrialEnvironment, tmp_path: Path) -> None:

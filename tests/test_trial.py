@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pytest_hepagent.llm.cassette import Cassette, CassetteCall, load_cassette, save_cassette
-from pytest_hepagent.sandbox.isolation import Limits
+from pytest_hepagent.sandbox.limits import Limits
 from pytest_hepagent.trial import TrialEnvironment, TrialRequest, run_trial
 
 STEPS = ["root_inspection", "ntuple_conversion", "preprocessing", "sb_separation", "categorization"]
@@ -36,7 +36,7 @@ def test_the_oracle_passes_every_step(step: str, env: TrialEnvironment, tmp_path
     transcript = json.loads(Path(result.files["transcript"]).read_text())
     assert transcript["outcome"] == "passed" and transcript["agent"]["api_calls"] == 3
     assert "Result: 1/1 step passed" in Path(result.files["validation"]).read_text()
-    assert (tmp_path / "trial/generated_code" / f"{step}.py").is_file()
+    assert (tmp_path / "trial/work/generated_code" / f"{step}.py").is_file()
 
 
 def _cassette(step: str, code: str, *, extra: list[CassetteCall] | None = None) -> Cassette:
@@ -134,10 +134,6 @@ HOSTILE = {
     ),
     "allocates 50 GB": ("import numpy as np\nbig = np.ones(50 * 10**9 // 8)\nprint(big.sum())", "Unable to allocate"),
     "loops forever": ("while True:\n    pass", "timed out"),
-    "opens a socket": (
-        "import socket\nsocket.create_connection(('127.0.0.1', 80), timeout=3)\nsocket.create_connection(('1.1.1.1', 443), timeout=3)",
-        "Network is unreachable",
-    ),
     "writes a file over the size limit": (
         (
             "block = b'x' * (1 << 20)\nwith open('arrays/big.bin', 'wb') as f:\n    for _ in range(200):\n"
@@ -190,8 +186,8 @@ def test_hostile_code_is_contained(
     assert execution.stdout_bytes <= 2 * 1024**3 + 16  # counted...
     assert len(execution.stdout) < 2 * Limits().output_bytes  # ...but only a bounded part kept
     assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in env.solution_dir.rglob("*.npy")} == golden_before
-    assert not (tmp_path / "trials/t/arrays/boundaries.npy").exists()
-    inputs = tmp_path / "trials/t/solution/arrays"
+    assert not (tmp_path / "trials/t/work/arrays/boundaries.npy").exists()
+    inputs = tmp_path / "trials/t/work/solution/arrays"
     assert all(np.load(p).size > 1 for p in inputs.glob("*.npy"))
 
 

@@ -79,7 +79,7 @@ def comprehensive_log(run: AgentRun, command: str = "") -> str:
                 else:
                     lines.append(
                         f"{stamp} INFO: Execution completed with exit code {result.exit_code} "
-                        f"in {result.duration_s:.2f} s (isolation: {result.isolation})"
+                        f"in {result.duration_s:.2f} s (sandbox: {result.sandbox})"
                     )
                     if result.succeeded:
                         lines += [f"{stamp} INFO: Execution successful. Output:", result.stdout.rstrip()]

@@ -11,6 +11,7 @@ from typing import Any
 
 from pytest_hepagent.errors import HepAgentError, did_you_mean
 from pytest_hepagent.llm.offline import OFFLINE_MODELS
+from pytest_hepagent.sandbox.backends import DEFAULT_SANDBOX, SANDBOXES
 from pytest_hepagent.steps import STEP_NAMES
 
 __all__ = ["BenchmarkConfig", "ConfigError", "check_model", "new_run_id", "safe_name"]
@@ -72,6 +73,8 @@ class BenchmarkConfig:
     chain: bool = False
     """Chained end-to-end runs (`--hep-chain`) instead of independent steps."""
     api_base: str | None = None
+    sandbox: str = DEFAULT_SANDBOX
+    """Where generated code runs: `bwrap`, or `none` (unconfined, only when asked for)."""
     run_id: str = field(default_factory=new_run_id)
 
     @property
@@ -96,6 +99,11 @@ class BenchmarkConfig:
                 raise ConfigError(
                     f"--hep-steps: unknown step {step!r}{did_you_mean(step, names)}; steps are {', '.join(names)}"
                 )
+        if self.sandbox not in SANDBOXES:
+            raise ConfigError(
+                f"--hep-sandbox: unknown sandbox {self.sandbox!r}{did_you_mean(self.sandbox, SANDBOXES)}; choose one "
+                f"of {', '.join(SANDBOXES)}"
+            )
         for model in (*self.models, *(m for m in (self.supervisor_model, self.judge_model) if m)):
             check_model(model)
         if self.judge_model and self.judge_model.startswith("hepagent/"):
@@ -140,4 +148,5 @@ class BenchmarkConfig:
             "max_usd": self.max_usd,
             "baseline": str(self.baseline) if self.baseline else None,
             "chain": self.chain,
+            "sandbox": self.sandbox,
         }

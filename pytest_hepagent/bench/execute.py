@@ -6,7 +6,6 @@ a cluster ran it.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 from pytest_hepagent.bench.config import BenchmarkConfig, safe_name
 from pytest_hepagent.bench.records import chain_id, record_from_result
+from pytest_hepagent.sandbox.trial_files import read_regular
 from pytest_hepagent.trial import TrialEnvironment, TrialRequest, TrialResult, run_trial
 
 __all__ = [
@@ -145,11 +145,15 @@ class ChainResult:
 
 
 def pass_on_outputs(result: TrialResult, env: TrialEnvironment, folder: Path) -> None:
-    """Copy a trial's outputs into `folder`, where the next steps read them as `solution/<path>`."""
+    """Copy a passed trial's outputs into `folder`, where the next steps read them as `solution/<path>`.
+
+    Read from the trial's work folder without following links and capped at twice the golden's size: the outputs
+    passed validation, but the folder is still the code's."""
     for rel in env.specs[result.request.step].output_paths:
         target = folder / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(result.trial_dir / rel, target)
+        cap = 2 * (env.solution_dir / rel).stat().st_size + (1 << 20)
+        target.write_bytes(read_regular(result.work_dir, rel, cap))
 
 
 def run_chain(

@@ -59,6 +59,7 @@ def record_from_result(result: TrialResult, *, run_id: str, hashes: dict[str, st
         "category": result.category or {"rule": None, "judge": None, "final": None},
         "hashes": {**hashes, "prompt": _sha(agent.user_prompt) if agent else ""},
         "trial_dir": str(result.trial_dir),
+        "sandbox": result.sandbox,
         "logs": result.files,
         "worker": worker,
     }

@@ -10,6 +10,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pytest_hepagent.compare.result import ColumnStats, Mismatch, OutputResult
+from pytest_hepagent.compare.untrusted import UnreadableOutput, read_npy, read_npy_header
+from pytest_hepagent.sandbox.trial_files import UnsafeFile
 from pytest_hepagent.specs import OutputCheck
 
 __all__ = ["FIRST_MISMATCHES", "compare_array_files", "compare_arrays", "sort_rows"]
@@ -26,11 +28,9 @@ def sort_rows(a: NDArray[np.float64]) -> NDArray[np.float64]:
     return a[order]
 
 
-def _load(path: Path) -> NDArray[np.float64]:
-    array = np.load(path, allow_pickle=False)
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-        raise ValueError(f"dtype {array.dtype} is not numeric")
-    return np.asarray(array, dtype=np.float64)
+def _load_reference(path: Path) -> NDArray[np.float64]:
+    """A golden array (trusted: written by the reference analysis)."""
+    return np.asarray(np.load(path, allow_pickle=False), dtype=np.float64)
 
 
 def _bitwise_equal(a: NDArray[np.float64], b: NDArray[np.float64]) -> bool:
@@ -104,12 +104,19 @@ def compare_arrays(
 
 
 def compare_array_files(
-    generated: Path, reference: Path, check: OutputCheck, column_names: Sequence[str] = ()
+    work: Path, reference: Path, check: OutputCheck, column_names: Sequence[str] = ()
 ) -> OutputResult:
-    if not generated.is_file():
-        return OutputResult(check.path, "missing", f"{check.path} was not produced")
+    """Compare the trial's `work/<check.path>` with the golden `reference`, reading the trial's file as hostile:
+    its header first, and its data only when its shape is the reference's (so never more than the golden's size)."""
+    ref = _load_reference(reference)
     try:
-        gen = _load(generated)
-    except (ValueError, OSError, EOFError) as exc:
-        return OutputResult(check.path, "unreadable", f"{check.path} is not a readable numeric .npy file ({exc})")
-    return compare_arrays(gen, _load(reference), check, column_names)
+        header = read_npy_header(work, check.path)
+        if header.shape != ref.shape:
+            base = OutputResult(check.path, "shape", generated_shape=header.shape, reference_shape=tuple(ref.shape))
+            return replace(base, message=f"shape {header.shape} vs reference {tuple(ref.shape)}", total=int(ref.size))
+        generated = read_npy(work, check.path, max_elements=int(ref.size))
+    except FileNotFoundError:
+        return OutputResult(check.path, "missing", f"{check.path} was not produced")
+    except (UnsafeFile, UnreadableOutput) as exc:
+        return OutputResult(check.path, "unreadable", str(exc))
+    return compare_arrays(generated, ref, check, column_names)

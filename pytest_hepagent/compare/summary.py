@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_hepagent.compare.result import OutputResult
+from pytest_hepagent.compare.untrusted import UnreadableOutput, read_json
+from pytest_hepagent.sandbox.trial_files import UnsafeFile
 from pytest_hepagent.specs import OutputCheck
 
 __all__ = ["compare_summaries", "compare_summary_files"]
@@ -78,11 +80,12 @@ def compare_summaries(generated: Any, reference: dict[str, Any], check: OutputCh
     )
 
 
-def compare_summary_files(generated: Path, reference: Path, check: OutputCheck) -> OutputResult:
-    if not generated.is_file():
-        return OutputResult(check.path, "missing", f"{check.path} was not produced")
+def compare_summary_files(work: Path, reference: Path, check: OutputCheck) -> OutputResult:
+    """Compare the trial's `work/<check.path>` with the golden summary, read size- and depth-bounded."""
     try:
-        gen = json.loads(generated.read_text(encoding="utf-8", errors="replace"))
-    except ValueError as exc:
-        return OutputResult(check.path, "unreadable", f"{check.path} is not valid JSON ({exc})")
+        gen = read_json(work, check.path)
+    except FileNotFoundError:
+        return OutputResult(check.path, "missing", f"{check.path} was not produced")
+    except (UnsafeFile, UnreadableOutput) as exc:
+        return OutputResult(check.path, "unreadable", str(exc))
     return compare_summaries(gen, json.loads(reference.read_text()), check)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,9 @@ from typing import Any
 from pytest_hepagent.compare.arrays import compare_array_files
 from pytest_hepagent.compare.result import OutputResult
 from pytest_hepagent.compare.summary import compare_summary_files
-from pytest_hepagent.specs import TaskSpec
+from pytest_hepagent.compare.untrusted import MAX_FILE_BYTES
+from pytest_hepagent.sandbox.trial_files import UnsafeFile, open_regular
+from pytest_hepagent.specs import OutputCheck, TaskSpec
 
 __all__ = ["StepValidation", "validate_step"]
 
@@ -48,25 +51,38 @@ class StepValidation:
         return {"step": self.spec.step, "passed": self.passed, "outputs": [o.to_dict() for o in self.outputs]}
 
 
+def _exists(work: Path, check: OutputCheck) -> OutputResult:
+    try:
+        with open_regular(work, check.path, MAX_FILE_BYTES) as f:
+            present = os.fstat(f.fileno()).st_size > 0
+    except FileNotFoundError:
+        present = False
+    except UnsafeFile as exc:
+        return OutputResult(check.path, "unreadable", str(exc))
+    return OutputResult(
+        check.path, "pass" if present else "missing", "" if present else f"{check.path} was not produced or is empty"
+    )
+
+
+def _validate(check: OutputCheck, work: Path, reference: Path) -> OutputResult:
+    if check.kind == "root_summary":
+        return compare_summary_files(work, reference, check)
+    if check.kind == "exists":
+        return _exists(work, check)
+    return compare_array_files(work, reference, check, _column_names(check.columns or ""))
+
+
 def validate_step(spec: TaskSpec, output_dir: Path, golden_dir: Path) -> StepValidation:
-    """Compare each output of `spec` in `output_dir` with the same relative path in `golden_dir`."""
+    """Compare each output of `spec` in `output_dir` (a trial's work folder: hostile) with the same relative path
+    in `golden_dir`. Whatever goes wrong reading an output is that output's failure, in one line."""
     results = []
     for check in spec.outputs:
-        generated, reference = Path(output_dir) / check.path, Path(golden_dir) / check.path
-        if check.kind == "root_summary":
-            results.append(compare_summary_files(generated, reference, check))
-        elif check.kind == "exists":
-            present = generated.is_file() and generated.stat().st_size > 0
-            results.append(
-                OutputResult(
-                    check.path,
-                    "pass" if present else "missing",
-                    "" if present else f"{check.path} was not produced or is empty",
-                )
-            )
-        else:
-            names = _column_names(check.columns or "")
-            results.append(compare_array_files(generated, reference, check, names))
+        try:
+            results.append(_validate(check, Path(output_dir), Path(golden_dir) / check.path))
+        except Exception as exc:  # noqa: BLE001 - a trial's output must never crash the harness or hide a failure
+            first = (str(exc).splitlines() or [""])[0][:200]
+            message = f"{check.path} could not be validated ({type(exc).__name__}: {first})"
+            results.append(OutputResult(check.path, "unreadable", message))
     return StepValidation(spec, tuple(results))
 
 

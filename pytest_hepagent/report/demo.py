@@ -51,7 +51,7 @@ def _transcript(rng: random.Random, record: dict[str, object], calls: int, faile
                     if exit_code
                     else "",
                     "duration_s": rng.uniform(0.2, 3.0),
-                    "isolation": "namespaces",
+                    "sandbox": "bwrap",
                 },
             }
         )
@@ -138,6 +138,7 @@ def write_generated_run(
                     "category": category,
                     "hashes": {"dataset": "0" * 64, "golden": "1" * 64, "task_spec": "2" * 64, "prompt": "3" * 64},
                     "trial_dir": str(trial_dir),
+                    "sandbox": {"backend": "bwrap", "version": "0.8.0", "confined": True},
                     "logs": {"transcript": str(trial_dir / "logs" / "transcript.json")},
                     "worker": "",
                 }

@@ -184,6 +184,7 @@ def render_report(run_dir: Path, out_dir: Path | None = None) -> RenderResult:
         baseline=_baseline_changes(run),
         categories=_category_names(),
         definitions=_definitions(),
+        sandboxes=_sandboxes(run.records),
     )
     (out / "index.html").write_text(index, encoding="utf-8")
     trial_template = env.get_template("trial.html.j2")
@@ -192,6 +193,17 @@ def render_report(run_dir: Path, out_dir: Path | None = None) -> RenderResult:
         page = trial_template.render(**common, **context)
         (out / TRIALS / trial_page_name(record)).write_text(page, encoding="utf-8")
     return RenderResult(out / "index.html", len(run.records), time.perf_counter() - start)
+
+
+def _sandboxes(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The sandboxes the run's trials ran in (backend, version, confined), with how many trials each."""
+    found: dict[tuple[str, str, bool], int] = {}
+    for r in records:
+        sb = r.get("sandbox")
+        sb = sb if isinstance(sb, dict) else {}
+        key = (str(sb.get("backend") or "unknown"), str(sb.get("version") or ""), sb.get("confined") is not False)
+        found[key] = found.get(key, 0) + 1
+    return [{"backend": b, "version": v, "confined": c, "trials": n} for (b, v, c), n in found.items()]
 
 
 def _definitions() -> dict[str, str]:

@@ -109,7 +109,7 @@ def trial_context(record: Mapping[str, Any], category: Mapping[str, Any] | None)
                     "exit_code": execution.get("exit_code"),
                     "reason": str(execution.get("reason") or ""),
                     "duration_s": float(execution.get("duration_s") or 0.0),
-                    "isolation": str(execution.get("isolation") or ""),
+                    "sandbox": str(execution.get("sandbox") or execution.get("isolation") or ""),
                     "stdout": _clip(execution.get("stdout")),
                     "stderr": _clip(execution.get("stderr")),
                 }

@@ -1,8 +1,8 @@
-"""Per-execution cgroups (v1 `pids` and `memory` controllers, or v2) where the machine lets us write them.
+"""Per-execution cgroups (v1 `pids` and `memory` controllers, or v2) where the machine lets a root harness write them.
 
-A cgroup caps the number of processes (a fork bomb stops there, whatever the uid: root is exempt from
-RLIMIT_NPROC) and the memory, and lists every process of the execution, so all of them can be killed even if they
-left the process group.
+A cgroup caps the memory of all the execution's processes together (the rlimits cap each process), caps their
+number, tells afterwards whether a fork was refused, and lists every process of an unconfined execution so all of
+them can be killed. Inside the sandbox the code cannot reach it: there is no /sys.
 """
 
 from __future__ import annotations
@@ -27,9 +27,12 @@ ROOT = Path("/sys/fs/cgroup")
 class Cgroup:
     folders: tuple[Path, ...]
 
-    @property
-    def procs_files(self) -> tuple[str, ...]:
-        return tuple(str(f / "cgroup.procs") for f in self.folders)
+    def add(self, *pids: int) -> None:
+        """Move these processes in (their future children are born in it)."""
+        for f in self.folders:
+            for pid in pids:
+                with contextlib.suppress(OSError):  # a process that already ended
+                    (f / "cgroup.procs").write_text(str(pid))
 
     def pids(self) -> set[int]:
         found: set[int] = set()

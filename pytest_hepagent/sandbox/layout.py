@@ -1,17 +1,24 @@
-"""The trial folder, in the paper's layout:
+"""The trial folder: what the code works in, and what only the harness writes.
 
-data/Data/*.root, data/MC/*.root   ROOT inputs (steps 1-2)             read-only
-solution/arrays/..., solution/...  reference outputs of earlier steps  read-only
-utils.py                           the helpers (`from utils import *`)
-generated_code/<step>.py           the coder's script                  read-only while it runs
-arrays/, summary/                  the step's outputs
-logs/                              comprehensive log, transcript, validation log
+    <trial>/work/                       the code's working folder, seen inside the sandbox as /trial
+        data/Data/*.root, data/MC/*     ROOT inputs (steps 1-2)                 read-only
+        solution/arrays/..., ...        outputs of earlier steps (the inputs)   read-only
+        utils.py                        the helpers (`from utils import *`)     read-only
+        generated_code/<step>.py        the coder's script                      read-only
+        arrays/, summary/, logs/, tmp/  where the code writes
+    <trial>/logs/                       comprehensive log, transcript, validation log: never in the sandbox
+
+`work/` is the paper's layout, so a recorded trajectory (`solution/arrays/signal.npy`, `arrays/boundaries.npy`,
+`from utils import *`) runs unchanged. The harness treats `work/` as hostile once code has run in it: it goes
+through `trial_files` only.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_hepagent.data.dataset import Dataset
@@ -19,17 +26,29 @@ from pytest_hepagent.data.schema import SAMPLES
 from pytest_hepagent.errors import InfrastructureError
 from pytest_hepagent.specs import TaskSpec
 
-__all__ = ["OUTPUT_FOLDERS", "prepare_trial_dir"]
+__all__ = ["OUTPUT_FOLDERS", "READONLY", "TrialFolder", "prepare_trial_dir"]
 
-OUTPUT_FOLDERS = ("arrays", "summary", "logs", "generated_code", "tmp")
+OUTPUT_FOLDERS = ("arrays", "summary", "logs", "tmp")
+READONLY = ("data", "solution", "generated_code", "utils.py")
+"""Entries of the work folder the code cannot change."""
 _BY_FILENAME = {s.filename: s for s in SAMPLES}
+_UTILS = Path(__file__).resolve().parent.parent / "analysis" / "utils.py"
+"""The standalone helpers module, copied into each trial as `utils.py`."""
 
 
-_UTILS_SHIM = '''"""Helpers provided to this trial (see pytest_hepagent.analysis.utils)."""
-from pytest_hepagent.analysis.utils import *  # noqa: F403
-from pytest_hepagent.analysis.utils import __all__  # noqa: F401
-'''
-"""What `from utils import *` gives a trial: the reference helpers, re-exported."""
+@dataclass(frozen=True)
+class TrialFolder:
+    root: Path
+
+    @property
+    def work(self) -> Path:
+        """The code's working folder (hostile once code ran in it)."""
+        return self.root / "work"
+
+    @property
+    def logs(self) -> Path:
+        """The harness's logs, out of the code's reach."""
+        return self.root / "logs"
 
 
 def _source(rel: str, dataset: Dataset, solution_dir: Path) -> Path:
@@ -42,34 +61,52 @@ def _source(rel: str, dataset: Dataset, solution_dir: Path) -> Path:
 
 
 def _place(source: Path, target: Path, link: bool) -> None:
-    if link:
+    """A hard link where that is safe (the sandbox mounts inputs read-only) and the code's uid can read the
+    original; else a copy it can read."""
+    if link and source.stat().st_mode & stat.S_IROTH:
         try:
             os.link(source, target)
             return
         except OSError:  # another filesystem: copy
             pass
     shutil.copyfile(source, target)
+    target.chmod(0o644)
 
 
 def prepare_trial_dir(
-    trial_dir: Path, spec: TaskSpec, dataset: Dataset, solution_dir: Path, *, link: bool = False
-) -> Path:
+    trial_dir: Path,
+    spec: TaskSpec,
+    dataset: Dataset,
+    solution_dir: Path,
+    *,
+    link: bool = False,
+    owner: int | None = None,
+) -> TrialFolder:
     """Lay out a fresh trial folder with the step's inputs.
 
-    Inputs are copies, unless `link`: hard links, which are only safe where the sandbox mounts the inputs
-    read-only (isolation level `namespaces`), since a link shares the original's inode.
+    Inputs are copies, unless `link`: hard links, which are only safe where the sandbox mounts them read-only,
+    since a link shares the original's inode. With `owner` (a root harness running the code as another uid), the
+    work folder and its output folders belong to that uid and everything else stays the harness's.
     """
-    trial_dir = Path(trial_dir)
-    if trial_dir.exists() and any(trial_dir.iterdir()):
-        raise InfrastructureError(f"{trial_dir}: trial folder exists and is not empty; use a new run folder")
-    for folder in ("data", "solution", *OUTPUT_FOLDERS):
-        (trial_dir / folder).mkdir(parents=True, exist_ok=True)
+    folder = TrialFolder(Path(trial_dir))
+    if folder.root.exists() and any(folder.root.iterdir()):
+        raise InfrastructureError(f"{folder.root}: trial folder exists and is not empty; use a new run folder")
+    work = folder.work
+    for name in ("data", "solution", "generated_code", *OUTPUT_FOLDERS):
+        (work / name).mkdir(parents=True, exist_ok=True)
+    folder.logs.mkdir(parents=True, exist_ok=True)
     for rel in spec.inputs:
         source = _source(rel, dataset, solution_dir)
         if not source.is_file():
             raise InfrastructureError(f"input {rel}: {source} is missing; regenerate the goldens (hepagent golden)")
-        target = trial_dir / rel
+        target = work / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         _place(source, target, link)
-    (trial_dir / "utils.py").write_text(_UTILS_SHIM)
-    return trial_dir
+    shutil.copyfile(_UTILS, work / "utils.py")
+    (work / "utils.py").chmod(0o644)
+    for path in (work, *(p for p in work.rglob("*") if p.is_dir())):  # traversable whatever the harness's umask
+        path.chmod(0o755)
+    if owner is not None:
+        for path in (work, *(work / name for name in OUTPUT_FOLDERS)):
+            os.chown(path, owner, owner)
+    return folder

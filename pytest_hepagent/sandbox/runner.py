@@ -1,12 +1,22 @@
-"""Run generated code confined, with limits, a scrubbed environment and bounded output capture."""
+"""Run one execution of generated code in a sandbox: limits, a scrubbed environment, bounded output capture, the
+side channels (the backend's status, the interpreter's exception report), and nothing left running afterwards.
+
+Verdicts come only from what the code cannot forge: an infrastructure error is raised only when the backend's own
+status says it never started the code; the code's exit status and output only ever describe a model failure.
+"""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import json
 import os
+import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
@@ -17,11 +27,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from pytest_hepagent.errors import InfrastructureError
+from pytest_hepagent.sandbox import excepthook
+from pytest_hepagent.sandbox.backends import Job, Sandbox, SandboxUnavailable, get_sandbox
 from pytest_hepagent.sandbox.cgroups import Cgroup, create_cgroup
-from pytest_hepagent.sandbox.confine import plan_to_json
-from pytest_hepagent.sandbox.isolation import ConfinePlan, Limits, probe
+from pytest_hepagent.sandbox.limits import Limits
+from pytest_hepagent.sandbox.trial_files import disk_usage
 
-__all__ = ["DEFAULT_LIMITS", "ExecutionResult", "isolation_level", "run_confined"]
+__all__ = ["DEFAULT_LIMITS", "ExecutionResult", "check_sandbox", "run_confined"]
 
 # Variables generated code may see; everything else (API keys, tokens, credentials) is dropped.
 _PASSED_THROUGH = (
@@ -33,15 +45,23 @@ _PASSED_THROUGH = (
     "TABPFN_MODEL_CACHE_DIR",
     "HEPAGENT_TABPFN_MODEL",
 )
-_POLL_S = 0.05
+_READABLE = ("TABPFN_MODEL_CACHE_DIR", "HEPAGENT_TABPFN_MODEL")
+"""Of those, the paths the code must be able to read (the S-B helper's TabPFN weights)."""
+_POLL_S = 0.02
 _DISK_CHECK_S = 0.5
+_START_TIMEOUT_S = 60.0
+_TEARDOWN_TIMEOUT_S = 10.0
+_EXCEPTION_BYTES = 256 << 10
+
+DEFAULT_LIMITS = Limits()
 
 
 @dataclass(frozen=True)
 class ExecutionResult:
     command: tuple[str, ...]
     exit_code: int | None
-    """The process's exit status; negative for a signal; None if it never started."""
+    """The code's exit status (128 + N when a signal N ended it inside the sandbox; negative for a signal when
+    unconfined); None if it was killed by the harness before it ended."""
     stdout: str
     stderr: str
     stdout_bytes: int
@@ -50,7 +70,11 @@ class ExecutionResult:
     duration_s: float
     reason: str
     """Empty when the code ran to a zero exit; otherwise why it failed, in one line."""
-    isolation: str
+    sandbox: str
+    """The backend that ran it (`bwrap`, or `none` when unconfined)."""
+    exception: dict[str, Any] | None = None
+    """The uncaught exception that ended the code, as the interpreter reported it (type, message, frames); None
+    when the code did not end with one (a printed traceback is not one)."""
 
     @property
     def succeeded(self) -> bool:
@@ -91,10 +115,29 @@ class _Capture(threading.Thread):
         return (bytes(self.head) + middle + tail).decode("utf-8", errors="replace")
 
 
+class _Drain(threading.Thread):
+    """Read a side-channel pipe to its end, keeping at most `limit` bytes."""
+
+    def __init__(self, fd: int, limit: int) -> None:
+        super().__init__(daemon=True)
+        self.fd, self.limit, self.data = fd, limit, bytearray()
+
+    def run(self) -> None:
+        with contextlib.suppress(OSError):
+            while block := os.read(self.fd, 65536):
+                if len(self.data) < self.limit:
+                    self.data += block[: self.limit - len(self.data)]
+
+
 @cache
-def isolation_level() -> str:
-    """`namespaces` where this machine lets the sandbox confine code, else `none` (probed once per process)."""
-    return probe()
+def support_dir() -> Path:
+    """This process's support folder, shown read-only inside: the exception hook as `sitecustomize.py`."""
+    folder = Path(tempfile.mkdtemp(prefix="hepagent-sandbox-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    shutil.copyfile(excepthook.__file__, folder / "sitecustomize.py")
+    (folder / "sitecustomize.py").chmod(0o644)
+    folder.chmod(0o755)  # the code's uid reads it
+    return folder
 
 
 def _threads() -> int:
@@ -102,34 +145,287 @@ def _threads() -> int:
     return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
-def _environment(trial: Path, extra: Mapping[str, str]) -> dict[str, str]:
+def _environment(work: str, support: str, extra: Mapping[str, str]) -> dict[str, str]:
     env = {k: os.environ[k] for k in _PASSED_THROUGH if k in os.environ}
+    threads = str(_threads())
     env |= {
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
-        "HOME": str(trial),
-        "TMPDIR": str(trial / "tmp"),
-        "PYTHONPATH": str(trial),
+        "HOME": work,
+        "TMPDIR": f"{work}/tmp",
+        # The support folder first, so that its sitecustomize is the one imported, not one the code wrote.
+        "PYTHONPATH": os.pathsep.join([support, work]),
+        "PYTHONNOUSERSITE": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
         "MPLBACKEND": "Agg",
         # Parallel trials share the cores: oversubscribed, spinning OpenMP threads of concurrent trials slow each
-        # other by orders of magnitude (seen: 4 s -> 425 s), so each trial gets its share of the cores, and idle
-        # threads sleep instead of spinning when anything else on the machine competes (seen: 4 s -> 139 s).
-        "OMP_NUM_THREADS": str(_threads()),
-        "OMP_WAIT_POLICY": "PASSIVE",
-        "OPENBLAS_NUM_THREADS": str(_threads()),
+        # other by orders of magnitude (seen: 4 s -> 425 s), so each trial gets its share of the cores.
+        "OMP_NUM_THREADS": threads,
+        "OPENBLAS_NUM_THREADS": threads,
     }
+    if _threads() < (os.cpu_count() or 1):  # idle threads sleep when trials compete (seen: 4 s -> 139 s)
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
     return env | dict(extra)
 
 
-def _disk_usage(folder: Path, skip: Sequence[Path]) -> int:
-    total = 0
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = [d for d in dirs if Path(root, d) not in skip]
-        for name in files:
+def _readable_extras() -> tuple[Path, ...]:
+    return tuple(Path(os.environ[k]) for k in _READABLE if os.environ.get(k) and Path(os.environ[k]).exists())
+
+
+def _read_child_pid(fd: int, deadline: float) -> tuple[int | None, bytes]:
+    """bwrap's first status document (`{"child-pid": N, ...}`), or None when it ended before starting one."""
+    data = b""
+    while b"\n" not in data:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return None, data
+        block = os.read(fd, 4096)
+        if not block:
+            return None, data
+        data += block
+    line, _, rest = data.partition(b"\n")
+    try:
+        pid = json.loads(line).get("child-pid")
+    except ValueError:
+        return None, data
+    return (pid if isinstance(pid, int) else None), rest
+
+
+def _exit_code_reported(status: bytes) -> int | None:
+    for line in status.splitlines():
+        with contextlib.suppress(ValueError, AttributeError):
+            code = json.loads(line).get("exit-code")
+            if isinstance(code, int):
+                return code
+    return None
+
+
+def _exception(data: bytes) -> dict[str, Any] | None:
+    """The hook's record, if well formed (the code can write to its own descriptor too: trust only the shape)."""
+    line = data.split(b"\n", 1)[0]
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    if not (
+        isinstance(record, dict)
+        and isinstance(record.get("type"), str)
+        and isinstance(record.get("message"), str)
+        and isinstance(record.get("frames"), list)
+    ):
+        return None
+    frames = [
+        {
+            "file": str(f.get("file", "")),
+            "line": int(f["line"]) if isinstance(f.get("line"), int) else 0,
+            "function": str(f.get("function", "")),
+            "source": str(f.get("source", "")),
+        }
+        for f in record["frames"][: excepthook.MAX_FRAMES]
+        if isinstance(f, dict)
+    ]
+    return {"type": record["type"][:200], "message": record["message"][: excepthook.MAX_MESSAGE], "frames": frames}
+
+
+def _wait_gone(pidfd: int | None, timeout: float) -> bool:
+    """Wait until the sandbox's init has exited, which the kernel allows only once every process in its PID
+    namespace is gone. True when it is gone (or there is nothing to wait for)."""
+    if pidfd is None:
+        return True
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(timeout * 1000))
+
+
+def _signal_reason(sig: int) -> str:
+    try:
+        name = signal.Signals(sig).name
+    except ValueError:
+        return f"killed by signal {sig}"
+    hint = {"SIGKILL": " (memory or process limit?)", "SIGXCPU": " (CPU time limit)", "SIGXFSZ": " (file size limit)"}
+    return f"killed by {name}{hint.get(name, '')}"
+
+
+def _failure(code: int | None, confined: bool, stderr: str) -> str:
+    if code is None or code == 0:
+        return ""
+    if code < 0:
+        return _signal_reason(-code)
+    if confined and code > 128:  # bwrap's init reports a signal N as 128 + N
+        return _signal_reason(code - 128)
+    last = next((line for line in reversed(stderr.splitlines()) if line.strip()), "")
+    return f"exit code {code}" + (f": {last.strip()[:200]}" if last else "")
+
+
+def run_confined(
+    sandbox: Sandbox,
+    work: Path,
+    argv: Sequence[str],
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    readonly: Sequence[str] = (),
+    uid: int | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ExecutionResult:
+    """Run `argv` in the work folder `work` under `sandbox` and `limits`, with the `readonly` entries of the work
+    folder kept read-only. Raises `InfrastructureError` only when the sandbox could not start the code."""
+    work = Path(work)
+    if not Path(argv[0]).is_absolute():
+        raise InfrastructureError(f"sandbox: the command must start with an absolute path, got {argv[0]!r}")
+    support = support_dir()
+    own: list[int] = []  # descriptors this call must close
+    exc_r, exc_w = os.pipe()
+    own += [exc_r, exc_w]
+    status_r = status_w = block_r = block_w = None
+    cgroup: Cgroup | None = None
+    if sandbox.confined:
+        status_r, status_w = os.pipe()
+        own += [status_r, status_w]
+    if os.geteuid() == 0:  # a memory and process cap over the whole execution, where cgroups can be written
+        cgroup = create_cgroup(limits.processes, limits.memory_bytes)
+        if cgroup is not None and sandbox.confined:
+            block_r, block_w = os.pipe()  # bwrap waits on it until the sandbox's init has joined the cgroup
+            own += [block_r, block_w]
+    code_env = _environment(sandbox.work_inside(work), sandbox.support_inside(support), env or {})
+    code_env[excepthook.ENV_VAR] = str(exc_w)
+    job = Job(
+        work,
+        tuple(argv),
+        tuple(readonly),
+        support,
+        limits,
+        code_env,
+        uid,
+        _readable_extras(),
+        status_w,
+        block_r,
+    )
+    passed = tuple(fd for fd in (exc_w, status_w, block_r) if fd is not None)
+    start = time.monotonic()
+    try:
+        try:
+            proc = subprocess.Popen(
+                sandbox.command(job),
+                cwd=work if not sandbox.confined else "/",
+                env=code_env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=passed,
+                start_new_session=True,
+                umask=0o022,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise InfrastructureError(f"sandbox {sandbox.name} could not start {argv[0]}: {exc}") from None
+        for fd in passed:  # the children hold them now; our copies would keep the pipes open forever
+            os.close(fd)
+            own.remove(fd)
+        return _supervise(proc, sandbox, job, cgroup, exc_r, status_r, block_w, start)
+    finally:
+        for fd in own:
             with contextlib.suppress(OSError):
-                total += (Path(root) / name).lstat().st_blocks * 512
-    return total
+                os.close(fd)
+        if cgroup is not None:
+            cgroup.remove()
+
+
+def _supervise(
+    proc: subprocess.Popen[bytes],
+    sandbox: Sandbox,
+    job: Job,
+    cgroup: Cgroup | None,
+    exc_r: int,
+    status_r: int | None,
+    block_w: int | None,
+    start: float,
+) -> ExecutionResult:
+    limits = job.limits
+    assert proc.stdout is not None and proc.stderr is not None
+    out, err = _Capture(proc.stdout, limits.output_bytes), _Capture(proc.stderr, limits.output_bytes)
+    exceptions = _Drain(exc_r, _EXCEPTION_BYTES)
+    for thread in (out, err, exceptions):
+        thread.start()
+    pidfd: int | None = None
+    status = b""
+    try:
+        if status_r is not None:
+            child, status = _read_child_pid(status_r, start + _START_TIMEOUT_S)
+            if child is not None:
+                with contextlib.suppress(OSError):
+                    pidfd = os.pidfd_open(child)
+                if cgroup is not None:
+                    cgroup.add(proc.pid, child)
+            if block_w is not None:
+                with contextlib.suppress(OSError):
+                    os.write(block_w, b"1")
+        reason = _watch(proc, job, cgroup, pidfd)
+        proc.wait()
+        if status_r is not None:
+            status += _read_all(status_r)
+        if pidfd is not None and not _wait_gone(pidfd, _TEARDOWN_TIMEOUT_S):
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            if not _wait_gone(pidfd, _TEARDOWN_TIMEOUT_S):
+                raise InfrastructureError(f"sandbox {sandbox.name}: the execution's processes did not end")
+        _kill(proc, cgroup)  # unconfined: whatever the code left behind dies with it
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+    for thread in (out, err, exceptions):
+        thread.join(5)
+    proc.stdout.close()
+    proc.stderr.close()
+    duration = time.monotonic() - start
+    stderr = err.text()
+    code: int | None = proc.returncode
+    if sandbox.confined:
+        code = _exit_code_reported(status)
+        if code is None and not reason:  # the backend never started the code: its own failure, not the model's
+            first = next((line for line in stderr.splitlines() if line.strip()), f"exit status {proc.returncode}")
+            raise InfrastructureError(f"sandbox {sandbox.name} could not start the code: {first.strip()[:300]}")
+    if reason:
+        code = None
+    if cgroup is not None and cgroup.hit_process_limit():
+        reason = reason or "hit the process limit"
+        reason += f" (the cap of {limits.processes} processes refused forks)"
+    reason = reason or _failure(code, sandbox.confined, stderr)
+    exception = _exception(bytes(exceptions.data)) if code not in (0, None) else None
+    return ExecutionResult(
+        job.argv, code, out.text(), stderr, out.total, err.total, duration, reason, sandbox.name, exception
+    )
+
+
+def _read_all(fd: int) -> bytes:
+    data = b""
+    with contextlib.suppress(OSError):
+        while select.select([fd], [], [], 1.0)[0] and (block := os.read(fd, 4096)):
+            data += block
+    return data
+
+
+def _watch(proc: subprocess.Popen[bytes], job: Job, cgroup: Cgroup | None, pidfd: int | None) -> str:
+    """Poll until the code ends; kill it on the wall-time, disk or file-count limit and say which."""
+    limits, start = job.limits, time.monotonic()
+    reason, next_disk_check = "", start
+    while proc.poll() is None:
+        now = time.monotonic()
+        if now - start > limits.wall_time_s:
+            reason = f"timed out after {limits.wall_time_s:g} s (wall time); every process was killed"
+        elif now >= next_disk_check:
+            usage = disk_usage(job.work, skip=job.readonly, max_entries=limits.files)
+            next_disk_check = time.monotonic() + _DISK_CHECK_S
+            if not usage.complete:
+                reason = f"created more than {limits.files} files and folders in the trial folder; killed"
+            elif usage.bytes > limits.disk_bytes:
+                reason = f"wrote more than {limits.disk_bytes} bytes into the trial folder; killed"
+        if reason:
+            if pidfd is not None:
+                with contextlib.suppress(OSError):
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            _kill(proc, cgroup)
+            break
+        time.sleep(_POLL_S)
+    return reason
 
 
 def _kill(proc: subprocess.Popen[bytes], cgroup: Cgroup | None) -> None:
@@ -139,89 +435,34 @@ def _kill(proc: subprocess.Popen[bytes], cgroup: Cgroup | None) -> None:
         cgroup.kill_all()
 
 
-DEFAULT_LIMITS = Limits()
-
-
-def run_confined(
-    trial: Path,
-    argv: Sequence[str],
-    *,
-    limits: Limits = DEFAULT_LIMITS,
-    readonly: Sequence[Path] = (),
-    hidden: Sequence[Path] = (),
-    env: Mapping[str, str] | None = None,
-) -> ExecutionResult:
-    """Run `argv` in the trial folder under `limits`, with `readonly` inputs and `hidden` folders out of reach."""
-    trial = Path(trial).resolve()
-    (trial / "tmp").mkdir(exist_ok=True)
-    if not Path(argv[0]).is_absolute():
-        raise InfrastructureError(f"sandbox: the command must start with an absolute path, got {argv[0]!r}")
-    level = isolation_level()
-    cgroup = create_cgroup(limits.processes, limits.memory_bytes)
-    if level == "none":
-        for folder in readonly:  # the best this level can do: file modes
-            for path in [folder, *folder.rglob("*")]:
-                path.chmod(0o555 if path.is_dir() else 0o444)
-    plan = ConfinePlan(
-        level,
-        str(trial),
-        tuple(str(p) for p in readonly),
-        tuple(str(p) for p in hidden),
-        limits,
-        cgroup.procs_files if cgroup else (),
-    )
-    start = time.monotonic()
-    try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pytest_hepagent.sandbox.confine", plan_to_json(plan), "--", *argv],
-            cwd=trial,
-            env=_environment(trial, env or {}),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
+@cache
+def check_sandbox(name: str) -> Sandbox:
+    """The named sandbox, after starting Python in it once here: `SandboxUnavailable` says what to do."""
+    sandbox = get_sandbox(name)
+    with tempfile.TemporaryDirectory(prefix="hepagent-probe-") as tmp:
+        work = Path(tmp) / "work"
+        work.mkdir()
+        uid = sandbox.trial_uid()
+        if uid is not None:
+            os.chown(work, uid, uid)
+        Path(tmp).chmod(0o755)
+        try:
+            result = run_confined(
+                sandbox, work, [sys.executable, "-c", "import numpy"], limits=Limits(wall_time_s=60), uid=uid
+            )
+        except InfrastructureError as exc:
+            raise SandboxUnavailable(
+                f"--hep-sandbox={name}: the sandbox cannot start here ({exc}); "
+                + (
+                    "allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, or on Ubuntu "
+                    "an AppArmor profile for bwrap), or run unconfined with --hep-sandbox=none"
+                    if name == "bwrap"
+                    else "check the installation"
+                )
+            ) from None
+    if not result.succeeded:
+        raise SandboxUnavailable(
+            f"--hep-sandbox={name}: Python does not start inside the sandbox ({result.reason}); the runtime view "
+            f"lacks something it needs: report it with `hepagent audit -v` output"
         )
-    except (OSError, subprocess.SubprocessError) as exc:
-        if cgroup is not None:
-            cgroup.remove()
-        raise InfrastructureError(f"sandbox could not start {argv[0]}: {exc}") from None
-    assert proc.stdout is not None and proc.stderr is not None
-    out, err = _Capture(proc.stdout, limits.output_bytes), _Capture(proc.stderr, limits.output_bytes)
-    out.start()
-    err.start()
-    reason, next_disk_check = "", start
-    while proc.poll() is None:
-        now = time.monotonic()
-        if now - start > limits.wall_time_s:
-            reason = f"timed out after {limits.wall_time_s:g} s (wall time); the process group was killed"
-        elif now >= next_disk_check:
-            next_disk_check = now + _DISK_CHECK_S
-            if _disk_usage(trial, readonly) > limits.disk_bytes:
-                reason = f"wrote more than {limits.disk_bytes} bytes into the trial folder; killed"
-        if reason:
-            _kill(proc, cgroup)
-            break
-        time.sleep(_POLL_S)
-    proc.wait()
-    _kill(proc, cgroup)  # whatever the code left behind dies with it
-    if cgroup is not None:
-        if cgroup.hit_process_limit():
-            reason = reason or "hit the process limit"
-            reason += f" (the cap of {limits.processes} processes refused forks)"
-        cgroup.remove()
-    out.join(5)
-    err.join(5)
-    proc.stdout.close()
-    proc.stderr.close()
-    duration = time.monotonic() - start
-    code = proc.returncode
-    if code == 125 and err.text().startswith("hepagent sandbox: confinement failed"):
-        raise InfrastructureError(err.text().strip().splitlines()[0])
-    if not reason and code is not None and code < 0:
-        name = signal.Signals(-code).name
-        hint = {"SIGKILL": " (memory or process limit?)", "SIGXCPU": " (CPU time limit)"}.get(name, "")
-        reason = f"killed by {name}{hint}"
-    elif not reason and code:
-        last = next((line for line in reversed(err.text().splitlines()) if line.strip()), "")
-        reason = f"exit code {code}" + (f": {last.strip()[:200]}" if last else "")
-    return ExecutionResult(tuple(argv), code, out.text(), err.text(), out.total, err.total, duration, reason, level)
+    return sandbox

@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from pytest_hepagent.bench.store import write_json  # atomic: a killed job leaves no half record
+from pytest_hepagent.cli_options import SANDBOX_OPTION
 
 __all__ = ["bench_merge", "bench_prepare", "bench_trial", "step", "workflow"]
 
@@ -32,6 +33,7 @@ SNAKEFILE_PACKAGE = "pytest_hepagent.workflow_files"
 @click.option("--max-iterations", type=int, default=3, show_default=True)
 @click.option("--cassette", type=click.Path(path_type=Path, dir_okay=False), default=None, help="For hepagent/replay")
 @click.option("--api-base", default=None, help="OpenAI-compatible server for openai/<name> models")
+@SANDBOX_OPTION
 def step(
     step_name: str,
     out: Path,
@@ -40,6 +42,7 @@ def step(
     max_iterations: int,
     cassette: Path | None,
     api_base: str | None,
+    sandbox: str,
 ) -> None:
     """Run STEP of the analysis in OUT (earlier steps' outputs are read from OUT), by the reference or an agent.
 
@@ -61,10 +64,10 @@ def step(
     from pytest_hepagent.llm.gateway import GatewaySettings
     from pytest_hepagent.trial import TrialEnvironment
 
-    env = TrialEnvironment.create(dataset, gateway=GatewaySettings(api_base=api_base))
+    env = TrialEnvironment.create(dataset, gateway=GatewaySettings(api_base=api_base), sandbox=sandbox)
     bench = BenchmarkConfig(
         models=(model,), steps=(name,), max_iterations=max_iterations, replay=cassette, api_base=api_base,
-        report_dir=out.parent, run_id=out.name,
+        report_dir=out.parent, run_id=out.name, sandbox=sandbox,
     )  # fmt: skip
     folder = out / "trials" / name
     shutil.rmtree(folder, ignore_errors=True)  # a re-run of this rule starts afresh
@@ -81,17 +84,19 @@ def step(
 @click.command("bench-prepare")
 @click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--data", type=click.Path(path_type=Path), default=None, help="GamGam files (default: synthetic)")
-def bench_prepare(run_dir: Path, data: Path | None) -> None:
-    """Prepare data and goldens once for a matrix run in RUN_DIR (before its trial jobs start)."""
+@SANDBOX_OPTION
+def bench_prepare(run_dir: Path, data: Path | None, sandbox: str) -> None:
+    """Prepare data, goldens and the sandbox once for a matrix run in RUN_DIR (before its trial jobs start)."""
     from pytest_hepagent.bench.execute import run_hashes
     from pytest_hepagent.cli import _dataset
     from pytest_hepagent.trial import TrialEnvironment
 
-    env = TrialEnvironment.create(_dataset(data))
+    env = TrialEnvironment.create(_dataset(data), sandbox=sandbox)
     prepared = {
         "data_dir": str(env.dataset.root),
         "solution_dir": str(env.solution_dir),
         "golden_dir": str(env.golden_dir),
+        "sandbox": sandbox,
         "hashes": run_hashes(env),
     }
     write_json(run_dir / PREPARED, prepared)
@@ -110,7 +115,11 @@ def _prepared_environment(run_dir: Path, api_base: str | None) -> tuple[Any, dic
             f"{run_dir / PREPARED}: missing or unreadable; run `hepagent bench-prepare {run_dir}` first"
         ) from None
     env = TrialEnvironment.prepared(
-        given["data_dir"], given["solution_dir"], given["golden_dir"], GatewaySettings(api_base=api_base)
+        given["data_dir"],
+        given["solution_dir"],
+        given["golden_dir"],
+        GatewaySettings(api_base=api_base),
+        given.get("sandbox", "bwrap"),
     )
     return env, dict(given["hashes"])
 

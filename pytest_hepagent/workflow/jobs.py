@@ -70,6 +70,8 @@ def step_command(step: str, config: Mapping[str, Any]) -> str:
     words = [*HEPAGENT, "step", step, "--out", str(config["out"])]
     if config.get("data"):
         words += ["--data", str(config["data"])]
+    if config.get("sandbox"):
+        words += ["--sandbox", str(config["sandbox"])]
     if how.get("by", "reference") == "agent":
         words += ["--model", str(how["model"]), "--max-iterations", str(how.get("max_iterations", 3))]
         if how.get("cassette"):
