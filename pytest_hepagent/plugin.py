@@ -87,6 +87,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Chained end-to-end runs: per model and trial, the steps in order, each on the agent's own outputs",
     )
     group.addoption(
+        "--hep-sandbox",
+        default=None,
+        metavar="NAME",
+        help="Where generated code runs: bwrap (default: bubblewrap) or none (unconfined, with a warning)",
+    )
+    group.addoption(
         "--hep-api-base",
         default=None,
         metavar="URL",
@@ -102,6 +108,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         ("hep_report_dir", "string", "Default for --hep-report-dir"),
         ("hep_max_usd", "string", "Default for --hep-max-usd"),
         ("hep_chain", "bool", "Default for --hep-chain"),
+        ("hep_sandbox", "string", "Default for --hep-sandbox"),
     ):
         parser.addini(name, type=kind, default=None, help=help_text)  # type: ignore[arg-type]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,8 @@ def _build(config: pytest.Config) -> BenchmarkConfig:
         "api_base": config.getoption("--hep-api-base"),
         "chain": bool(config.getoption("--hep-chain") or config.getini("hep_chain")),
     }
+    if sandbox := _option(config, "--hep-sandbox", "hep_sandbox"):
+        kwargs["sandbox"] = str(sandbox)
     if models:
         kwargs["models"] = tuple(dict.fromkeys(models))
     if steps:
@@ -101,7 +104,12 @@ class HepBenchmarkSession:
         for model in bench.models:
             config.addinivalue_line("markers", f"model_{safe_name(model)}: benchmark items of model {model}")
         if not session.is_worker:
-            session.prepare()
+            from pytest_hepagent.sandbox.backends import SandboxUnavailable
+
+            try:
+                session.prepare()
+            except SandboxUnavailable as exc:
+                raise pytest.UsageError(str(exc)) from None
         if config.pluginmanager.hasplugin("xdist"):
             config.pluginmanager.register(_XdistHooks(session), "hepagent-xdist")
         if config.pluginmanager.hasplugin("html"):
@@ -136,11 +144,15 @@ class HepBenchmarkSession:
             if self.is_worker:  # the controller verified the goldens before starting us: do not hash them again
                 given = self.config.workerinput  # type: ignore[attr-defined]
                 self._env = TrialEnvironment.prepared(
-                    given["hepagent_data_dir"], given["hepagent_solution_dir"], given["hepagent_golden_dir"], settings
+                    given["hepagent_data_dir"],
+                    given["hepagent_solution_dir"],
+                    given["hepagent_golden_dir"],
+                    settings,
+                    self.bench.sandbox,
                 )
             else:
                 dataset = Dataset(self.bench.data).check() if self.bench.data else ensure_synthetic()
-                self._env = TrialEnvironment.create(dataset, gateway=settings)
+                self._env = TrialEnvironment.create(dataset, gateway=settings, sandbox=self.bench.sandbox)
         return self._env
 
     def _all_hashes(self) -> dict[str, str]:
@@ -156,6 +168,18 @@ class HepBenchmarkSession:
         from pytest_hepagent.bench.execute import step_hashes
 
         return step_hashes(self._all_hashes(), step)
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        sandbox = self.environment().sandbox
+        if not sandbox.confined:
+            warning = (
+                "hepagent: WARNING: --hep-sandbox=none: generated code runs UNCONFINED, with your user's access to "
+                "this machine, its files and its network; every record says so"
+            )
+            return [warning]
+        uid = sandbox.describe().get("code_uid")
+        who = "a uid of its own per trial" if uid == "per trial" else f"uid {uid} in a user namespace"
+        return [f"hepagent: sandbox {sandbox.name} {sandbox.version}; generated code runs as {who}"]
 
     # ------------------------------------------------------------------ collection
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
@@ -284,6 +308,33 @@ class HepBenchmarkSession:
             )
         return chain
 
+    def crash_record(self, nodeid: str, message: str) -> dict[str, Any] | None:
+        """The record of the trial a crashed worker was running (`nodeid` of a benchmark item), or None."""
+        from pytest_hepagent.bench.execute import trial_folder
+        from pytest_hepagent.bench.records import chain_id, record_from_result
+        from pytest_hepagent.trial import TrialRequest, TrialResult
+
+        parsed = _parse_item_id(nodeid, self.bench.models)
+        if parsed is None:
+            return None
+        model, step, trial = parsed
+        chained = step == "chain"
+        step = self.bench.steps[0] if chained else step
+        result = TrialResult(
+            TrialRequest(step, model, trial, self.bench.supervisor_model, self.bench.max_iterations),
+            trial_folder(self.bench.run_dir, model, "chain" if chained else step, trial),
+            "error",
+            None,
+            None,
+            error=f"worker crashed: {message.splitlines()[0] if message else ''}".strip(),
+        )
+        record = record_from_result(result, run_id=self.bench.run_id, hashes=self.hashes(step), worker="crashed")
+        if chained:
+            steps = list(self.bench.steps)
+            record["chain"] = {"id": chain_id(model, trial), "position": 1, "steps": steps, "broken_at": step}
+            record["chain"]["passed"] = False
+        return record
+
     # ------------------------------------------------------------------ records, summary, gate
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.is_worker:
@@ -349,6 +400,18 @@ class HepBenchmarkSession:
             terminalreporter.write_line(f"report not written: {self.report_error}", yellow=True)
 
 
+def _parse_item_id(nodeid: str, models: tuple[str, ...]) -> tuple[str, str, int] | None:
+    """(model, step or "chain", trial) of a benchmark item's node id, e.g. `...::test_preprocessing[o3-trial2]`."""
+    match = re.search(r"::test_(\w+)\[(.+)-trial(\d+)\]$", nodeid)
+    if match is None:
+        return None
+    by_id = {safe_name(m.removeprefix("hepagent/")): m for m in models}
+    model = by_id.get(match[2])
+    if model is None or (match[1] not in STEP_NAMES and match[1] != "chain"):
+        return None
+    return model, match[1], int(match[3])
+
+
 def _spent(record: dict[str, Any]) -> float:
     """What a trial cost: the agent's calls and the judge's."""
     return float(record.get("cost_usd") or 0.0) + float((record.get("category") or {}).get("judge_cost_usd") or 0.0)
@@ -359,6 +422,15 @@ class _XdistHooks:
 
     def __init__(self, session: HepBenchmarkSession) -> None:
         self.session = session
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
+        """A worker died in the middle of a trial: that trial still gets a record (an error, kept out of success
+        rates and re-run on resume) and counts as a pytest error, not a pass; xdist replaces the worker."""
+        record = self.session.crash_record(crashitem, str(report.longrepr or "worker crashed"))
+        if record is not None:
+            report.user_properties.append((RECORD_PROPERTY, record))
+            report.when = "setup"  # an error in the terminal's counts, like every infrastructure error
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:

@@ -49,7 +49,7 @@ def test_the_matrix_with_and_without_xdist_gives_the_same_records(
         records = _records(reports)
         assert len(records) == 10
         results[mode[0]] = sorted((r["key"], r["outcome"], r["api_calls"], r["tokens"]["input"]) for r in records)
-        run.stdout.fnmatch_lines(["*hepagent benchmark*", "*hepagent/oracle*categorization*2/2*100%*"])
+        run.stdout.fnmatch_lines(["*hepagent benchmark*", "*hepagent/oracle*categorization   *2    0    0*100%*"])
     assert results["-n"] == results["-p"]
 
 
@@ -106,6 +106,7 @@ def test_ids_and_markers_select_items(pytester: pytest.Pytester, hepagent_soluti
         (["--hep-model=hepagent/oracle", "--hep-trials=0"], "*--hep-trials: must be at least 1*"),
         (["--hep-model=hepagent/oracle", "--hep-resume=nope"], "*--hep-resume: no run 'nope'*"),
         (["--hep-model=hepagent/oracle", "--hep-record=x"], "*--hep-record: recording needs a live model*"),
+        (["--hep-model=hepagent/oracle", "--hep-sandbox=bwarp"], "*--hep-sandbox: unknown sandbox 'bwarp'*bwrap*"),
     ],
 )
 def test_usage_errors_say_what_to_do(pytester: pytest.Pytester, args: list[str], message: str) -> None:
@@ -148,6 +149,50 @@ def test_a_model_failure_fails_and_an_infrastructure_error_errors(
     assert outcomes == ["error", "failed"]
     (cell,) = cells_from_records(_records(tmp_path / "r"))
     assert (cell.passed, cell.total, cell.errors) == (0, 1, 1)  # the error is kept out of the success rate
+
+
+def test_the_sandbox_is_in_every_record_and_unconfined_runs_say_so(
+    pytester: pytest.Pytester, tmp_path: Path, oracle_cassette: Path
+) -> None:
+    confined = _replay_run(pytester, oracle_cassette, 1, tmp_path / "bwrap")
+    confined.assert_outcomes(passed=1)
+    confined.stdout.fnmatch_lines(["hepagent: sandbox bwrap *; generated code runs as *"])
+    (record,) = _records(tmp_path / "bwrap")
+    assert record["sandbox"]["backend"] == "bwrap" and record["sandbox"]["confined"] is True
+    pytester.makeini("[pytest]\nhep_sandbox = none\n")  # the ini key, as a project would set it
+    loose = _replay_run(pytester, oracle_cassette, 1, tmp_path / "none")
+    loose.assert_outcomes(passed=1)
+    loose.stdout.fnmatch_lines(["hepagent: WARNING: --hep-sandbox=none: generated code runs UNCONFINED*"])
+    (record,) = _records(tmp_path / "none")
+    assert record["sandbox"] == {"backend": "none", "version": "", "confined": False}
+    (run_dir,) = (tmp_path / "none").iterdir()
+    assert "none: generated code ran UNCONFINED" in (run_dir / "index.html").read_text()
+
+
+def test_a_crashed_worker_still_leaves_a_record_and_counts_as_an_error(
+    pytester: pytest.Pytester, tmp_path: Path, hepagent_solution: Path
+) -> None:
+    pytester.makeconftest(
+        """
+        import os, signal
+        import pytest
+
+        @pytest.fixture(autouse=True)
+        def crash_trial2(request):
+            if "trial2" in request.node.name and os.environ.get("PYTEST_XDIST_WORKER"):
+                os.kill(os.getpid(), signal.SIGKILL)  # the worker dies in the middle of this item
+        """
+    )
+    run = pytester.runpytest(
+        "--hep-model=hepagent/oracle", "--hep-trials=3", "--hep-steps=categorization", "-n", "2",
+        f"--hep-report-dir={tmp_path / 'r'}",
+    )  # fmt: skip
+    run.assert_outcomes(passed=2, errors=1)
+    assert run.ret == pytest.ExitCode.TESTS_FAILED
+    records = {r["trial"]: r for r in _records(tmp_path / "r")}
+    assert sorted(records) == [1, 2, 3]
+    assert records[2]["outcome"] == "error" and records[2]["error"].startswith("worker crashed: worker 'gw")
+    run.stdout.fnmatch_lines(["*hepagent/oracle*categorization   *2    0    1*100%*67%*"])
 
 
 def _replay_run(pytester: pytest.Pytester, cassettes: Path, trials: int, reports: Path, *extra: str):  # type: ignore[no-untyped-def]

@@ -63,12 +63,24 @@ class Cell(_SuccessRate):
     def total(self) -> int:
         return self.passed + self.failed
 
+    @property
+    def started(self) -> int:
+        """Every trial that started: passed, failed or ended in an error."""
+        return self.total + self.errors
+
+    @property
+    def fraction_errors_failed(self) -> float:
+        """Success with infrastructure errors counted as failures: what a run that errors a lot really shows."""
+        return self.passed / self.started if self.started else 0.0
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {
             "total": self.total,
             "fraction": self.fraction,
             "binomial_error": self.error,
             "wilson_95": list(self.interval),
+            "started": self.started,
+            "fraction_errors_as_failures": self.fraction_errors_failed,
         }
 
 

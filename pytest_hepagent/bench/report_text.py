@@ -10,19 +10,20 @@ __all__ = ["cell_table", "chain_lines", "gate_table"]
 
 
 def cell_table(cells: Iterable[Cell]) -> list[str]:
+    """Per model and step: passed, failed and errored trials in one row; success over the judged trials with its
+    interval, and success with errors counted as failures beside it."""
     cells = list(cells)
     header = (
-        f"{'model':<28s} {'step':<18s} {'passed':>8s} {'success':>16s} {'95% Wilson':>13s} {'calls':>6s} "
-        f"{'work':>7s} {'tokens':>9s} {'cost USD':>9s}"
+        f"{'model':<28s} {'step':<18s} {'pass':>4s} {'fail':>4s} {'err':>4s} {'success':>16s} {'95% Wilson':>13s} "
+        f"{'err=fail':>8s} {'calls':>6s} {'work':>7s} {'tokens':>9s} {'cost USD':>9s}"
     )
     lines = [header, "-" * len(header)]
     for c in cells:
         low, high = c.interval
-        errors = f" +{c.errors} err" if c.errors else ""
         lines.append(
-            f"{c.model[:28]:<28s} {c.step:<18s} {c.passed:>3d}/{c.total:<4d} "
-            f"{c.fraction:>7.0%} ± {c.error:>5.0%} [{low:4.0%}, {high:4.0%}] {c.mean_api_calls:6.1f} "
-            f"{c.mean_agent_work:7.2f} {c.tokens:9d} {c.cost_usd:9.4f}{errors}"
+            f"{c.model[:28]:<28s} {c.step:<18s} {c.passed:>4d} {c.failed:>4d} {c.errors:>4d} "
+            f"{c.fraction:>7.0%} ± {c.error:>5.0%} [{low:4.0%}, {high:4.0%}] {c.fraction_errors_failed:>8.0%} "
+            f"{c.mean_api_calls:6.1f} {c.mean_agent_work:7.2f} {c.tokens:9d} {c.cost_usd:9.4f}"
         )
     lines.append(f"total cost: {sum(c.cost_usd for c in cells):.4f} USD")
     return lines
