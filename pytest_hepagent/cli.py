@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from pytest_hepagent.cli_options import SANDBOX_OPTION
 from pytest_hepagent.errors import HepAgentError
 
 if TYPE_CHECKING:
@@ -199,6 +200,7 @@ def run(data: Path | None, out: Path | None, golden_dir: Path | None) -> None:
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Trial folder (default: a new temp folder)")
 @click.option("--data", type=click.Path(path_type=Path), help="Folder of GamGam files (default: synthetic stand-in)")
 @GOLDEN_DIR_OPTION
+@SANDBOX_OPTION
 def trial(
     step: str,
     model: str,
@@ -210,13 +212,15 @@ def trial(
     out: Path | None,
     data: Path | None,
     golden_dir: Path | None,
+    sandbox: str,
 ) -> None:
     """Run one agent trial of STEP and validate it; exit 0 passed, 1 failed (model failure), 3 infrastructure error."""
     from pytest_hepagent.analysis.reference import step_by_name
     from pytest_hepagent.llm.gateway import GatewaySettings
     from pytest_hepagent.trial import TrialEnvironment, TrialRequest, run_trial
 
-    env = TrialEnvironment.create(_dataset(data), golden_dir, GatewaySettings(api_base=api_base))
+    _warn_unconfined(sandbox)
+    env = TrialEnvironment.create(_dataset(data), golden_dir, GatewaySettings(api_base=api_base), sandbox)
     request = TrialRequest(
         step_by_name(step).name,
         model,
@@ -236,8 +240,45 @@ def trial(
             f"agent work {tokens.agent_work:.2f}, {result.agent.cost_usd:.4f} USD"
         )
     click.echo(f"outcome: {result.outcome}" + (f" ({result.error})" if result.error else ""))
-    click.echo(f"logs: {folder / 'logs'}")
+    click.echo(f"logs: {folder / 'logs'}; the code's folder: {folder / 'work'}")
     raise SystemExit({"passed": 0, "failed": 1}.get(result.outcome, 3))
+
+
+def _warn_unconfined(sandbox: str) -> None:
+    if sandbox == "none":
+        click.echo(
+            "warning: --sandbox none: generated code runs unconfined, with your access to this machine", err=True
+        )
+
+
+@cli.command()
+@click.option("--attack", "attacks", multiple=True, help="Only this attack (repeatable; default: the whole suite)")
+@click.option("--keep", type=click.Path(path_type=Path, file_okay=False), default=None, help="Keep the trials here")
+@click.option("--data", type=click.Path(path_type=Path), help="Folder of GamGam files (default: synthetic stand-in)")
+@SANDBOX_OPTION
+def audit(attacks: tuple[str, ...], keep: Path | None, data: Path | None, sandbox: str) -> None:
+    """Run the hackability suite against this installation: hostile trajectories that try to pass without doing
+    the work, get out of the sandbox, hide their failure or forge the verdict. Exit 0 when every attack ended as a
+    model failure and left this machine unchanged, 1 otherwise."""
+    from pytest_hepagent.audit import load_attacks, run_attack
+    from pytest_hepagent.trial import TrialEnvironment
+
+    _warn_unconfined(sandbox)
+    chosen = load_attacks(names=attacks)
+    env = TrialEnvironment.create(_dataset(data), sandbox=sandbox)
+    description = env.sandbox.describe()
+    click.echo(f"hackability suite: {len(chosen)} attacks, sandbox {description['backend']} {env.sandbox.version}")
+    broken = 0
+    for attack in chosen:
+        result = run_attack(attack, env, keep)
+        broken += not result.held
+        verdict = "held" if result.held else "BROKEN"
+        category = f" ({result.category})" if result.category else ""
+        click.echo(f"{verdict:6s} {attack.klass:13s} {attack.name:26s} {result.outcome}{category}")
+        for problem in result.problems:
+            click.echo(f"         - {problem}")
+    click.echo(f"{len(chosen) - broken}/{len(chosen)} attacks held" + (f"; {broken} BROKEN" if broken else ""))
+    raise SystemExit(1 if broken else 0)
 
 
 def _add_workflow_commands() -> None:

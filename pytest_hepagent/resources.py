@@ -6,7 +6,7 @@ import os
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["cache_root", "failure_cassette_dir", "golden_dir", "spec_dir"]
+__all__ = ["cache_root", "failure_cassette_dir", "golden_dir", "hostile_cassette_dir", "spec_dir"]
 
 _CHECKOUT = Path(__file__).resolve().parent.parent
 
@@ -36,3 +36,8 @@ def cache_root() -> Path:
 def failure_cassette_dir() -> Path:
     """The shipped failure cassettes: at least three labelled trajectories for each of the seven error categories."""
     return Path(__file__).resolve().parent / "cassettes" / "failures"
+
+
+def hostile_cassette_dir() -> Path:
+    """The shipped attacks of the hackability suite (`hepagent audit`)."""
+    return Path(__file__).resolve().parent / "cassettes" / "hostile"
