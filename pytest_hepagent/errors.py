@@ -5,7 +5,15 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["DataError", "GoldenError", "HepAgentError", "InfrastructureError", "SpecError", "did_you_mean"]
+__all__ = [
+    "ConversationEnded",
+    "DataError",
+    "GoldenError",
+    "HepAgentError",
+    "InfrastructureError",
+    "SpecError",
+    "did_you_mean",
+]
 
 
 class HepAgentError(Exception):
@@ -26,6 +34,12 @@ class GoldenError(HepAgentError):
 
 class InfrastructureError(HepAgentError):
     """The harness could not run a trial (API down, retries exhausted, sandbox failure): never a model failure."""
+
+
+class ConversationEnded(HepAgentError):
+    """The conversation cannot go on because of what it holds: a provider refused it (content policy), or a replayed
+    trajectory no longer matches what the code did. Once code has run, the trial ends there and its outputs are
+    judged as they are: what the code printed must not turn its failure into an infrastructure error."""
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:

@@ -18,7 +18,8 @@ class FakeOpenAI:
     answers: deque[str] = field(default_factory=deque)
     """Texts to answer with, in order; the last one repeats."""
     faults: deque[tuple[str, Any]] = field(default_factory=deque)
-    """Faults for the next requests, one per request: ("status", 429), ("sleep", 3.0), ("malformed", None)."""
+    """Faults for the next requests, one per request: ("status", 429), ("sleep", 3.0), ("malformed", None),
+    ("refuse", None) (a content-policy refusal, as OpenAI words it)."""
     always: tuple[str, Any] | None = None
     """A fault for every request (after `faults` are used up)."""
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -66,6 +67,14 @@ def _handler(fake: FakeOpenAI) -> type[http.server.BaseHTTPRequestHandler]:
                 kind, value = fault
                 if kind == "status":
                     self._send(value, json.dumps({"error": {"message": f"injected {value}", "type": "x"}}).encode())
+                    return
+                if kind == "refuse":
+                    error = {
+                        "message": "Your request was rejected as a result of our safety system.",
+                        "type": "invalid_request_error",
+                        "code": "content_policy_violation",
+                    }
+                    self._send(400, json.dumps({"error": error}).encode())
                     return
                 if kind == "sleep":
                     time.sleep(value)

@@ -103,6 +103,26 @@ def test_a_dead_api_is_an_infrastructure_error_not_a_model_failure(env: TrialEnv
     assert "INFRASTRUCTURE ERROR" in Path(result.files["comprehensive"]).read_text()
 
 
+def test_a_refusal_caused_by_the_code_s_output_is_no_infrastructure_error(
+    env: TrialEnvironment, tmp_path: Path
+) -> None:
+    """Code that prints what a provider refuses to read must not turn its failure into an infrastructure error."""
+    answers = deque(["## Worker Prompt\nDo it.", "```python\nprint('refused text')\nraise SystemExit(1)\n```", "x"])
+    faults = deque([None, None, ("refuse", None)])  # the debugger's prompt, which quotes the code's output
+    with serve(FakeOpenAI(answers=answers, faults=faults)) as fake:  # type: ignore[arg-type]
+        result = run_trial(
+            TrialRequest("categorization", "openai/loopback-model"), _with_server(env, fake), tmp_path / "t"
+        )
+    assert result.outcome == "failed" and result.validation is not None
+    assert result.agent is not None and result.agent.status == "ended"
+    assert "refused the conversation" in result.error and "safety system" in result.error
+    with serve(FakeOpenAI(answers=deque(["x"]), faults=deque([("refuse", None)]))) as fake:  # type: ignore[arg-type]
+        first = run_trial(
+            TrialRequest("categorization", "openai/loopback-model"), _with_server(env, fake), tmp_path / "u"
+        )
+    assert first.outcome == "error"  # the harness's own prompt was refused: not the model's failure
+
+
 def test_costs_come_from_litellm_then_the_papers_table() -> None:
     assert cost_usd("o3", 1_000_000, 1_000_000) == pytest.approx(10.0)  # litellm's price map: 2 + 8 USD
     assert cost_usd("hepagent/oracle", 10**6, 10**6) == 0.0

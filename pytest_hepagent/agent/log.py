@@ -106,6 +106,7 @@ def comprehensive_log(run: AgentRun, command: str = "") -> str:
         "success": f"SUCCESS: Supervisor satisfied after {run.iterations} iterations!",
         "max_iterations": f"FAILURE: no accepted result after {run.iterations} iterations",
         "infrastructure_error": f"INFRASTRUCTURE ERROR: {run.error}",
+        "ended": f"FAILURE: the conversation ended after {run.iterations} iterations: {run.error}",
     }.get(run.status, run.status)
     lines += [
         _banner("SUCCESS" if run.status == "success" else "FAILURE"),

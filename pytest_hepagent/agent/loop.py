@@ -7,7 +7,10 @@
    last one). After a successful execution the supervisor (reviewer prompt) accepts with the accept phrase or asks
    for a revision, which is another attempt if any is left.
 
-With 3 iterations that is at most 7 API calls, as the paper counts them.
+With 3 iterations that is at most 7 API calls, as the paper counts them. A conversation that cannot go on because
+of what it holds (a provider's content-policy refusal, a replay that diverged) ends the run there once code has run
+(status `ended`): its outputs are judged as they are, so nothing the code prints can make its failure an
+infrastructure error.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 
 from pytest_hepagent.agent.code import extract_code
 from pytest_hepagent.agent.records import AgentRun, Attempt, CallRecord
-from pytest_hepagent.errors import InfrastructureError
+from pytest_hepagent.errors import ConversationEnded, InfrastructureError
 from pytest_hepagent.llm.gateway import Gateway
 from pytest_hepagent.sandbox.runner import ExecutionResult
 from pytest_hepagent.specs import SystemPrompts, TaskSpec
@@ -145,6 +148,11 @@ def run_agent(
             elif iteration < max_iterations:
                 answer = session.call("debugger", prompts.debugger, f"{report}## Error\n{_execution_report(result)}")
                 instructions = _worker_prompt(answer)
+    except ConversationEnded as exc:
+        if any(a.execution is not None for a in run.attempts):  # caused by what the code or the agent produced
+            run.status, run.error = "ended", str(exc)
+        else:  # before any code ran, the conversation is the harness's prompts: not the model's failure
+            run.status, run.error = "infrastructure_error", str(exc)
     except InfrastructureError as exc:
         run.status, run.error = "infrastructure_error", str(exc)
     run.ended_at = _now()

@@ -81,7 +81,8 @@ class AgentRun:
     max_iterations: int
     started_at: str
     status: str = "running"
-    """success (the reviewer accepted), max_iterations (no accepted attempt) or infrastructure_error."""
+    """success (the reviewer accepted), max_iterations (no accepted attempt), ended (the conversation could not go
+    on after code ran: a refusal or a diverged replay) or infrastructure_error."""
     calls: list[CallRecord] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
     worker_prompt: str = ""

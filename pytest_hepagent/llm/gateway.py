@@ -7,7 +7,9 @@ OpenAI-compatible server through `api_base` (`openai/<name>`). The built-in offl
 
 Rate limits, 5xx answers, timeouts, dropped connections and malformed bodies are retried with exponential backoff
 (litellm's own `num_retries` needs `tenacity`, which it does not install, so it is set to 0); when the retries are
-spent, or for an error no retry can fix, the call raises `InfrastructureError`: never a model failure.
+spent, or for an error no retry can fix, the call raises `InfrastructureError`: never a model failure. A refusal of
+what the conversation holds (a content-policy error) raises `ConversationEnded` instead: the agent loop decides
+whose it is (see `agent/loop.py`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_hepagent.errors import HepAgentError, InfrastructureError
+from pytest_hepagent.errors import ConversationEnded, HepAgentError, InfrastructureError
 from pytest_hepagent.llm.pricing import override_price
 
 __all__ = ["Completion", "Gateway", "GatewaySettings", "cost_usd"]
@@ -97,6 +99,18 @@ def _retryable(litellm: Any, exc: Exception) -> bool:
     return isinstance(exc, litellm.APIError)  # e.g. a body that is not valid JSON
 
 
+_REFUSALS = ("content_filter", "content_policy", "content management policy", "safety system")
+
+
+def _refused(litellm: Any, exc: Exception) -> bool:
+    """A content-policy refusal: what the conversation holds, which no retry changes (litellm maps most providers'
+    to ContentPolicyViolationError; OpenAI-compatible servers answer 400 with a content-filter code)."""
+    if isinstance(exc, litellm.ContentPolicyViolationError):
+        return True
+    text = " ".join(str(x) for x in (exc, getattr(exc, "body", ""), getattr(exc, "code", ""))).lower()
+    return getattr(exc, "status_code", None) == 400 and any(marker in text for marker in _REFUSALS)
+
+
 def _one_line(exc: Exception) -> str:
     text = str(exc)
     first = text.strip().splitlines()[0] if text.strip() else ""
@@ -144,6 +158,10 @@ class Gateway:
                     )
                 break
             except Exception as exc:
+                if _refused(litellm, exc):
+                    raise ConversationEnded(
+                        f"{model}: the provider refused the conversation: {_one_line(exc)}"
+                    ) from exc
                 if not _retryable(litellm, exc) or attempts > settings.max_retries:
                     why = "retries exhausted" if attempts > settings.max_retries else "not retryable"
                     raise InfrastructureError(
@@ -174,11 +192,13 @@ class Gateway:
         )
 
     def _complete_offline(self, model: str, messages: Sequence[Message], metadata: Mapping[str, Any]) -> Completion:
-        from pytest_hepagent.llm.offline import OfflineError, answer
+        from pytest_hepagent.llm.offline import OfflineError, ReplayDiverged, answer
 
         start = time.monotonic()
         try:
             text, input_tokens, output_tokens = answer(model, messages, metadata.get("hepagent") or {})
+        except ReplayDiverged as exc:
+            raise ConversationEnded(f"{model}: the replay diverged: {exc}") from exc
         except (OfflineError, HepAgentError, OSError) as exc:  # e.g. a missing or unreadable cassette: no retry helps
             raise InfrastructureError(
                 f"{model}: call failed after 1 attempt(s), not retryable: {_one_line(exc)}"

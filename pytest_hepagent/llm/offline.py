@@ -19,13 +19,17 @@ from typing import Any
 from pytest_hepagent.llm.cassette import load_cassette
 from pytest_hepagent.llm.tokens import count_message_tokens, count_text_tokens
 
-__all__ = ["OFFLINE_MODELS", "OfflineError", "answer"]
+__all__ = ["OFFLINE_MODELS", "OfflineError", "ReplayDiverged", "answer"]
 
 OFFLINE_MODELS = ("hepagent/oracle", "hepagent/replay")
 
 
 class OfflineError(RuntimeError):
     """An offline model cannot answer (no cassette, cassette out of sync): no retry can help."""
+
+
+class ReplayDiverged(OfflineError):
+    """The agent asked for a call the cassette does not have next (the replayed code behaved otherwise)."""
 
 
 def _oracle(role: str, step: str, user: str, accept_phrase: str) -> str:
@@ -46,12 +50,14 @@ def _replay(context: Mapping[str, Any]) -> tuple[str, int, int]:
     cassette = load_cassette(Path(path))
     index, role = int(context["call_index"]), context["role"]
     if index >= len(cassette.calls):
-        raise OfflineError(f"cassette {path} has {len(cassette.calls)} calls; the agent made call {index + 1} ({role})")
+        raise ReplayDiverged(
+            f"cassette {path} has {len(cassette.calls)} calls; the agent made call {index + 1} ({role})"
+        )
     call = cassette.calls[index]
     if cassette.latency_s:
         time.sleep(cassette.latency_s)
     if call.role != role:
-        raise OfflineError(
+        raise ReplayDiverged(
             f"cassette {path}: call {index + 1} is a {call.role} call but the agent made a "
             f"{role} call; the cassette does not belong to this agent loop"
         )
