@@ -163,7 +163,10 @@ def _command(spec: TaskSpec) -> list[str]:
     ]
 
 
-def _executor(spec: TaskSpec, env: TrialEnvironment, folder: TrialFolder, limits: Limits, uid: int | None) -> Any:
+def _executor(
+    spec: TaskSpec, env: TrialEnvironment, folder: TrialFolder, limits: Limits, uid: int | None, ran: list[int]
+) -> Any:
+    """Runs each attempt's script; appends its iteration to `ran` once code has run in the folder."""
     work = folder.work
 
     def execute(code: str, iteration: int) -> ExecutionResult:
@@ -175,6 +178,7 @@ def _executor(spec: TaskSpec, env: TrialEnvironment, folder: TrialFolder, limits
         except (OSError, UnsafeFile) as exc:  # an earlier attempt wrecked its folder: this attempt cannot run
             reason = f"the trial folder left by the previous attempt cannot be prepared ({exc})"
             return ExecutionResult(tuple(_command(spec)), None, "", "", 0, 0, 0.0, reason, env.sandbox.name)
+        ran.append(iteration)
         return run_confined(
             env.sandbox,
             work,
@@ -192,10 +196,11 @@ def _write_logs(result: TrialResult, spec: TaskSpec) -> None:
     logs = TrialFolder(result.trial_dir).logs
     logs.mkdir(parents=True, exist_ok=True)
     if result.agent is not None:
-        (logs / "comprehensive.log").write_text(comprehensive_log(result.agent, " ".join(_command(spec)[1:])))
+        text = comprehensive_log(result.agent, " ".join(_command(spec)[1:]))
+        (logs / "comprehensive.log").write_text(text, encoding="utf-8", errors="backslashreplace")  # model text
         result.files["comprehensive"] = str(logs / "comprehensive.log")
     if result.validation is not None:
-        (logs / "validation.log").write_text(result.validation.log())
+        (logs / "validation.log").write_text(result.validation.log(), encoding="utf-8", errors="backslashreplace")
         result.files["validation"] = str(logs / "validation.log")
     result.files["transcript"] = str(logs / "transcript.json")
     (logs / "transcript.json").write_text(json.dumps(result.to_dict(), indent=1, default=str) + "\n")
@@ -215,6 +220,7 @@ def run_trial(request: TrialRequest, env: TrialEnvironment, trial_dir: Path) -> 
     result = TrialResult(request, trial_dir, "error", None, None, started_at=datetime.now(UTC).isoformat())
     uid = env.sandbox.trial_uid()
     result.sandbox = env.sandbox.describe() | ({"code_uid": uid} if uid is not None else {})
+    ran: list[int] = []
     try:
         inputs = request.inputs_dir or env.solution_dir
         folder = prepare_trial_dir(trial_dir, spec, env.dataset, inputs, link=env.sandbox.confined, owner=uid)
@@ -223,7 +229,7 @@ def run_trial(request: TrialRequest, env: TrialEnvironment, trial_dir: Path) -> 
             env.prompts,
             env.gateway,
             request.model,
-            _executor(spec, env, folder, limits, uid),
+            _executor(spec, env, folder, limits, uid, ran),
             supervisor_model=request.supervisor_model,
             max_iterations=request.max_iterations,
             cassette=request.cassette,
@@ -232,12 +238,20 @@ def run_trial(request: TrialRequest, env: TrialEnvironment, trial_dir: Path) -> 
         if run.status == "infrastructure_error":
             result.error = run.error
         else:
+            result.error = run.error  # why a conversation ended early (a refusal, a diverged replay), if it did
             result.validation = validate_step(spec, folder.work, env.solution_dir)
             result.outcome = "passed" if result.validation.passed else "failed"
         if request.record_to is not None:
             _record(run, request.record_to)
     except (InfrastructureError, HepAgentError, OSError) as exc:
         result.error = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # every started trial ends with a record
+        # Once code has run, what it left may be what broke the harness: a model failure, never a pass and never
+        # an infrastructure error it could have forged. Before that, it is the harness's own fault.
+        log.exception("%s: unexpected error in the harness", trial_dir)
+        first = (str(exc).splitlines() or [""])[0][:300]
+        result.outcome = "failed" if ran else "error"
+        result.error = f"the harness could not go on ({type(exc).__name__}: {first})"
     result.duration_s = time.monotonic() - start
     try:
         _write_logs(result, spec)

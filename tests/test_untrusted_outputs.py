@@ -16,6 +16,7 @@ from pytest_hepagent.sandbox.trial_files import (
     disk_usage,
     open_regular,
     remove_entries,
+    remove_tree,
     write_regular,
 )
 from pytest_hepagent.specs import load_specs
@@ -81,15 +82,32 @@ def test_writing_through_a_planted_link_replaces_the_link(work: Path, outside: P
     assert (work / "generated_code" / "boundaries.npy").read_bytes() == b"code"
 
 
-def test_disk_use_of_a_deep_tree_is_measured_without_recursion(work: Path) -> None:
-    folder = work
-    for _ in range(1500):  # deeper than Python's recursion limit
+def _deep(folder: Path, depth: int = 1500) -> Path:
+    """A chain of folders deeper than Python's recursion limit (shutil.rmtree and a recursive walk overflow)."""
+    for _ in range(depth):
         folder = folder / "d"
-        folder.mkdir()
+        folder.mkdir(parents=True)
     (folder / "data").write_bytes(b"x" * 8192)
+    return folder
+
+
+def test_disk_use_of_a_deep_tree_is_measured_without_recursion(work: Path) -> None:
+    _deep(work)
     usage = disk_usage(work)
     assert usage.complete and usage.entries == 1502 and usage.bytes >= 8192
     assert not disk_usage(work, max_entries=100).complete
+    remove_tree(work)
+    assert not work.exists()
+    remove_tree(work / "never" / "made")  # nothing there: nothing to do
+
+
+def test_outputs_the_code_made_deep_links_or_locked_are_removed(work: Path, outside: Path) -> None:
+    _deep(work / "arrays" / "boundaries.npy")  # an output path holding a tree 1,500 folders deep
+    (work / "arrays" / "significances.npy").mkdir()
+    (work / "arrays" / "significances.npy" / "to-outside").symlink_to(outside)
+    (work / "arrays" / "significances.npy").chmod(0)
+    remove_entries(work, ["arrays/boundaries.npy", "arrays/significances.npy"])
+    assert not any((work / "arrays").iterdir()) and (outside / "boundaries.npy").exists()
 
 
 def _header_only(path: Path, shape: tuple[int, ...], descr: str = "<f8") -> None:

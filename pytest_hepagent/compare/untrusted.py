@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -37,10 +36,10 @@ MAX_FILE_BYTES = 8 << 30
 """No output file is opened beyond this size (the sandbox's file-size limit is far below)."""
 MAX_HEADER = 10_000
 """numpy's own default bound on a header."""
-MAX_JSON_BYTES = 64 << 20
+MAX_JSON_BYTES = 4 << 20
+"""The step-1 summary of the release is about 100 KiB; this leaves 40 times that."""
 MAX_JSON_DEPTH = 64
 _NUMERIC_KINDS = "biuf"
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
 
 class UnreadableOutput(Exception):
@@ -107,12 +106,22 @@ def read_npy(root: Path, rel: str, max_elements: int) -> NDArray[np.float64]:
 
 
 def json_depth(text: bytes) -> int:
-    """The deepest nesting of `[`/`{` in JSON text, strings ignored (no parsing, so no recursion)."""
-    bare = np.frombuffer(_STRING.sub(b'""', text), dtype=np.uint8)
-    steps = np.zeros(bare.size, dtype=np.int64)
-    steps[(bare == ord("[")) | (bare == ord("{"))] = 1
-    steps[(bare == ord("]")) | (bare == ord("}"))] = -1
-    return int(np.cumsum(steps).max(initial=0))
+    """The deepest nesting of `[`/`{` in JSON text, brackets inside strings not counted. One vectorized pass:
+    no parser (no recursion) and no regular expression (an unterminated string makes one quadratic)."""
+    raw = np.frombuffer(text, dtype=np.uint8)
+    if raw.size == 0:
+        return 0
+    index = np.arange(raw.size, dtype=np.int32)
+    backslash = raw == ord("\\")
+    # A quote is escaped when an odd number of backslashes stands right before it.
+    last_other = np.maximum.accumulate(np.where(backslash, -1, index))
+    run_before = np.concatenate([np.zeros(1, np.int32), index[:-1] - last_other[:-1]])
+    quote = (raw == ord('"')) & (run_before % 2 == 0)
+    inside = (np.cumsum(quote, dtype=np.int32) - quote) % 2 == 1  # after an odd number of quotes: in a string
+    steps = np.zeros(raw.size, dtype=np.int8)
+    steps[((raw == ord("[")) | (raw == ord("{"))) & ~inside] = 1
+    steps[((raw == ord("]")) | (raw == ord("}"))) & ~inside] = -1
+    return int(np.cumsum(steps, dtype=np.int32).max(initial=0))
 
 
 def read_json(root: Path, rel: str, max_bytes: int = MAX_JSON_BYTES, max_depth: int = MAX_JSON_DEPTH) -> Any:

@@ -186,12 +186,13 @@ def render_report(run_dir: Path, out_dir: Path | None = None) -> RenderResult:
         definitions=_definitions(),
         sandboxes=_sandboxes(run.records),
     )
-    (out / "index.html").write_text(index, encoding="utf-8")
+    # Everything from a model or a trial's code is text the harness did not choose: lone surrogates are escaped.
+    (out / "index.html").write_text(index, encoding="utf-8", errors="backslashreplace")
     trial_template = env.get_template("trial.html.j2")
     for record in run.records:
         context = trial_context(record, run.categories.get(str(record["key"])))
         page = trial_template.render(**common, **context)
-        (out / TRIALS / trial_page_name(record)).write_text(page, encoding="utf-8")
+        (out / TRIALS / trial_page_name(record)).write_text(page, encoding="utf-8", errors="backslashreplace")
     return RenderResult(out / "index.html", len(run.records), time.perf_counter() - start)
 
 

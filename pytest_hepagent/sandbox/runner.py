@@ -14,18 +14,20 @@ import os
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
 from typing import IO, Any
 
+from pytest_hepagent.compare.untrusted import json_depth
 from pytest_hepagent.errors import InfrastructureError
 from pytest_hepagent.sandbox import excepthook
 from pytest_hepagent.sandbox.backends import Job, Sandbox, SandboxUnavailable, get_sandbox
@@ -172,23 +174,56 @@ def _readable_extras() -> tuple[Path, ...]:
     return tuple(Path(os.environ[k]) for k in _READABLE if os.environ.get(k) and Path(os.environ[k]).exists())
 
 
-def _read_child_pid(fd: int, deadline: float) -> tuple[int | None, bytes]:
-    """bwrap's first status document (`{"child-pid": N, ...}`), or None when it ended before starting one."""
+def _read_started(fd: int, deadline: float) -> tuple[dict[str, Any], bytes]:
+    """bwrap's first status document (`{"child-pid": N, "pid-namespace": M, ...}`), or {} when it ended (or hung)
+    before starting the sandbox; and what was read after it."""
     data = b""
     while b"\n" not in data:
         left = deadline - time.monotonic()
         if left <= 0 or not select.select([fd], [], [], left)[0]:
-            return None, data
+            return {}, data
         block = os.read(fd, 4096)
         if not block:
-            return None, data
+            return {}, data
         data += block
     line, _, rest = data.partition(b"\n")
     try:
-        pid = json.loads(line).get("child-pid")
+        started = json.loads(line)
     except ValueError:
-        return None, data
-    return (pid if isinstance(pid, int) else None), rest
+        return {}, data
+    return (started if isinstance(started, dict) and isinstance(started.get("child-pid"), int) else {}), rest
+
+
+def _namespace_pids(pid_ns: int) -> list[int]:
+    """The host pids of every process in the PID namespace `pid_ns` (bwrap's sandbox)."""
+    wanted, found = f"pid:[{pid_ns}]", []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if str((entry / "ns" / "pid").readlink()) == wanted:
+                    found.append(int(entry.name))
+    return found
+
+
+def _held_deleted_bytes(pids: Sequence[int], device: int) -> int:
+    """What files on `device` occupy that the processes deleted but still hold open or mapped: the directory walk
+    cannot see them, yet they fill the disk until the processes end."""
+    held: dict[int, int] = {}
+    for pid in pids:
+        proc = Path(f"/proc/{pid}")
+        links: list[Path] = []
+        with contextlib.suppress(OSError):
+            links += list((proc / "fd").iterdir())
+        with contextlib.suppress(OSError):
+            maps = (proc / "maps").read_text().splitlines()
+            links += [proc / "map_files" / line.split()[0] for line in maps if line.endswith(" (deleted)")]
+        for link in links:
+            with contextlib.suppress(OSError):
+                if str(link.readlink()).endswith(" (deleted)"):
+                    info = link.stat()
+                    if info.st_dev == device and stat.S_ISREG(info.st_mode):
+                        held[info.st_ino] = info.st_blocks * 512
+    return sum(held.values())
 
 
 def _exit_code_reported(status: bytes) -> int | None:
@@ -200,12 +235,18 @@ def _exit_code_reported(status: bytes) -> int | None:
     return None
 
 
+def _text(value: object, limit: int) -> str:
+    """A string from the side channel, made safe to write anywhere (no lone surrogates) and capped."""
+    return str(value)[:limit].encode("utf-8", errors="replace").decode("utf-8")
+
+
 def _exception(data: bytes) -> dict[str, Any] | None:
     """The hook's record, if well formed (the code can write to its own descriptor too: trust only the shape)."""
-    line = data.split(b"\n", 1)[0]
+    if json_depth(data) > 4:
+        return None
     try:
-        record = json.loads(line)
-    except ValueError:
+        record = json.loads(data.split(b"\n", 1)[0])
+    except (ValueError, RecursionError):
         return None
     if not (
         isinstance(record, dict)
@@ -216,15 +257,19 @@ def _exception(data: bytes) -> dict[str, Any] | None:
         return None
     frames = [
         {
-            "file": str(f.get("file", "")),
+            "file": _text(f.get("file", ""), 500),
             "line": int(f["line"]) if isinstance(f.get("line"), int) else 0,
-            "function": str(f.get("function", "")),
-            "source": str(f.get("source", "")),
+            "function": _text(f.get("function", ""), 200),
+            "source": _text(f.get("source", ""), 300),
         }
         for f in record["frames"][: excepthook.MAX_FRAMES]
         if isinstance(f, dict)
     ]
-    return {"type": record["type"][:200], "message": record["message"][: excepthook.MAX_MESSAGE], "frames": frames}
+    return {
+        "type": _text(record["type"], 200),
+        "message": _text(record["message"], excepthook.MAX_MESSAGE),
+        "frames": frames,
+    }
 
 
 def _wait_gone(pidfd: int | None, timeout: float) -> bool:
@@ -278,6 +323,16 @@ def run_confined(
     own += [exc_r, exc_w]
     status_r = status_w = block_r = block_w = None
     cgroup: Cgroup | None = None
+    data_fds: list[int] = []
+
+    def pass_data(data: bytes) -> int:
+        fd = os.memfd_create("sandbox-data", os.MFD_CLOEXEC)
+        own.append(fd)
+        data_fds.append(fd)
+        os.write(fd, data)
+        os.lseek(fd, 0, os.SEEK_SET)
+        return fd
+
     if sandbox.confined:
         status_r, status_w = os.pipe()
         own += [status_r, status_w]
@@ -299,13 +354,15 @@ def run_confined(
         _readable_extras(),
         status_w,
         block_r,
+        pass_data,
     )
-    passed = tuple(fd for fd in (exc_w, status_w, block_r) if fd is not None)
+    argv = sandbox.command(job)
+    passed = tuple(fd for fd in (exc_w, status_w, block_r, *data_fds) if fd is not None)
     start = time.monotonic()
     try:
         try:
             proc = subprocess.Popen(
-                sandbox.command(job),
+                argv,
                 cwd=work if not sandbox.confined else "/",
                 env=code_env,
                 stdin=subprocess.DEVNULL,
@@ -346,10 +403,14 @@ def _supervise(
     for thread in (out, err, exceptions):
         thread.start()
     pidfd: int | None = None
+    pid_ns: int | None = None
     status = b""
     try:
         if status_r is not None:
-            child, status = _read_child_pid(status_r, start + _START_TIMEOUT_S)
+            started, status = _read_started(status_r, start + _START_TIMEOUT_S)
+            child = started.get("child-pid")
+            if isinstance(started.get("pid-namespace"), int):
+                pid_ns = started["pid-namespace"]
             if child is not None:
                 with contextlib.suppress(OSError):
                     pidfd = os.pidfd_open(child)
@@ -358,7 +419,7 @@ def _supervise(
             if block_w is not None:
                 with contextlib.suppress(OSError):
                     os.write(block_w, b"1")
-        reason = _watch(proc, job, cgroup, pidfd)
+        reason = _watch(proc, job, cgroup, pidfd, pid_ns)
         proc.wait()
         if status_r is not None:
             status += _read_all(status_r)
@@ -403,29 +464,57 @@ def _read_all(fd: int) -> bytes:
     return data
 
 
-def _watch(proc: subprocess.Popen[bytes], job: Job, cgroup: Cgroup | None, pidfd: int | None) -> str:
-    """Poll until the code ends; kill it on the wall-time, disk or file-count limit and say which."""
+def _watch(
+    proc: subprocess.Popen[bytes], job: Job, cgroup: Cgroup | None, pidfd: int | None, pid_ns: int | None
+) -> str:
+    """Wait until the code ends; kill it on the wall-time, disk or file-count limit and say which.
+
+    Waits on a descriptor of the started process, so a quick execution is noticed at once, not at the next poll.
+    The disk use counts the work folder and the deleted files the execution's processes still hold.
+    """
     limits, start = job.limits, time.monotonic()
-    reason, next_disk_check = "", start
-    while proc.poll() is None:
-        now = time.monotonic()
-        if now - start > limits.wall_time_s:
-            reason = f"timed out after {limits.wall_time_s:g} s (wall time); every process was killed"
-        elif now >= next_disk_check:
-            usage = disk_usage(job.work, skip=job.readonly, max_entries=limits.files)
-            next_disk_check = time.monotonic() + _DISK_CHECK_S
-            if not usage.complete:
-                reason = f"created more than {limits.files} files and folders in the trial folder; killed"
-            elif usage.bytes > limits.disk_bytes:
-                reason = f"wrote more than {limits.disk_bytes} bytes into the trial folder; killed"
-        if reason:
-            if pidfd is not None:
-                with contextlib.suppress(OSError):
-                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-            _kill(proc, cgroup)
-            break
-        time.sleep(_POLL_S)
+    reason, next_disk_check = "", start + _DISK_CHECK_S
+    device = job.work.stat().st_dev
+    with _process_fd(proc.pid) as ended:
+        while proc.poll() is None:
+            now = time.monotonic()
+            if now - start > limits.wall_time_s:
+                reason = f"timed out after {limits.wall_time_s:g} s (wall time); every process was killed"
+            elif now >= next_disk_check:
+                usage = disk_usage(job.work, skip=job.readonly, max_entries=limits.files)
+                pids = _namespace_pids(pid_ns) if pid_ns is not None else sorted(cgroup.pids()) if cgroup else []
+                held = _held_deleted_bytes(pids, device)
+                next_disk_check = time.monotonic() + _DISK_CHECK_S
+                if not usage.complete:
+                    reason = f"created more than {limits.files} files and folders in the trial folder; killed"
+                elif usage.bytes + held > limits.disk_bytes:
+                    reason = f"wrote more than {limits.disk_bytes} bytes into the trial folder; killed"
+            if reason:
+                if pidfd is not None:
+                    with contextlib.suppress(OSError):
+                        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                _kill(proc, cgroup)
+                break
+            wait = max(min(next_disk_check, start + limits.wall_time_s) - time.monotonic(), 0.001)
+            if ended is None:
+                time.sleep(min(wait, _POLL_S))
+            else:
+                select.select([ended], [], [], wait)
     return reason
+
+
+@contextlib.contextmanager
+def _process_fd(pid: int) -> Iterator[int | None]:
+    """A pidfd of `pid` (readable once it exits), or None where the kernel has none."""
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        yield None
+        return
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def _kill(proc: subprocess.Popen[bytes], cgroup: Cgroup | None) -> None:
@@ -462,7 +551,7 @@ def check_sandbox(name: str) -> Sandbox:
             ) from None
     if not result.succeeded:
         raise SandboxUnavailable(
-            f"--hep-sandbox={name}: Python does not start inside the sandbox ({result.reason}); the runtime view "
-            f"lacks something it needs: report it with `hepagent audit -v` output"
+            f"--hep-sandbox={name}: Python with numpy does not start inside the sandbox ({result.reason}); the "
+            f"Python installation must be readable by the code's uid, or run unconfined with --hep-sandbox=none"
         )
     return sandbox

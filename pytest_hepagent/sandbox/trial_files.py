@@ -4,15 +4,15 @@ Every path is walked one component at a time from a descriptor of the work folde
 link anywhere on the way is an error, never followed, so a link planted by the code cannot point the harness at a
 golden file, a site-packages `.pth` or anything else outside. Files must be regular files (not FIFOs, devices or
 folders) and are size-checked on the open descriptor before anything is read. Removal deletes links themselves,
-never what they point at, and the disk-use walk never recurses.
+never what they point at; neither removal nor the disk-use walk recurses, however deep the code nested folders.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
-import shutil
 import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -26,6 +26,7 @@ __all__ = [
     "open_regular",
     "read_regular",
     "remove_entries",
+    "remove_tree",
     "write_regular",
 ]
 
@@ -119,9 +120,11 @@ def read_regular(root: Path, rel: str, max_bytes: int) -> bytes:
     return data
 
 
-def write_regular(root: Path, rel: str, data: bytes, mode: int = 0o644) -> None:
-    """Create or replace `root/rel` with `data`; folders on the way are created, and links there removed."""
-    parts = _parts(rel)
+@contextlib.contextmanager
+def _cleared_parent(root: Path, parts: Sequence[str], create: bool) -> Iterator[int | None]:
+    """A descriptor of the folder holding `parts[-1]`, reached without following links. Whatever stands on the way
+    and is not a folder (a planted link, a file) is removed; a missing folder is created when `create`, else None
+    is yielded (nothing below it exists)."""
     fd = os.open(root, _DIR_FLAGS)
     try:
         for name in parts[:-1]:
@@ -132,56 +135,105 @@ def write_regular(root: Path, rel: str, data: bytes, mode: int = 0o644) -> None:
                     raise
                 if exc.errno != errno.ENOENT:
                     _remove(fd, name)
+                if not create:
+                    yield None
+                    return
                 os.mkdir(name, 0o755, dir_fd=fd)
                 child = os.open(name, _DIR_FLAGS, dir_fd=fd)
             os.close(fd)
             fd = child
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def write_regular(root: Path, rel: str, data: bytes, mode: int = 0o644) -> None:
+    """Create or replace `root/rel` with `data`; folders on the way are created, and links there removed."""
+    parts = _parts(rel)
+    with _cleared_parent(root, parts, create=True) as fd:
+        assert fd is not None
         with contextlib.suppress(FileNotFoundError):
             _remove(fd, parts[-1])
         out = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=fd)
         with os.fdopen(out, "wb") as f:
             f.write(data)
-    finally:
-        os.close(fd)
 
 
 def _remove(parent: int, name: str) -> None:
     """Remove the entry `name` itself: a link is unlinked (not followed), a folder removed with its contents."""
     info = os.stat(name, dir_fd=parent, follow_symlinks=False)
-    if stat.S_ISDIR(info.st_mode):
-        shutil.rmtree(name, dir_fd=parent)  # descriptor-based: does not follow links inside
-    else:
+    if not stat.S_ISDIR(info.st_mode):
         os.unlink(name, dir_fd=parent)
+        return
+    folder = _open_writable_dir(parent, name)
+    try:
+        _empty(folder)
+    finally:
+        os.close(folder)
+    os.rmdir(name, dir_fd=parent)
+
+
+def _open_writable_dir(parent: int, name: str) -> int:
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=parent)
+    except PermissionError:  # the code took its own folder's permissions away: it is the harness's uid's to restore
+        os.chmod(name, 0o700, dir_fd=parent)
+        return os.open(name, _DIR_FLAGS, dir_fd=parent)
+
+
+def _empty(folder: int) -> None:
+    """Delete everything in `folder` without recursion (shutil.rmtree recurses: a tree 1,000 folders deep made by
+    the code would overflow it) and without following links: each subfolder's entries are moved up into `folder`
+    (a rename moves a whole subtree at once), then the emptied subfolder is removed, until nothing is left."""
+    spare = itertools.count()
+    while True:
+        with os.scandir(folder) as it:
+            entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+        if not entries:
+            return
+        for name, is_dir in entries:
+            if not is_dir:
+                os.unlink(name, dir_fd=folder)
+                continue
+            child = _open_writable_dir(folder, name)
+            try:
+                with os.scandir(child) as it:
+                    inner = [e.name for e in it]
+                for entry in inner:
+                    while True:
+                        target = f".hepagent-removed-{next(spare)}"
+                        try:
+                            os.stat(target, dir_fd=folder, follow_symlinks=False)
+                        except FileNotFoundError:
+                            break
+                    os.rename(entry, target, src_dir_fd=child, dst_dir_fd=folder)
+            finally:
+                os.close(child)
+            os.rmdir(name, dir_fd=folder)
+
+
+def remove_tree(path: Path) -> None:
+    """Delete a trial folder (or anything the code made) that may be deep, full of links or locked down."""
+    path = Path(path)
+    try:
+        parent = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            _remove(parent, path.name)
+    finally:
+        os.close(parent)
 
 
 def remove_entries(root: Path, rels: Sequence[str]) -> None:
     """Remove each of `rels` under `root` if present. A link on the way is removed instead of being followed."""
     for rel in rels:
         parts = _parts(rel)
-        try:
-            with _parent_dir(root, parts) as parent:
-                _remove(parent, parts[-1])
-        except FileNotFoundError:
-            continue
-        except UnsafeFile:
-            _remove_first_non_folder(root, parts)
-
-
-def _remove_first_non_folder(root: Path, parts: Sequence[str]) -> None:
-    """Unlink the first entry on the way to `parts[-1]` that is not a real folder (the link that stood there)."""
-    fd = os.open(root, _DIR_FLAGS)
-    try:
-        for name in parts[:-1]:
-            try:
-                child = os.open(name, _DIR_FLAGS, dir_fd=fd)
-            except OSError as exc:
-                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                    os.unlink(name, dir_fd=fd)
-                return
-            os.close(fd)
-            fd = child
-    finally:
-        os.close(fd)
+        with _cleared_parent(root, parts, create=False) as parent:
+            if parent is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    _remove(parent, parts[-1])
 
 
 @dataclass(frozen=True)

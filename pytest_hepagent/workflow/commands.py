@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ import click
 
 from pytest_hepagent.bench.store import write_json  # atomic: a killed job leaves no half record
 from pytest_hepagent.cli_options import SANDBOX_OPTION
+from pytest_hepagent.sandbox.trial_files import remove_tree
 
 __all__ = ["bench_merge", "bench_prepare", "bench_trial", "step", "workflow"]
 
@@ -70,7 +70,7 @@ def step(
         report_dir=out.parent, run_id=out.name, sandbox=sandbox,
     )  # fmt: skip
     folder = out / "trials" / name
-    shutil.rmtree(folder, ignore_errors=True)  # a re-run of this rule starts afresh
+    remove_tree(folder)  # a re-run of this rule starts afresh (the folder is an agent's: never follow its links)
     result, record = run_benchmark_trial(
         bench, env, model, name, 1, step_hashes(run_hashes(env), name), folder=folder, inputs_dir=out
     )
