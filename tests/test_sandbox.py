@@ -54,7 +54,8 @@ def test_the_code_sees_a_runtime_and_its_folder_and_nothing_of_the_harness(sandb
         import numpy, awkward, uproot, sklearn
         view = {"root": sorted(os.listdir("/")), "cwd": os.getcwd(), "mounts": open("/proc/self/mountinfo").read(),
                 "uid": os.getuid(), "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
-                "status": open("/proc/self/status").read(), "path": sys.path, "env": dict(os.environ)}
+                "status": open("/proc/self/status").read(), "path": sys.path, "env": dict(os.environ),
+                "init": open("/proc/1/cmdline").read(), "fds": sorted(int(f) for f in os.listdir("/proc/self/fd"))}
         try:
             import pytest_hepagent
             view["project"] = pytest_hepagent.__file__
@@ -76,6 +77,8 @@ def test_the_code_sees_a_runtime_and_its_folder_and_nothing_of_the_harness(sandb
     for place in hidden:  # not in view, and not named by any mount either
         assert str(place) not in view["mounts"], place
     assert all(pid < 10 for pid in view["pids"])  # its own PID namespace: the host's processes are not there
+    assert str(tmp_path) not in view["init"] and "--args" in view["init"]  # bwrap's init names no host folder
+    assert len(view["fds"]) <= 5  # stdio, the exception report's pipe and listdir's own: no bwrap descriptor
     caps = {line.split(":")[0]: line.split()[1] for line in view["status"].splitlines() if line.startswith("Cap")}
     assert set(caps.values()) == {"0000000000000000"}, caps
     assert "NoNewPrivs:\t1" in view["status"]

@@ -2,8 +2,8 @@
 
 - `bwrap` (the default on Linux): bubblewrap, the sandbox under Flatpak. New PID, mount, network, IPC, UTS and
   cgroup namespaces, `--new-session`, `--die-with-parent`, no capabilities, a fresh `/proc`, a minimal `/dev`, no
-  `/sys`, and a read-only root holding only the runtime view (`view.py`), the trial's work folder at `/trial` and
-  a private `/tmp`. Run by an ordinary user, bwrap also enters a user namespace and the code keeps that user's
+  `/sys`, a read-only root holding only the runtime view (`view.py`), the trial's work folder at `/trial` and a
+  private `/tmp`, and a seccomp filter (no new user namespaces, no kernel keyring, no perf, bpf or userfaultfd). Run by an ordinary user, bwrap also enters a user namespace and the code keeps that user's
   uid. Run by root, bwrap sets the namespaces up as root (so it can read a Python installed under `/root`), and
   the code is switched to an unprivileged uid of its own (`setpriv`) before it starts: root is exempt from the
   process limit, and a uid per trial keeps concurrent trials' process counts apart. `--json-status-fd` is the
@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path, PurePosixPath
@@ -41,6 +41,7 @@ __all__ = [
     "SandboxUnavailable",
     "UnconfinedSandbox",
     "get_sandbox",
+    "seccomp_program",
 ]
 
 SANDBOXES = ("bwrap", "none")
@@ -77,6 +78,9 @@ class Job:
     """Host paths the code may read at their own path (e.g. TabPFN weights)."""
     status_fd: int | None = None
     block_fd: int | None = None
+    pass_data: Callable[[bytes], int] | None = None
+    """Hands `data` to the launcher as a descriptor (a memory file the runner passes on and closes); returns its
+    number. Options passed this way do not show in the launcher's command line."""
 
 
 class Sandbox(ABC):
@@ -140,6 +144,34 @@ class UnconfinedSandbox(Sandbox):
         _require("prlimit", "util-linux")
 
 
+_CLONE_NEWUSER = 0x10000000
+_BLOCKED_SYSCALLS = ("add_key", "keyctl", "request_key", "perf_event_open", "bpf", "userfaultfd")
+"""Kernel interfaces no analysis needs and that are not namespaced (the keyring) or wide attack surface."""
+
+
+@cache
+def seccomp_program() -> bytes:
+    """The seccomp filter the code runs under (compiled BPF, built with libseccomp): no new user namespaces (a root
+    harness's sandbox has none of its own, so bwrap's --disable-userns cannot apply), `clone3` refused with ENOSYS
+    so the C library falls back to `clone`, whose flags a filter can read, and `_BLOCKED_SYSCALLS` refused."""
+    import errno
+    import tempfile
+
+    import pyseccomp as seccomp
+
+    program = seccomp.SyscallFilter(seccomp.ALLOW)
+    newuser = seccomp.Arg(0, seccomp.MASKED_EQ, _CLONE_NEWUSER, _CLONE_NEWUSER)
+    for call in ("unshare", "clone"):
+        program.add_rule(seccomp.ERRNO(errno.EPERM), call, newuser)
+    program.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
+    for call in _BLOCKED_SYSCALLS:
+        program.add_rule(seccomp.ERRNO(errno.EPERM), call)
+    with tempfile.TemporaryFile() as out:
+        program.export_bpf(out)
+        out.seek(0)
+        return out.read()
+
+
 def _ancestors(paths: Sequence[str]) -> list[str]:
     """Every proper ancestor folder of `paths`, shallowest first (bwrap as root would create them mode 0700)."""
     found: set[str] = set()
@@ -166,7 +198,10 @@ class BwrapSandbox(Sandbox):
     def trial_uid(self) -> int | None:
         return TRIAL_UIDS[0] + secrets.randbelow(TRIAL_UIDS[1]) if self.as_root else None
 
-    def _view_args(self, view: RuntimeView, extra: Sequence[Path]) -> list[str]:
+    @staticmethod
+    @cache
+    def _view_args(view: RuntimeView, extra: tuple[Path, ...]) -> tuple[str, ...]:
+        """The mounts of the runtime view (the same for every execution of a process: built once)."""
         readonly = [*view.readonly, *(str(p) for p in extra if p.exists())]
         dests = [*readonly, *(link for _, link in view.symlinks), *(s.path for s in view.site_packages)]
         dests += [f"{s.path}/{e}" for s in view.site_packages for e in s.entries]
@@ -182,17 +217,19 @@ class BwrapSandbox(Sandbox):
             for entry in site.entries:
                 args += ["--ro-bind", f"{site.path}/{entry}", f"{site.path}/{entry}"]
             args += ["--remount-ro", site.path]
-        return args
+        return tuple(args)
 
     def command(self, job: Job) -> list[str]:
+        """bwrap with its options and its seccomp filter passed as data (`--args`, `--seccomp`): the sandbox's
+        init shows up inside as `/proc/1/cmdline`, which would otherwise name the host's folders it binds."""
         limits = job.limits
-        args = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+        args = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
         if not self.as_root:
             args += ["--unshare-user", "--disable-userns"]
         args += ["--die-with-parent", "--new-session", "--hostname", "sandbox", "--cap-drop", "ALL"]
         if self.as_root:  # kept only for setpriv, which drops them with the uid switch
             args += [a for c in ("SETUID", "SETGID", "SETPCAP") for a in ("--cap-add", f"CAP_{c}")]
-        args += self._view_args(runtime_view(), job.extra_readonly)
+        args += self._view_args(runtime_view(), tuple(job.extra_readonly))
         args += ["--proc", "/proc", "--dev", "/dev"]
         for tmp in ("/tmp", "/dev/shm"):
             args += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", tmp]
@@ -206,19 +243,29 @@ class BwrapSandbox(Sandbox):
             args += ["--json-status-fd", str(job.status_fd)]
         if job.block_fd is not None:
             args += ["--block-fd", str(job.block_fd)]
-        args.append("--")
+        if job.pass_data is not None:
+            args += ["--seccomp", str(job.pass_data(seccomp_program()))]
+            args = ["--args", str(job.pass_data(b"".join(a.encode() + b"\0" for a in args)))]
+        command = ["bwrap", *args, "--"]
         if self.as_root:
             assert job.uid is not None, "a root harness runs the code as a trial uid"
             uid = str(job.uid)
-            args += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs"]
-            args += ["--inh-caps=-all", "--bounding-set=-all"]
-        return [*args, *_prlimit(limits), *job.argv]
+            command += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs"]
+            command += ["--inh-caps=-all", "--bounding-set=-all"]
+        return [*command, *_prlimit(limits), *job.argv]
 
     def check(self) -> None:
         bwrap = _require("bwrap", "bubblewrap: apt-get install bubblewrap, dnf install bubblewrap")
         _require("prlimit", "util-linux")
         if self.as_root:
             _require("setpriv", "util-linux")
+        try:
+            seccomp_program()
+        except (ImportError, OSError) as exc:
+            raise SandboxUnavailable(
+                f"--hep-sandbox=bwrap: no seccomp filter can be built ({exc}); install libseccomp (apt-get install "
+                f"libseccomp2, dnf install libseccomp), or run unconfined with --hep-sandbox=none"
+            ) from None
         done = subprocess.run([bwrap, "--version"], capture_output=True, text=True, check=False)
         self.version = done.stdout.strip().removeprefix("bubblewrap ").strip()
 
