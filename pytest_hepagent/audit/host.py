@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_hepagent.sandbox.backends import TRIAL_UIDS
+from pytest_hepagent.sandbox.trial_files import remove_tree
 
 __all__ = ["SECRET", "Host"]
 
@@ -231,4 +232,4 @@ class Host:
             with contextlib.suppress(OSError):
                 if stat.S_ISREG(path.lstat().st_mode) or path.is_symlink():
                     path.unlink()
-        shutil.rmtree(self.root, ignore_errors=True)
+        remove_tree(self.root)

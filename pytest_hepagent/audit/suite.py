@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import tempfile
 import traceback
@@ -29,6 +28,7 @@ from pytest_hepagent.audit.host import SECRET, Host
 from pytest_hepagent.errors import SpecError
 from pytest_hepagent.resources import hostile_cassette_dir
 from pytest_hepagent.sandbox.limits import Limits
+from pytest_hepagent.sandbox.trial_files import remove_tree
 
 __all__ = ["AUDIT_LIMITS", "CLASSES", "LEAK", "Attack", "AttackResult", "load_attacks", "run_attack", "run_audit"]
 
@@ -125,6 +125,17 @@ def _in_child(attack: Attack, env: Any, cassette: Path, trial_dir: Path) -> dict
     if result.outcome == "failed":
         classification = classify_trial(result.trial_dir, result=result.to_dict(), solution_dir=env.solution_dir)
     record = record_from_result(result, run_id="audit", hashes={})
+    if classification is not None:
+        record["category"] = classification.to_dict()
+    report_error = ""
+    try:  # the run's report must survive whatever the trial left in its record and logs
+        from pytest_hepagent.bench.store import ResultsStore
+        from pytest_hepagent.report import render_report
+
+        ResultsStore(trial_dir.parents[2]).append(record)
+        render_report(trial_dir.parents[2])
+    except Exception as exc:  # noqa: BLE001 - reported as a problem of this attack
+        report_error = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
     texts = [
         f"{a.execution.stdout}\n{a.execution.stderr}"
         for a in (result.agent.attempts if result.agent else ())
@@ -140,6 +151,7 @@ def _in_child(attack: Attack, env: Any, cassette: Path, trial_dir: Path) -> dict
         ],
         "secret_leaked": SECRET in json.dumps(record) + "".join(texts) + logs,
         "judge_fenced": _judge_fenced(result) if attack.expect.get("judge_fenced") else None,
+        "report_error": report_error,
     }
 
 
@@ -193,11 +205,13 @@ def run_attack(attack: Attack, env: Any, keep: Path | None = None) -> AttackResu
                 result.problems.append(f"the rules say {result.category!r}, not {expected!r}")
             if child["judge_fenced"] is False:
                 result.problems.append("the judge prompt carries the trial's text unfenced")
+            if child["report_error"]:
+                result.problems.append(f"the run's report cannot be rendered: {child['report_error']}")
         result.problems += host.check(trial_dir / "work" if (trial_dir / "work").is_dir() else trial_dir)
     finally:
         host.close()
         if keep is None:
-            shutil.rmtree(root, ignore_errors=True)
+            remove_tree(root)
     return result
 
 
