@@ -3,7 +3,7 @@
 - `bwrap` (the default on Linux): bubblewrap, the sandbox under Flatpak. New PID, mount, network, IPC, UTS and
   cgroup namespaces, `--new-session`, `--die-with-parent`, no capabilities, a fresh `/proc`, a minimal `/dev`, no
   `/sys`, a read-only root holding only the runtime view (`view.py`), the trial's work folder at `/trial` and a
-  private `/tmp`, and a seccomp filter (no new user namespaces, no kernel keyring, no perf, bpf or userfaultfd). Run by an ordinary user, bwrap also enters a user namespace and the code keeps that user's
+  private `/tmp`, and a seccomp filter (no new user namespaces, no kernel keyring, no perf, bpf, userfaultfd or io_uring). Run by an ordinary user, bwrap also enters a user namespace and the code keeps that user's
   uid. Run by root, bwrap sets the namespaces up as root (so it can read a Python installed under `/root`), and
   the code is switched to an unprivileged uid of its own (`setpriv`) before it starts: root is exempt from the
   process limit, and a uid per trial keeps concurrent trials' process counts apart. `--json-status-fd` is the
@@ -145,7 +145,17 @@ class UnconfinedSandbox(Sandbox):
 
 
 _CLONE_NEWUSER = 0x10000000
-_BLOCKED_SYSCALLS = ("add_key", "keyctl", "request_key", "perf_event_open", "bpf", "userfaultfd")
+_BLOCKED_SYSCALLS = (
+    "add_key",
+    "keyctl",
+    "request_key",
+    "perf_event_open",
+    "bpf",
+    "userfaultfd",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+)
 """Kernel interfaces no analysis needs and that are not namespaced (the keyring) or wide attack surface."""
 
 
@@ -229,10 +239,11 @@ class BwrapSandbox(Sandbox):
         args += ["--die-with-parent", "--new-session", "--hostname", "sandbox", "--cap-drop", "ALL"]
         if self.as_root:  # kept only for setpriv, which drops them with the uid switch
             args += [a for c in ("SETUID", "SETGID", "SETPCAP") for a in ("--cap-add", f"CAP_{c}")]
-        args += self._view_args(runtime_view(), tuple(job.extra_readonly))
+        # The private /tmp first: a runtime installed under /tmp (a CI job's venv) is bound on top of it.
         args += ["--proc", "/proc", "--dev", "/dev"]
         for tmp in ("/tmp", "/dev/shm"):
             args += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", tmp]
+        args += self._view_args(runtime_view(), tuple(job.extra_readonly))
         args += ["--ro-bind", str(job.support), SUPPORT_INSIDE]
         args += ["--bind", str(job.work), WORK_INSIDE]
         for rel in job.readonly:
