@@ -233,6 +233,14 @@ def _attempt(raw: Mapping[str, Any]) -> Attempt:
 
 
 def _diagnose(work: Path, solution_dir: Path | None, raw: Mapping[str, Any]) -> OutputDiagnostic:
+    """What the wrong output looks like; only the comparator's verdict when it cannot be read within bounds."""
+    try:
+        return _diagnose_array(work, solution_dir, raw)
+    except (MemoryError, ValueError, OSError):
+        return OutputDiagnostic(_text(raw.get("path")), _text(raw.get("status")), _text(raw.get("message")))
+
+
+def _diagnose_array(work: Path, solution_dir: Path | None, raw: Mapping[str, Any]) -> OutputDiagnostic:
     import numpy as np
 
     from pytest_hepagent.compare.untrusted import UnreadableOutput, read_npy

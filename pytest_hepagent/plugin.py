@@ -148,7 +148,8 @@ def _data_dir(config: pytest.Config) -> Path | None:
 def hepagent_config() -> dict[str, Any]:
     """Overrides for the benchmark's settings (override this fixture in a conftest.py).
 
-    Keys: `limits` (a `pytest_hepagent.sandbox.Limits`), `gateway` (a `GatewaySettings`).
+    Keys: `limits` (a `pytest_hepagent.sandbox.limits.Limits`), `gateway` (a
+    `pytest_hepagent.llm.gateway.GatewaySettings`).
     """
     return {}
 

@@ -34,7 +34,7 @@ from pytest_hepagent.sandbox.backends import DEFAULT_SANDBOX, Sandbox, get_sandb
 from pytest_hepagent.sandbox.layout import READONLY, TrialFolder, prepare_trial_dir
 from pytest_hepagent.sandbox.limits import Limits
 from pytest_hepagent.sandbox.runner import ExecutionResult, check_sandbox, run_confined
-from pytest_hepagent.sandbox.trial_files import UnsafeFile, remove_entries, write_regular
+from pytest_hepagent.sandbox.trial_files import UnsafeFile, remove_entries, seal, write_regular
 from pytest_hepagent.specs import SystemPrompts, TaskSpec, load_specs, load_system_prompts
 
 __all__ = ["TrialEnvironment", "TrialRequest", "TrialResult", "run_trial"]
@@ -235,6 +235,7 @@ def run_trial(request: TrialRequest, env: TrialEnvironment, trial_dir: Path) -> 
             cassette=request.cassette,
         )
         result.agent = run
+        seal(folder.work)  # no other user may change what the code left, or run what it made set-uid
         if run.status == "infrastructure_error":
             result.error = run.error
         else:

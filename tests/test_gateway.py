@@ -103,20 +103,22 @@ def test_a_dead_api_is_an_infrastructure_error_not_a_model_failure(env: TrialEnv
     assert "INFRASTRUCTURE ERROR" in Path(result.files["comprehensive"]).read_text()
 
 
+@pytest.mark.parametrize("fault", [("refuse", None), ("status", 400)], ids=["content-policy", "bad-request"])
 def test_a_refusal_caused_by_the_code_s_output_is_no_infrastructure_error(
-    env: TrialEnvironment, tmp_path: Path
+    env: TrialEnvironment, tmp_path: Path, fault: tuple[str, object]
 ) -> None:
-    """Code that prints what a provider refuses to read must not turn its failure into an infrastructure error."""
+    """Code that prints what a provider refuses to read (content, or a length over the model's window, answered 400)
+    must not turn its failure into an infrastructure error."""
     answers = deque(["## Worker Prompt\nDo it.", "```python\nprint('refused text')\nraise SystemExit(1)\n```", "x"])
-    faults = deque([None, None, ("refuse", None)])  # the debugger's prompt, which quotes the code's output
+    faults = deque([None, None, fault])  # the debugger's prompt, which quotes the code's output
     with serve(FakeOpenAI(answers=answers, faults=faults)) as fake:  # type: ignore[arg-type]
         result = run_trial(
             TrialRequest("categorization", "openai/loopback-model"), _with_server(env, fake), tmp_path / "t"
         )
     assert result.outcome == "failed" and result.validation is not None
     assert result.agent is not None and result.agent.status == "ended"
-    assert "refused the conversation" in result.error and "safety system" in result.error
-    with serve(FakeOpenAI(answers=deque(["x"]), faults=deque([("refuse", None)]))) as fake:  # type: ignore[arg-type]
+    assert "the conversation" in result.error and ("safety system" in result.error or "injected 400" in result.error)
+    with serve(FakeOpenAI(answers=deque(["x"]), faults=deque([fault]))) as fake:  # type: ignore[arg-type]
         first = run_trial(
             TrialRequest("categorization", "openai/loopback-model"), _with_server(env, fake), tmp_path / "u"
         )

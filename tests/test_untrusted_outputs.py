@@ -127,6 +127,15 @@ def test_an_npy_header_is_checked_against_the_file_before_any_allocation(work: P
     np.testing.assert_array_equal(read_npy(work, "arrays/ok.npy", max_elements=10), np.arange(10.0))
 
 
+def test_a_negative_shape_is_refused_before_the_data_is_read(work: Path) -> None:
+    path = work / "arrays" / "neg.npy"
+    _header_only(path, (-1,), "|u1")
+    with path.open("r+b") as f:
+        f.truncate(1 << 26)  # 64 MiB, sparse: a reader that trusts the shape reads it all
+    with pytest.raises(UnreadableOutput, match=r"negative shape \(-1,\)"):
+        read_npy(work, "arrays/neg.npy", max_elements=100)
+
+
 def test_pickles_and_structured_arrays_are_not_numbers(work: Path) -> None:
     np.save(work / "arrays" / "obj.npy", np.array([{}], dtype=object), allow_pickle=True)
     np.save(work / "arrays" / "rec.npy", np.zeros(3, dtype=[("a", "f8")]))

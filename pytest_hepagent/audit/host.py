@@ -197,6 +197,8 @@ class Host:
         if self.server.connections:
             problems.append(f"the host's loopback server was reached {self.server.connections} time(s)")
         problems += self._leftovers(work)
+        if work is not None and work.name == "work" and work.stat().st_mode & 0o077:
+            problems.append(f"the code's folder stays open to other users (mode {oct(work.stat().st_mode & 0o777)})")
         return problems
 
     def _leftovers(self, work: Path | None) -> list[str]:

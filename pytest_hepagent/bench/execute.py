@@ -6,6 +6,7 @@ a cluster ran it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,8 @@ from pytest_hepagent.bench.config import BenchmarkConfig, safe_name
 from pytest_hepagent.bench.records import chain_id, record_from_result
 from pytest_hepagent.sandbox.trial_files import read_regular
 from pytest_hepagent.trial import TrialEnvironment, TrialRequest, TrialResult, run_trial
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "ChainResult",
@@ -79,14 +82,20 @@ def _classify(result: TrialResult, env: TrialEnvironment, bench: BenchmarkConfig
         return
     from error_classifier import classify_trial
 
-    classification = classify_trial(
-        result.trial_dir,
-        result=result.to_dict(),
-        solution_dir=env.solution_dir,
-        judge_model=bench.judge_model,
-        gateway=env.gateway,
-        api_base=bench.api_base,
-    )
+    try:
+        classification = classify_trial(
+            result.trial_dir,
+            result=result.to_dict(),
+            solution_dir=env.solution_dir,
+            judge_model=bench.judge_model,
+            gateway=env.gateway,
+            api_base=bench.api_base,
+        )
+    except Exception as exc:  # the trial's record matters more than its category: keep it, say why there is none
+        log.exception("%s: the classifier failed", result.trial_dir)
+        note = f"the classifier failed ({type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]})"
+        result.category = {"rule": None, "judge": None, "final": None, "note": note}
+        return
     result.category = classification.to_dict() if classification else None
 
 

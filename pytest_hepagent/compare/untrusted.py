@@ -75,6 +75,8 @@ def _header(f: BinaryIO, rel: str, file_bytes: int) -> NpyHeader:
     if dtype.hasobject or dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None or dtype.subdtype is not None:
         raise UnreadableOutput(f"{rel}: dtype {dtype} is not plain real numbers (pickled or structured data)")
     header = NpyHeader(tuple(int(n) for n in shape), dtype, bool(fortran), f.tell(), file_bytes)
+    if any(n < 0 for n in header.shape):
+        raise UnreadableOutput(f"{rel}: its header declares a negative shape {header.shape}")
     if header.size * dtype.itemsize > file_bytes - header.offset:
         raise UnreadableOutput(
             f"{rel}: its header declares shape {header.shape} ({header.size * dtype.itemsize} bytes of {dtype}) "

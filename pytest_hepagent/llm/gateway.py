@@ -8,8 +8,8 @@ OpenAI-compatible server through `api_base` (`openai/<name>`). The built-in offl
 Rate limits, 5xx answers, timeouts, dropped connections and malformed bodies are retried with exponential backoff
 (litellm's own `num_retries` needs `tenacity`, which it does not install, so it is set to 0); when the retries are
 spent, or for an error no retry can fix, the call raises `InfrastructureError`: never a model failure. A refusal of
-what the conversation holds (a content-policy error) raises `ConversationEnded` instead: the agent loop decides
-whose it is (see `agent/loop.py`).
+what the conversation holds (a content-policy error, a context-window overflow, any other 400) raises
+`ConversationEnded` instead: the agent loop decides whose it is (see `agent/loop.py`).
 """
 
 from __future__ import annotations
@@ -161,6 +161,11 @@ class Gateway:
                 if _refused(litellm, exc):
                     raise ConversationEnded(
                         f"{model}: the provider refused the conversation: {_one_line(exc)}"
+                    ) from exc
+                if isinstance(exc, litellm.ContextWindowExceededError) or getattr(exc, "status_code", None) == 400:
+                    # What the conversation holds (its length, its content) is what the provider rejects.
+                    raise ConversationEnded(
+                        f"{model}: the provider rejected the conversation: {_one_line(exc)}"
                     ) from exc
                 if not _retryable(litellm, exc) or attempts > settings.max_retries:
                     why = "retries exhausted" if attempts > settings.max_retries else "not retryable"
