@@ -206,3 +206,14 @@ def test_the_run_goes_on_after_hostile_code(env: TrialEnvironment, tmp_path: Pat
     )
     result = run_trial(TrialRequest("categorization", "hepagent/oracle"), env, tmp_path / "b")
     assert result.outcome == "passed"
+
+
+def test_processes_that_outlive_the_kill_end_the_trial_as_a_model_failure(
+    env: TrialEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Code can queue kernel work that keeps its processes alive past SIGKILL; that must not read as the harness's
+    failure (kept out of success rates), nor let anything it left be validated."""
+    monkeypatch.setattr("pytest_hepagent.sandbox.runner._wait_gone", lambda *_: False)
+    result = run_trial(TrialRequest("categorization", "hepagent/oracle"), env, tmp_path / "t")
+    assert result.outcome == "failed" and result.validation is None
+    assert "StuckProcesses: the execution's processes did not end" in result.error

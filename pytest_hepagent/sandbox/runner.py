@@ -35,7 +35,7 @@ from pytest_hepagent.sandbox.cgroups import Cgroup, create_cgroup
 from pytest_hepagent.sandbox.limits import Limits
 from pytest_hepagent.sandbox.trial_files import disk_usage
 
-__all__ = ["DEFAULT_LIMITS", "ExecutionResult", "check_sandbox", "run_confined"]
+__all__ = ["DEFAULT_LIMITS", "ExecutionResult", "StuckProcesses", "check_sandbox", "run_confined"]
 
 # Variables generated code may see; everything else (API keys, tokens, credentials) is dropped.
 _PASSED_THROUGH = (
@@ -56,6 +56,10 @@ _TEARDOWN_TIMEOUT_S = 10.0
 _EXCEPTION_BYTES = 256 << 10
 
 DEFAULT_LIMITS = Limits()
+
+
+class StuckProcesses(RuntimeError):
+    """The execution's processes outlived SIGKILL: the trial cannot go on (a model failure, see `trial.py`)."""
 
 
 @dataclass(frozen=True)
@@ -426,16 +430,19 @@ def _supervise(
         if pidfd is not None and not _wait_gone(pidfd, _TEARDOWN_TIMEOUT_S):
             with contextlib.suppress(OSError):
                 signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-            if not _wait_gone(pidfd, _TEARDOWN_TIMEOUT_S):
-                raise InfrastructureError(f"sandbox {sandbox.name}: the execution's processes did not end")
+            if not _wait_gone(pidfd, 6 * _TEARDOWN_TIMEOUT_S):
+                # Processes stuck in the kernel (I/O the code queued) outlive SIGKILL for a while. The code caused
+                # it, so it is no infrastructure error (the trial ends as a model failure), and nothing the code
+                # left is validated while a process of it may still write.
+                raise StuckProcesses(f"the execution's processes did not end {7 * _TEARDOWN_TIMEOUT_S:g} s after it")
         _kill(proc, cgroup)  # unconfined: whatever the code left behind dies with it
     finally:
         if pidfd is not None:
             os.close(pidfd)
-    for thread in (out, err, exceptions):
-        thread.join(5)
-    proc.stdout.close()
-    proc.stderr.close()
+        for thread in (out, err, exceptions):
+            thread.join(5)
+        proc.stdout.close()
+        proc.stderr.close()
     duration = time.monotonic() - start
     stderr = err.text()
     code: int | None = proc.returncode
