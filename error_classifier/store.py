@@ -32,7 +32,7 @@ def _solution_dir(record: Mapping[str, Any]) -> Path | None:
 
 def current_categories(run_dir: Path, records: Iterable[Mapping[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
     """Per trial key, its category dict: the latest re-classification, else what the run recorded."""
-    from pytest_hepagent.bench.store import read_records, read_run
+    from pytest_hepagent.bench.store import read_jsonl, read_run
 
     run_dir = Path(run_dir)
     if records is None:
@@ -40,7 +40,7 @@ def current_categories(run_dir: Path, records: Iterable[Mapping[str, Any]] | Non
     current = {str(r["key"]): dict(r.get("category") or {}) for r in records if r.get("outcome") == "failed"}
     path = run_dir / CLASSIFICATIONS
     if path.is_file():
-        for line in read_records(path):
+        for _, line in read_jsonl(path):
             if line.get("key") in current:
                 current[str(line["key"])] = dict(line.get("category") or {})
     return current

@@ -216,13 +216,17 @@ def trial(
 ) -> None:
     """Run one agent trial of STEP and validate it; exit 0 passed, 1 failed (model failure), 3 infrastructure error."""
     from pytest_hepagent.analysis.reference import step_by_name
+    from pytest_hepagent.llm.cassette import load_cassette
     from pytest_hepagent.llm.gateway import GatewaySettings
     from pytest_hepagent.trial import TrialEnvironment, TrialRequest, run_trial
 
     _warn_unconfined(sandbox)
+    name = step_by_name(step).name
+    if cassette is not None and (recorded := load_cassette(cassette).step) != name:
+        raise click.UsageError(f"--cassette {cassette}: a trajectory of step {recorded}, not {name}; replay it there")
     env = TrialEnvironment.create(_dataset(data), golden_dir, GatewaySettings(api_base=api_base), sandbox)
     request = TrialRequest(
-        step_by_name(step).name,
+        name,
         model,
         supervisor_model=supervisor_model,
         max_iterations=max_iterations,

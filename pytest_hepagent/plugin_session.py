@@ -53,8 +53,10 @@ def _build(config: pytest.Config) -> BenchmarkConfig:
         kwargs["sandbox"] = str(sandbox)
     if models:
         kwargs["models"] = tuple(dict.fromkeys(models))
-    if steps:
+    if steps is not None:
         kwargs["steps"] = tuple(s.strip() for s in str(steps).split(",") if s.strip())
+        if not kwargs["steps"]:
+            raise pytest.UsageError(f"--hep-steps: no step named in {steps!r}; name steps separated by commas")
     try:
         if trials is not None:
             kwargs["trials"] = int(trials)
@@ -85,11 +87,16 @@ class HepBenchmarkSession:
         self.config, self.bench = config, bench
         self.store = ResultsStore(bench.run_dir)
         self.is_worker = hasattr(config, "workerinput")
+        self.unsaved = 0
+        """Records the controller could not append (a full disk): the run then ends with an error."""
+        self.unsaved_error = ""
         self._env: Any = None
         self._hashes: dict[str, str] | None = None
         self._seen: set[str] = set()
         self.verdicts: list[Any] | None = None
-        self.done_keys: set[str] = set()
+        given = getattr(config, "workerinput", {})
+        self.done_keys: set[str] = set(given.get("hepagent_done_keys", ()))
+        """Trials the resumed run already holds (the controller reads them; workers get them in workerinput)."""
         self.report_path: Path | None = None
         self.report_error = ""
 
@@ -124,15 +131,21 @@ class HepBenchmarkSession:
     def prepare(self) -> None:
         """Data and goldens once, before any worker starts; the run folder and its recorded settings."""
         self.environment()
-        self.bench.run_dir.mkdir(parents=True, exist_ok=True)
         if self.bench.resume:
             from pytest_hepagent.bench.store import latest_records
 
             done = [r for r in latest_records(self.store.records()) if r["outcome"] in ("passed", "failed")]
             self.done_keys = {r["key"] for r in done} | {r["chain"]["id"] for r in done if r.get("chain")}
         settings = self.bench.run_dir / "config.json"
-        if not settings.exists():
-            settings.write_text(json.dumps(self.bench.describe() | {"run_id": self.bench.run_id}, indent=1) + "\n")
+        try:
+            self.bench.run_dir.mkdir(parents=True, exist_ok=True)
+            if not settings.exists():
+                settings.write_text(json.dumps(self.bench.describe() | {"run_id": self.bench.run_id}, indent=1) + "\n")
+        except OSError as exc:
+            raise pytest.UsageError(
+                f"--hep-report-dir {self.bench.report_dir}: the run folder cannot be written ({exc.strerror}); "
+                f"choose a writable folder"
+            ) from None
 
     def environment(self) -> Any:
         if self._env is None:
@@ -191,7 +204,7 @@ class HepBenchmarkSession:
                     id=f"{safe_name(model.removeprefix('hepagent/'))}-trial{t}",
                 )
                 for model in self.bench.models
-                for t in range(1, self.bench.trials + 1)
+                for t in range(1, self.bench.chain_trials + 1)
             ]
             metafunc.parametrize("hep_chain", chains, indirect=True)
             return
@@ -205,7 +218,7 @@ class HepBenchmarkSession:
             marks = [getattr(pytest.mark, f"step_{step}"), getattr(pytest.mark, f"model_{safe_name(model)}")]
             params += [
                 pytest.param((model, step, t), marks=marks, id=f"{short}-trial{t}")
-                for t in range(1, self.bench.trials + 1)
+                for t in range(1, self.bench.trials_for(step) + 1)
             ]
         metafunc.parametrize("hep_trial", params, indirect=True)
 
@@ -262,8 +275,8 @@ class HepBenchmarkSession:
         model, step, trial = request.param
         bench = self.bench
         self._check_budget()
-        if model == "hepagent/replay" and bench.cassette_for(step, trial) is None:
-            pytest.skip(f"no cassette for {step} trial {trial} in {bench.replay}")
+        if model == "hepagent/replay" and bench.cassette_for(step, trial) is None:  # checked at start-up: never
+            pytest.fail(f"no cassette for {step} trial {trial} in {bench.replay}", pytrace=False)
         result, record = run_benchmark_trial(
             bench,
             self._item_environment(overrides),
@@ -287,8 +300,8 @@ class HepBenchmarkSession:
         self._check_budget()
         if model == "hepagent/replay":
             missing = [s for s in bench.steps if bench.cassette_for(s, trial) is None]
-            if missing:
-                pytest.skip(f"no cassette for {', '.join(missing)} trial {trial} in {bench.replay}")
+            if missing:  # checked at start-up: never
+                pytest.fail(f"no cassette for {', '.join(missing)} trial {trial} in {bench.replay}", pytrace=False)
         chain = run_chain(
             bench,
             self._item_environment(overrides),
@@ -342,7 +355,11 @@ class HepBenchmarkSession:
         for name, value in report.user_properties:
             if name == RECORD_PROPERTY and isinstance(value, dict) and value["key"] not in self._seen:
                 self._seen.add(value["key"])
-                self.store.append(value)
+                try:
+                    self.store.append(value)
+                except OSError as exc:  # a full disk: what is written stays; the run must not look complete
+                    self.unsaved += 1
+                    self.unsaved_error = exc.strerror or str(exc)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -360,8 +377,14 @@ class HepBenchmarkSession:
 
         hashes = self._all_hashes() if self._env is not None else {}
         extra = summary_extra(self.bench, self._env, hashes)
-        self.store.write_summary(summary_dict(self.bench.run_id, cells, self.verdicts, extra))
+        try:
+            self.store.write_summary(summary_dict(self.bench.run_id, cells, self.verdicts, extra))
+        except OSError as exc:
+            self.unsaved_error = self.unsaved_error or exc.strerror or str(exc)
+            self.unsaved = self.unsaved or 1
         self.report_path = self._render()
+        if self.unsaved:  # the records on disk are not the run: it must not pass
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
     def _render(self) -> Path | None:
         """The run's HTML report; a failure to render is reported, never fails the run (the records are safe)."""
@@ -394,6 +417,12 @@ class HepBenchmarkSession:
         for line in chain_lines(chain_cells(records)):
             write(line)
         write(f"run {self.bench.run_id}: {self.store.results_path}")
+        if self.unsaved:
+            terminalreporter.write_line(
+                f"hepagent: {self.unsaved} record(s) or the summary could not be written to {self.bench.run_dir} "
+                f"({self.unsaved_error}); free space, then run what is missing with --hep-resume={self.bench.run_id}",
+                red=True,
+            )
         if self.report_path is not None:
             write(f"report: {self.report_path}")
         elif self.report_error:
@@ -440,3 +469,4 @@ class _XdistHooks:
         node.workerinput["hepagent_data_dir"] = str(env.dataset.root)
         node.workerinput["hepagent_solution_dir"] = str(env.solution_dir)
         node.workerinput["hepagent_golden_dir"] = str(env.golden_dir)
+        node.workerinput["hepagent_done_keys"] = sorted(self.session.done_keys)

@@ -18,7 +18,7 @@ from error_classifier.calibrate import Calibration, calibrate
 from error_classifier.evidence import evidence_from_trial, parse_traceback
 from error_classifier.judge import judge_messages, run_judge
 from error_classifier.store import CLASSIFICATIONS, current_categories, table_one
-from pytest_hepagent.bench.store import read_records
+from pytest_hepagent.bench.store import read_jsonl, read_records
 from pytest_hepagent.llm.cassette import Cassette, CassetteCall, save_cassette
 from pytest_hepagent.llm.gateway import Gateway, GatewaySettings
 from pytest_hepagent.llm.tokens import count_message_tokens
@@ -247,7 +247,7 @@ def test_reclassifying_a_stored_run_appends_and_changes_no_record(failed_run: Pa
     assert second.returncode == 0, second.stderr
     assert "2 failed trials classified (1 changed, 1 judge/rules disagreements)" in second.stdout
     assert results.read_bytes() == before  # history is not rewritten
-    lines = read_records(failed_run / CLASSIFICATIONS)
+    lines = read_jsonl(failed_run / CLASSIFICATIONS)
     assert len(lines) == 4  # appended, twice
     current = current_categories(failed_run)
     by_trial = {key.rsplit("|", 1)[1]: value for key, value in current.items()}

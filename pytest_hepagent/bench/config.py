@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pytest_hepagent.errors import HepAgentError, did_you_mean
+from pytest_hepagent.llm.cassette import cassettes_by_step
 from pytest_hepagent.llm.offline import OFFLINE_MODELS
 from pytest_hepagent.sandbox.backends import DEFAULT_SANDBOX, SANDBOXES
 from pytest_hepagent.steps import STEP_NAMES
@@ -30,6 +33,22 @@ def safe_name(text: str) -> str:
 
 def new_run_id() -> str:
     return f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def _check_baseline(path: Path) -> None:
+    """A baseline must be a run's records or summary with at least one cell: a wrong file would make every cell
+    NEW and the gate pass unseen."""
+    from pytest_hepagent.bench.cells import load_baseline_cells
+
+    fix = "give the results.jsonl or summary.json of an earlier run (or its folder)"
+    if not path.exists():
+        raise ConfigError(f"--hep-baseline: {path} does not exist; {fix}")
+    try:
+        cells = load_baseline_cells(path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"--hep-baseline: {path} cannot be read as a run ({type(exc).__name__}); {fix}") from None
+    if not cells:
+        raise ConfigError(f"--hep-baseline: {path} holds no trial of any model and step; {fix}")
 
 
 def check_model(model: str) -> None:
@@ -58,8 +77,10 @@ def check_model(model: str) -> None:
 class BenchmarkConfig:
     models: tuple[str, ...] = (DEFAULT_MODEL,)
     supervisor_model: str | None = None
-    steps: tuple[str, ...] = STEP_NAMES
-    trials: int = 1
+    steps: tuple[str, ...] = ()
+    """The steps to run; empty: every step (or, replaying a folder, every step it holds cassettes of)."""
+    trials: int | None = None
+    """Trials per model and step; None: 1 (or, replaying a folder, as many as it holds cassettes of the step)."""
     max_iterations: int = 3
     judge_model: str | None = None
     data: Path | None = None
@@ -76,23 +97,57 @@ class BenchmarkConfig:
     sandbox: str = DEFAULT_SANDBOX
     """Where generated code runs: `bwrap`, or `none` (unconfined, only when asked for)."""
     run_id: str = field(default_factory=new_run_id)
+    replays: Mapping[str, tuple[Path, ...]] = field(default_factory=dict, compare=False)
+    """`--hep-replay`'s cassettes by step (filled by `check`)."""
 
     @property
     def run_dir(self) -> Path:
         return self.report_dir / self.run_id
 
     def cassette_for(self, step: str, trial: int) -> Path | None:
-        """The cassette a replay trial uses: `<dir>/<step>-trial<n>.yaml`, else `<dir>/<step>.yaml`, or a file."""
-        if self.replay is None:
-            return None
-        if self.replay.is_file():
-            return self.replay
-        for name in (f"{step}-trial{trial}.yaml", f"{step}.yaml"):
-            if (self.replay / name).is_file():
-                return self.replay / name
-        return None
+        """The cassette a replay trial uses: the step's cassettes in name order, one per trial, starting over when
+        `--hep-trials` asks for more trials than there are cassettes (a single file replays every trial)."""
+        cassettes = self.replays.get(step, ())
+        return cassettes[(trial - 1) % len(cassettes)] if cassettes and trial > 0 else None
+
+    def trials_for(self, step: str) -> int:
+        """Trials of `step`: `--hep-trials`, else a replayed folder's cassettes of the step, else 1."""
+        if self.trials is not None:
+            return self.trials
+        if self.replay is not None and self.replay.is_dir():
+            return len(self.replays.get(step, ()))
+        return 1
+
+    @property
+    def chain_trials(self) -> int:
+        """Chained runs per model: each needs a trial of every step."""
+        return min(self.trials_for(step) for step in self.steps) if self.steps else 0
+
+    def _replays(self, steps: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, tuple[Path, ...]]]:
+        """The steps to run and the cassettes of each, checked against `--hep-replay`."""
+        assert self.replay is not None
+        if not self.replay.exists():
+            raise ConfigError(f"--hep-replay: {self.replay} does not exist; give a cassette file or folder")
+        try:
+            found = cassettes_by_step(self.replay)
+        except HepAgentError as exc:
+            raise ConfigError(f"--hep-replay: {exc}") from None
+        held = ", ".join(f"{s} ({len(p)})" for s, p in found.items()) or "no cassette at all"
+        if not steps:
+            steps = tuple(s for s in STEP_NAMES if s in found)
+        for step in steps:
+            if step not in found:
+                raise ConfigError(
+                    f"--hep-replay {self.replay}: no cassette of step {step!r} (it holds {held}); record one, or "
+                    f"choose steps with --hep-steps"
+                )
+        if not steps:
+            raise ConfigError(f"--hep-replay {self.replay}: no cassette (*.yaml) of any step there")
+        return steps, {s: found[s] for s in steps}
 
     def check(self) -> BenchmarkConfig:
+        """The settings checked, with the steps, trials and replayed cassettes resolved; `ConfigError` says what to
+        fix (in one line)."""
         names = list(STEP_NAMES)
         for step in self.steps:
             if step not in names:
@@ -111,31 +166,32 @@ class BenchmarkConfig:
                 f"--hep-judge-model: {self.judge_model} cannot judge a live run; use a litellm model (e.g. "
                 f"openai/gpt-oss-120b), or replay judge cassettes with `python -m error_classifier reports/<run-id>`"
             )
-        if self.trials < 1:
+        if self.trials is not None and self.trials < 1:
             raise ConfigError(f"--hep-trials: must be at least 1, got {self.trials}")
         if self.max_iterations < 1:
             raise ConfigError(f"--hep-max-iterations: must be at least 1, got {self.max_iterations}")
-        if self.max_usd is not None and self.max_usd < 0:
-            raise ConfigError(f"--hep-max-usd: must be >= 0, got {self.max_usd}")
+        if self.max_usd is not None and not 0 <= self.max_usd < math.inf:
+            raise ConfigError(f"--hep-max-usd: a finite amount of USD >= 0, got {self.max_usd}")
         if self.floor is not None and not 0 <= self.floor <= 1:
             raise ConfigError(f"--hep-floor: a success fraction between 0 and 1, got {self.floor}")
+        steps: tuple[str, ...] = self.steps or STEP_NAMES
+        replays: dict[str, tuple[Path, ...]] = {}
         if self.replay is not None:
             if "hepagent/replay" not in self.models:
                 raise ConfigError("--hep-replay: cassettes are replayed by --hep-model=hepagent/replay; add it")
-            if not self.replay.exists():
-                raise ConfigError(f"--hep-replay: {self.replay} does not exist; give a cassette file or folder")
+            steps, replays = self._replays(self.steps)
         elif "hepagent/replay" in self.models:
             raise ConfigError("--hep-model=hepagent/replay needs --hep-replay FILE_OR_FOLDER with the cassettes")
         if self.record is not None and all(m.startswith("hepagent/") for m in self.models):
             raise ConfigError("--hep-record: recording needs a live model; the offline models are already recorded")
-        if self.baseline is not None and not self.baseline.exists():
-            raise ConfigError(f"--hep-baseline: {self.baseline} does not exist; give a results.jsonl or summary.json")
+        if self.baseline is not None:
+            _check_baseline(self.baseline)
         if self.resume is not None and not (self.report_dir / self.resume / "results.jsonl").is_file():
             raise ConfigError(
                 f"--hep-resume: no run {self.resume!r} in {self.report_dir} (no results.jsonl there); "
                 f"give the run id of an earlier run"
             )
-        return self
+        return replace(self, steps=steps, replays=replays)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -143,6 +199,7 @@ class BenchmarkConfig:
             "supervisor_model": self.supervisor_model,
             "steps": list(self.steps),
             "trials": self.trials,
+            "trials_by_step": {step: self.trials_for(step) for step in self.steps},
             "max_iterations": self.max_iterations,
             "judge_model": self.judge_model,
             "max_usd": self.max_usd,

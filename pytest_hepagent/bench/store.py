@@ -15,7 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ResultsStore", "append_jsonl", "latest_records", "read_records", "read_run", "write_json"]
+__all__ = [
+    "OUTCOMES",
+    "ResultsStore",
+    "append_jsonl",
+    "latest_records",
+    "read_jsonl",
+    "read_records",
+    "read_run",
+    "record_problem",
+    "write_json",
+]
 
 log = logging.getLogger(__name__)
 
@@ -23,20 +33,62 @@ RESULTS = "results.jsonl"
 SUMMARY = "summary.json"
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """Every complete record of a results.jsonl (a torn line from a killed run is skipped)."""
-    records = []
+_FIELDS: dict[str, tuple[type, ...]] = {
+    "key": (str,),
+    "model": (str,),
+    "step": (str,),
+    "trial": (int,),
+    "outcome": (str,),
+    "api_calls": (int,),
+    "cost_usd": (int, float),
+    "agent_work": (int, float),
+    "tokens": (dict,),
+}
+OUTCOMES = ("passed", "failed", "error")
+
+
+def record_problem(record: Any) -> str:
+    """What makes `record` unusable by the readers (aggregates, gate, report), or '' when nothing does."""
+    if not isinstance(record, dict):
+        return f"not a record but {type(record).__name__}"
+    for name, kinds in _FIELDS.items():
+        value = record.get(name)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            return f"{name} is {value!r}, not {' or '.join(k.__name__ for k in kinds)}"
+    if record["outcome"] not in OUTCOMES:
+        return f"outcome is {record['outcome']!r}, not one of {', '.join(OUTCOMES)}"
+    if not all(isinstance(record["tokens"].get(k), int) for k in ("input", "output")):
+        return "tokens lacks whole-number input and output counts"
+    return ""
+
+
+def read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, object) of every complete line of a JSONL file (a torn line from a killed run is skipped)."""
+    found = []
     with Path(path).open(encoding="utf-8", errors="replace") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                value = json.loads(line)
             except ValueError:
                 log.warning("%s:%d: skipping an incomplete line (a run was killed while writing it)", path, number)
                 continue
-            if isinstance(record, dict):
-                records.append(record)
+            if isinstance(value, dict):
+                found.append((number, value))
+    return found
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """Every usable trial record of a results.jsonl: a torn line, or a record the readers cannot use, is skipped
+    with a warning that names its line (nothing is rewritten)."""
+    records = []
+    for number, record in read_jsonl(path):
+        problem = record_problem(record)
+        if problem:
+            log.warning("%s:%d: skipping a record the report cannot use: %s", path, number, problem)
+            continue
+        records.append(record)
     return records
 
 

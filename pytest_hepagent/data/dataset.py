@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,21 @@ def file_content_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+def root_file_problem(path: Path) -> str:
+    """What is wrong with a ROOT file's header, or '' (cheap: reads 20 bytes). A ROOT file states its own length
+    (fEND), so a download cut short shows before anything reads the events."""
+    with Path(path).open("rb") as f:
+        head = f.read(20)
+        size = os.fstat(f.fileno()).st_size
+    if len(head) < 16 or head[:4] != b"root":
+        return "not a ROOT file (no 'root' signature at its start)"
+    version = int.from_bytes(head[4:8], "big")
+    end = int.from_bytes(head[12:20] if version >= 1_000_000 else head[12:16], "big")
+    if size < end:
+        return f"truncated: {size} bytes, but its header says {end}"
+    return ""
+
+
 @dataclass(frozen=True)
 class Dataset:
     """The nine GamGam files under `root`, either as `Data/...`, `MC/...` (the release layout) or flat."""
@@ -94,6 +110,12 @@ class Dataset:
                 raise DataError(
                     f"{path}: file not found in data folder {self.root}; complete it with "
                     f"`hepagent download {self.root}` (it resumes) or regenerate the stand-in"
+                )
+            problem = root_file_problem(path)
+            if problem:
+                raise DataError(
+                    f"{path}: {problem}; delete it and run `hepagent download {self.root}` again (it resumes), "
+                    f"or regenerate the stand-in"
                 )
         return self
 

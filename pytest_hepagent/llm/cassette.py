@@ -20,6 +20,8 @@ Only model responses and token counts are stored: never prompts' secrets, API ke
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -27,7 +29,15 @@ from typing import Any
 
 from pytest_hepagent.errors import SpecError
 
-__all__ = ["CASSETTE_VERSION", "ROLES", "Cassette", "CassetteCall", "load_cassette", "save_cassette"]
+__all__ = [
+    "CASSETTE_VERSION",
+    "ROLES",
+    "Cassette",
+    "CassetteCall",
+    "cassettes_by_step",
+    "load_cassette",
+    "save_cassette",
+]
 
 CASSETTE_VERSION = 1
 ROLES = ("supervisor", "coder", "debugger", "reviewer", "judge")
@@ -92,11 +102,11 @@ def load_cassette(path: Path) -> Cassette:
     for i, call in enumerate(raw["calls"]):
         if not isinstance(call, dict) or call.get("role") not in ROLES or not isinstance(call.get("response"), str):
             raise _fail(path, f"calls[{i}]", f"needs a role ({', '.join(ROLES)}) and a response text")
-        calls.append(
-            CassetteCall(
-                call["role"], call["response"], int(call.get("input_tokens", 0)), int(call.get("output_tokens", 0))
-            )
-        )
+        tokens = [_count(path, f"calls[{i}].{key}", call.get(key, 0)) for key in ("input_tokens", "output_tokens")]
+        calls.append(CassetteCall(call["role"], call["response"], *tokens))
+    latency = raw.get("latency_s", 0.0)
+    if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not 0 <= latency < math.inf:
+        raise _fail(path, "latency_s", f"seconds to wait per call (a number >= 0), got {latency!r}")
     return Cassette(
         raw["step"],
         tuple(calls),
@@ -104,8 +114,30 @@ def load_cassette(path: Path) -> Cassette:
         raw.get("label"),
         str(raw.get("description", "")),
         path,
-        float(raw.get("latency_s", 0.0)),
+        float(latency),
     )
+
+
+def _count(path: Path, key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _fail(path, key, f"a token count (a whole number >= 0), got {value!r}")
+    return value
+
+
+def _natural(path: Path) -> list[Any]:
+    """`a-trial2` before `a-trial10`: names in the order a person reads them."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
+def cassettes_by_step(path: Path) -> dict[str, tuple[Path, ...]]:
+    """The cassettes at `path` by their `step`: a file is its step's only cassette; a folder's `*.yaml` cassettes,
+    whatever their names, go to their step in name order. `SpecError` names an unreadable one."""
+    path = Path(path)
+    files = [path] if path.is_file() else sorted(path.glob("*.yaml"), key=_natural)
+    found: dict[str, list[Path]] = {}
+    for file in files:
+        found.setdefault(load_cassette(file).step, []).append(file)
+    return {step: tuple(paths) for step, paths in found.items()}
 
 
 class _Literal(str):

@@ -48,6 +48,8 @@ def _replay(context: Mapping[str, Any]) -> tuple[str, int, int]:
     if not path:
         raise OfflineError("hepagent/replay needs a cassette (--hep-replay or the trial's cassette)")
     cassette = load_cassette(Path(path))
+    if context.get("step") and cassette.step != context["step"]:
+        raise OfflineError(f"cassette {path} is a trajectory of step {cassette.step}, not of {context['step']}")
     index, role = int(context["call_index"]), context["role"]
     if index >= len(cassette.calls):
         raise ReplayDiverged(

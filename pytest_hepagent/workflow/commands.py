@@ -68,7 +68,7 @@ def step(
     bench = BenchmarkConfig(
         models=(model,), steps=(name,), max_iterations=max_iterations, replay=cassette, api_base=api_base,
         report_dir=out.parent, run_id=out.name, sandbox=sandbox,
-    )  # fmt: skip
+    ).check()  # fmt: skip
     folder = out / "trials" / name
     remove_tree(folder)  # a re-run of this rule starts afresh (the folder is an agent's: never follow its links)
     result, record = run_benchmark_trial(
