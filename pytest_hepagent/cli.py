@@ -285,6 +285,25 @@ def audit(attacks: tuple[str, ...], keep: Path | None, data: Path | None, sandbo
     raise SystemExit(1 if broken else 0)
 
 
+@cli.command()
+@click.option("--step", "steps", multiple=True, help="Only this step's mutants (repeatable)")
+@click.option("--data", type=click.Path(path_type=Path), help="Folder of GamGam files (default: synthetic stand-in)")
+def ruler(steps: tuple[str, ...], data: Path | None) -> None:
+    """Run the mutants of the reference answers through the harness: wrong answers a model plausibly writes must
+    fail, valid variants must pass. Prints the kill ratio per step and every equivalent mutant with why; exit 0
+    when every verdict was as expected."""
+    from pytest_hepagent.analysis.reference import step_by_name
+    from pytest_hepagent.ruler import MUTANTS, mutation_table, run_mutants
+    from pytest_hepagent.trial import TrialEnvironment
+
+    wanted = {step_by_name(s).name for s in steps}
+    chosen = [m for m in MUTANTS if not wanted or m.step in wanted]
+    results = run_mutants(TrialEnvironment.create(_dataset(data)), chosen)
+    for line in mutation_table(results):
+        click.echo(line)
+    raise SystemExit(0 if all(r.as_expected for r in results) else 1)
+
+
 def _add_workflow_commands() -> None:
     from pytest_hepagent.workflow.commands import bench_merge, bench_prepare, bench_trial, step, workflow
 

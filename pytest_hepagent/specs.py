@@ -21,7 +21,7 @@ Kind = Literal["array", "root_summary", "exists"]
 _KINDS = ("array", "root_summary", "exists")
 _ROW_ORDERS = ("strict", "any")
 _COLUMN_SETS = ("ntuple", "sample")
-_OUTPUT_KEYS = {"kind", "description", "rtol", "atol", "row_order", "columns"}
+_OUTPUT_KEYS = {"kind", "description", "rtol", "atol", "row_order", "columns", "column_atol", "aligned_with", "why"}
 _SPEC_KEYS = {"schema_version", "step", "index", "title", "outputs", "timeout_s", "inputs", "prompt"}
 _INPUT_ROOTS = ("data/", "solution/")
 _SYSTEM_ROLES = ("supervisor", "coder", "debugger", "reviewer")
@@ -40,6 +40,13 @@ class OutputCheck:
     """`any`: rows may come in any order (both arrays are sorted row-wise before comparing)."""
     columns: str | None = None
     """Named column set for per-column diagnostics: `ntuple` or `sample`."""
+    column_atol: tuple[tuple[str, float], ...] = ()
+    """Absolute tolerances of single columns (by name in `columns`), where `atol` does not fit them all."""
+    aligned_with: str | None = None
+    """An input whose rows this output's rows belong to (step 4's scores, one per event of step 3's samples):
+    compared as (input row, output value) pairs, so any valid row order of the input is judged the same."""
+    why: str = ""
+    """Why the tolerance is what it is (shown in the validation log)."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +119,18 @@ def _output(path: Path, rel: str, raw: Any) -> OutputCheck:
                 f"allowed settings are {', '.join(sorted(_OUTPUT_KEYS))}",
             )
     columns = raw.get("columns")
+    column_atol = raw.get("column_atol") or {}
+    if not isinstance(column_atol, dict) or (column_atol and columns is None):
+        raise _fail(path, f"{key}.column_atol", "a mapping of column name to atol", "name the `columns` set too")
+    if column_atol:
+        from pytest_hepagent.compare.columns import column_names
+
+        names = column_names(columns)
+        for name in column_atol:
+            _choice(path, f"{key}.column_atol.{name}", name, names)
+    aligned = raw.get("aligned_with")
+    if aligned is not None and not isinstance(aligned, str):
+        raise _fail(path, f"{key}.aligned_with", "must be one of the step's inputs", "write e.g. solution/arrays/x.npy")
     return OutputCheck(
         path=rel,
         kind=_choice(path, f"{key}.kind", raw.get("kind", "array"), _KINDS),  # type: ignore[arg-type]
@@ -120,6 +139,9 @@ def _output(path: Path, rel: str, raw: Any) -> OutputCheck:
         atol=_number(path, f"{key}.atol", raw.get("atol", 0.0)),
         row_order=_choice(path, f"{key}.row_order", raw.get("row_order", "strict"), _ROW_ORDERS),  # type: ignore[arg-type]
         columns=None if columns is None else _choice(path, f"{key}.columns", columns, _COLUMN_SETS),
+        column_atol=tuple((str(n), _number(path, f"{key}.column_atol.{n}", v)) for n, v in column_atol.items()),
+        aligned_with=aligned,
+        why=" ".join(str(raw.get("why", "")).split()),
     )
 
 
@@ -195,6 +217,11 @@ def load_spec(path: Path) -> TaskSpec:
         )
     outputs = tuple(_output(path, rel, settings) for rel, settings in raw["outputs"].items())
     inputs = _inputs(path, raw.get("inputs", []))
+    for output in outputs:
+        if output.aligned_with is not None and output.aligned_with not in inputs:
+            raise _fail(
+                path, f"outputs.{output.path}.aligned_with", f"{output.aligned_with} is not an input", "name an input"
+            )
     prompt = _prompt(path, raw.get("prompt", ""), inputs, tuple(o.path for o in outputs))
     return TaskSpec(
         inputs=inputs,

@@ -29,13 +29,27 @@ def test_hgb_scores_every_event_out_of_fold_and_deterministically() -> None:
     assert first.signal.shape == (3000,) and first.background.shape == (5000,)
     np.testing.assert_array_equal(first.signal, again.signal)
     assert first.signal.mean() > first.background.mean() + 0.1
-    # Out of fold: the even rows of each sample are scored by a model trained on the odd rows only.
-    x = np.concatenate([signal[1::2, 1:6], bkgd[1::2, 1:6]])
+    # Out of fold: in each sample's canonical order (sorted by all columns), the even-ranked rows are scored by a
+    # model trained on the odd-ranked rows only.
+    cs, cb = np.lexsort(signal.T[::-1]), np.lexsort(bkgd.T[::-1])
+    x = np.concatenate([signal[cs[1::2], 1:6], bkgd[cb[1::2], 1:6]])
     y = np.concatenate([np.ones(1500), np.zeros(2500)])
-    w = np.concatenate([signal[1::2, 7], bkgd[1::2, 7]])
-    w_all_mean = np.concatenate([signal[:, 7], bkgd[:, 7]]).mean()
-    even = utils._fit_predict_hgb(x, y, w / w_all_mean, signal[::2, 1:6], separation.SEED)
-    np.testing.assert_array_equal(first.signal[::2], even)
+    w = np.concatenate([signal[cs[1::2], 7], bkgd[cb[1::2], 7]])
+    w_all_mean = np.concatenate([signal[cs, 7], bkgd[cb, 7]]).mean()
+    even = utils._fit_predict_hgb(x, y, w / w_all_mean, signal[cs[::2], 1:6], separation.SEED)
+    np.testing.assert_array_equal(first.signal[cs[::2]], even)
+
+
+def test_the_scores_do_not_depend_on_the_rows_order() -> None:
+    """Preprocessing may write its rows in any order: each event keeps its score (folds follow the content)."""
+    signal, bkgd = _samples(800, 1200)
+    first = train_and_score(signal, bkgd, backend="hgb")
+    rng = np.random.default_rng(11)
+    for _ in range(3):
+        ps, pb = rng.permutation(len(signal)), rng.permutation(len(bkgd))
+        again = train_and_score(signal[ps], bkgd[pb], backend="hgb")
+        np.testing.assert_array_equal(again.signal, first.signal[ps])
+        np.testing.assert_array_equal(again.background, first.background[pb])
 
 
 class _FakeTabPFN:

@@ -100,6 +100,33 @@ def test_a_chain_breaks_at_the_first_failing_step(tmp_path: Path, cassettes: Pat
     assert "2 deselected" in again.stdout and len(read_records(run_dir / "results.jsonl")) == 6
 
 
+def test_a_chain_after_preprocessing_in_another_row_order_passes(tmp_path: Path, hepagent_solution: Path) -> None:
+    """Step 3's row order is free: the reference step 4 on a reordered step 3 must not break the chain."""
+    from pytest_hepagent.llm.cassette import Cassette, CassetteCall, save_cassette
+    from pytest_hepagent.ruler import MUTANTS, mutant_script
+
+    folder = tmp_path / "c"
+    env = TrialEnvironment.create()
+    for step in ("root_inspection", "ntuple_conversion", "sb_separation", "categorization"):
+        run_trial(TrialRequest(step, "hepagent/oracle", record_to=folder / f"{step}.yaml"), env, tmp_path / step)
+    (shuffled,) = (m for m in MUTANTS if m.name == "rows-shuffled")
+    calls = (
+        CassetteCall("supervisor", "## Worker Prompt\nDo it."),
+        CassetteCall("coder", f"```python\n{mutant_script(shuffled)}```"),
+        CassetteCall("reviewer", "Supervisor is satisfied with current results"),
+    )
+    save_cassette(Cassette("preprocessing", calls), folder / "preprocessing.yaml")
+    run = _pytest(
+        tmp_path,
+        "--hep-model=hepagent/replay",
+        f"--hep-replay={folder}",
+        "--hep-chain",
+        f"--hep-report-dir={tmp_path / 'r'}",
+    )
+    assert "1 passed" in run.stdout, run.stdout[-3000:]
+    assert "end-to-end hepagent/replay: 1/1 chains passed" in run.stdout
+
+
 # --------------------------------------------------------------------------------------------------- the Snakefile
 @needs_snakemake
 def test_the_all_reference_dag_reproduces_the_golden_manifest(tmp_path: Path, hepagent_solution: Path) -> None:

@@ -24,22 +24,12 @@ import awkward as ak
 import numpy as np
 from numpy.typing import NDArray
 
+from pytest_hepagent.analysis.columns import EVENT_BRANCHES, NTUPLE_COLUMNS, OBJECTS, PHOTON_ID
 from pytest_hepagent.data.files import read_branches
 
 __all__ = ["BRANCHES", "COLUMNS", "column_index", "convert_file", "events_to_array", "raw_array_name"]
 
-_OBJECTS = (("photon", 2), ("lep", 2), ("jet", 6))
-_EVENT = (
-    "met_et",
-    "met_phi",
-    "mcWeight",
-    "scaleFactor_PHOTON",
-    "scaleFactor_PhotonTRIGGER",
-    "scaleFactor_PILEUP",
-    "XSection",
-    "SumWeights",
-)
-_PHOTON_ID = ("isTightID", "ptcone30", "etcone20")
+_OBJECTS, _EVENT, _PHOTON_ID = OBJECTS, EVENT_BRANCHES, PHOTON_ID
 BRANCHES: tuple[str, ...] = (
     *(f"{obj}_{var}" for obj, _ in _OBJECTS for var in ("pt", "eta", "phi")),
     *_EVENT,
@@ -48,17 +38,7 @@ BRANCHES: tuple[str, ...] = (
 )
 """Branches step 2 reads."""
 
-COLUMNS: tuple[str, ...] = (
-    *(f"{obj}{i}_{var}" for obj, n in _OBJECTS for i in range(1, n + 1) for var in ("pt", "eta", "phi")),
-    *_EVENT,
-    "photon1_isTightID",
-    "photon2_isTightID",
-    "photon1_ptcone30",
-    "photon2_ptcone30",
-    "photon1_etcone20",
-    "photon2_etcone20",
-    "trigP",
-)
+COLUMNS = NTUPLE_COLUMNS
 
 
 def column_index(name: str) -> int:

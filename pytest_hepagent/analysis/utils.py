@@ -314,8 +314,25 @@ def train_and_score(
 
     Returns `Scores(signal_scores, bkgd_scores, backend)`; scores are signal probabilities in [0, 1]. The backend
     defaults to `HEPAGENT_SB_BACKEND` (the harness sets it to the goldens' backend in trials), else `auto`.
+    The rows' order does not matter: each sample is put in a canonical order (sorted by all its columns) before
+    the folds are made and the models trained, and the scores are returned in the order the rows came in, so
+    every valid row order of preprocessing gets the same score for the same event.
     """
     chosen, weights = resolve_backend(backend or os.environ.get("HEPAGENT_SB_BACKEND", "auto"), model_path)
+    signal, bkgd = np.asarray(signal, dtype=np.float64), np.asarray(bkgd, dtype=np.float64)
+    canonical = [np.lexsort(sample.T[::-1]) for sample in (signal, bkgd)]
+    scored = _train_and_score(signal[canonical[0]], bkgd[canonical[1]], chosen, weights, seed)
+    out = []
+    for order, values in zip(canonical, scored, strict=True):
+        back = np.empty_like(values)
+        back[order] = values
+        out.append(back)
+    log.info("S-B separation ran with backend %s", chosen)
+    return Scores(out[0], out[1], chosen)
+
+
+def _train_and_score(signal: F64, bkgd: F64, chosen: str, weights: Path | None, seed: int) -> tuple[F64, F64]:
+    """Scores of rows already in canonical order, two-fold cross-fitted (folds by rank parity)."""
     x = np.concatenate([signal[:, FEATURES], bkgd[:, FEATURES]])
     y = np.concatenate([np.ones(len(signal)), np.zeros(len(bkgd))])
     w = np.concatenate([signal[:, TRAIN_WEIGHT], bkgd[:, TRAIN_WEIGHT]])
@@ -329,5 +346,4 @@ def train_and_score(
             scores[test] = _fit_predict_tabpfn(x[train], y[train], x[test], seed + k, weights)
         else:
             scores[test] = _fit_predict_hgb(x[train], y[train], w[train], x[test], seed + k)
-    log.info("S-B separation ran with backend %s", chosen)
-    return Scores(scores[: len(signal)], scores[len(signal) :], chosen)
+    return scores[: len(signal)], scores[len(signal) :]

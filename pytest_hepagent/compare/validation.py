@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from pytest_hepagent.compare.arrays import compare_array_files
+from pytest_hepagent.compare.arrays import compare_aligned_files, compare_array_files
+from pytest_hepagent.compare.columns import column_names
 from pytest_hepagent.compare.result import OutputResult
 from pytest_hepagent.compare.summary import compare_summary_files
 from pytest_hepagent.compare.untrusted import MAX_FILE_BYTES
@@ -15,14 +17,6 @@ from pytest_hepagent.sandbox.trial_files import UnsafeFile, open_regular
 from pytest_hepagent.specs import OutputCheck, TaskSpec
 
 __all__ = ["StepValidation", "validate_step"]
-
-
-def _column_names(kind: str) -> tuple[str, ...]:
-    # imported here: the analysis modules load awkward and uproot, which a worker that only compares does not need
-    from pytest_hepagent.analysis.columns import SAMPLE_COLUMNS
-    from pytest_hepagent.analysis.ntuple import COLUMNS
-
-    return {"ntuple": COLUMNS, "sample": SAMPLE_COLUMNS}.get(kind, ())
 
 
 @dataclass(frozen=True)
@@ -64,12 +58,27 @@ def _exists(work: Path, check: OutputCheck) -> OutputResult:
     )
 
 
-def _validate(check: OutputCheck, work: Path, reference: Path) -> OutputResult:
+@cache
+def _produced_by(path: str) -> OutputCheck | None:
+    """The check of the step that writes `path` (relative to an output folder)."""
+    from pytest_hepagent.specs import load_specs
+
+    return next((o for spec in load_specs().values() for o in spec.outputs if o.path == path), None)
+
+
+def _validate(check: OutputCheck, work: Path, golden_dir: Path) -> OutputResult:
+    reference = golden_dir / check.path
     if check.kind == "root_summary":
         return compare_summary_files(work, reference, check)
     if check.kind == "exists":
         return _exists(work, check)
-    return compare_array_files(work, reference, check, _column_names(check.columns or ""))
+    if check.aligned_with is None:
+        return compare_array_files(work, reference, check, column_names(check.columns))
+    rel = check.aligned_with.removeprefix("solution/")
+    # A trial's work folder holds its inputs under solution/; an analysis folder (the reference's, `hepagent
+    # validate`'s) holds them beside the outputs.
+    given = check.aligned_with if (work / check.aligned_with).exists() else rel
+    return compare_aligned_files(work, reference, check, given, golden_dir / rel, _produced_by(rel))
 
 
 def validate_step(spec: TaskSpec, output_dir: Path, golden_dir: Path) -> StepValidation:
@@ -78,7 +87,7 @@ def validate_step(spec: TaskSpec, output_dir: Path, golden_dir: Path) -> StepVal
     results = []
     for check in spec.outputs:
         try:
-            results.append(_validate(check, Path(output_dir), Path(golden_dir) / check.path))
+            results.append(_validate(check, Path(output_dir), Path(golden_dir)))
         except Exception as exc:  # noqa: BLE001 - a trial's output must never crash the harness or hide a failure
             first = (str(exc).splitlines() or [""])[0][:200]
             message = f"{check.path} could not be validated ({type(exc).__name__}: {first})"
@@ -109,10 +118,12 @@ def _render_output(o: OutputResult, lines: list[str]) -> None:
         lines.append(f"diff stats: max={o.max_diff:.6g}, mean={o.mean_diff:.6g}")
 
 
-def _render_details(o: OutputResult, lines: list[str]) -> None:
+def _render_details(o: OutputResult, lines: list[str], why: str = "") -> None:
     name = Path(o.path).name
     lines.append("")
     lines.append(f"Detailed analysis for {name} (rtol={o.rtol:g}, atol={o.atol:g}, row order: {o.row_order}):")
+    if why:
+        lines.append(f"Tolerance: {why}")
     lines.append(f"Generated shape: {o.generated_shape}, Reference shape: {o.reference_shape}")
     lines.append(f"[X] {o.mismatches} elements differ (out of {o.total} total)")
     lines.append(f"Sample numeric mismatches (first {len(o.first)} indices):")
@@ -137,8 +148,9 @@ def _render(v: StepValidation) -> str:
     if detailed:
         lines.append("")
         lines.append("Running detailed mismatch analysis...")
+        whys = {c.path: c.why for c in spec.outputs}
         for o in detailed:
-            _render_details(o, lines)
+            _render_details(o, lines, whys.get(o.path, ""))
     lines += ["", "== VALIDATION SUMMARY ==", f"Step: {spec.index} ({spec.step})", "Files validated:"]
     lines.extend(f"- {Path(c.path).name} - {c.description}" for c in spec.outputs)
     lines.append("")
