@@ -153,9 +153,17 @@ def _elementwise(
 def compare_array_files(
     work: Path, reference: Path, check: OutputCheck, column_names: Sequence[str] = ()
 ) -> OutputResult:
-    """Compare the trial's `work/<check.path>` with the golden `reference`, reading the trial's file as hostile:
-    its header first, and its data only when its shape is the reference's (so never more than the golden's size)."""
+    """Compare the trial's `work/<check.path>` with the golden `reference`, reading the trial's file as hostile."""
     ref = _load_reference(reference)
+    generated = _read_output(work, check, ref)
+    if isinstance(generated, OutputResult):
+        return generated
+    return compare_arrays(generated, ref, check, column_names)
+
+
+def _read_output(work: Path, check: OutputCheck, ref: NDArray[np.float64]) -> NDArray[np.float64] | OutputResult:
+    """The trial's output as an array, or the result that says why it is none: its header is read first, and its
+    data only when its shape is the reference's (so never more than the golden's size)."""
     try:
         header = read_npy_header(work, check.path)
         if header.shape != ref.shape:
@@ -166,7 +174,7 @@ def compare_array_files(
         return OutputResult(check.path, "missing", f"{check.path} was not produced")
     except (UnsafeFile, UnreadableOutput) as exc:
         return OutputResult(check.path, "unreadable", str(exc))
-    return compare_arrays(generated, ref, check, column_names)
+    return generated
 
 
 def compare_aligned_files(
@@ -183,16 +191,9 @@ def compare_aligned_files(
     matched within the tolerance of the step that produced them (`producer`; exactly when unknown)."""
     ref = _load_reference(reference)
     golden_rows = _load_reference(reference_input)
-    try:
-        header = read_npy_header(work, check.path)
-        if header.shape != ref.shape:
-            base = OutputResult(check.path, "shape", generated_shape=header.shape, reference_shape=tuple(ref.shape))
-            return replace(base, message=f"shape {header.shape} vs reference {tuple(ref.shape)}", total=int(ref.size))
-        generated = read_npy(work, check.path, max_elements=int(ref.size))
-    except FileNotFoundError:
-        return OutputResult(check.path, "missing", f"{check.path} was not produced")
-    except (UnsafeFile, UnreadableOutput) as exc:
-        return OutputResult(check.path, "unreadable", str(exc))
+    generated = _read_output(work, check, ref)
+    if isinstance(generated, OutputResult):
+        return generated
     try:
         rows = read_npy(work, input_rel, max_elements=int(golden_rows.size))
     except (OSError, UnsafeFile, UnreadableOutput):  # no input beside it: the golden input's order is the order
