@@ -6,11 +6,13 @@ import difflib
 from collections.abc import Iterable
 
 __all__ = [
+    "ContextWindowExceeded",
     "ConversationEnded",
     "DataError",
     "GoldenError",
     "HepAgentError",
     "InfrastructureError",
+    "LimitReached",
     "SpecError",
     "did_you_mean",
 ]
@@ -40,6 +42,21 @@ class ConversationEnded(HepAgentError):
     """The conversation cannot go on because of what it holds: a provider refused it (content policy), or a replayed
     trajectory no longer matches what the code did. Once code has run, the trial ends there and its outputs are
     judged as they are: what the code printed must not turn its failure into an infrastructure error."""
+
+
+class LimitReached(HepAgentError):
+    """A per-trial limit ended the trial: its tokens, its cost, its wall time, or the model's context window filled
+    by the conversation. The agent used up what it was given: a model failure (category `other`, the limit named),
+    never an infrastructure error."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        """tokens, cost, time or context."""
+
+
+class ContextWindowExceeded(ConversationEnded):
+    """The provider says the conversation no longer fits the model's context window."""
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:

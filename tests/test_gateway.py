@@ -26,8 +26,8 @@ def _gateway(fake: FakeOpenAI, retries: int = 3) -> Gateway:
 
 @pytest.mark.parametrize(
     "fault",
-    [("status", 429), ("status", 500), ("status", 503), ("sleep", 2.5), ("malformed", None)],
-    ids=["429", "500", "503", "timeout", "malformed"],
+    [("status", 429), ("status", 500), ("status", 503), ("malformed", None)],
+    ids=["429", "500", "503", "malformed"],
 )
 def test_transient_faults_are_retried_to_success(fault: tuple[str, object]) -> None:
     with serve(FakeOpenAI(answers=deque(["hello there"]), faults=deque([fault, fault]))) as fake:
@@ -37,6 +37,18 @@ def test_transient_faults_are_retried_to_success(fault: tuple[str, object]) -> N
     assert completion.input_tokens == 4 and completion.output_tokens == 2  # the server's usage, not a guess
     assert fake.requests[0]["body"]["temperature"] == 0
     assert fake.requests[0]["body"]["messages"] == MESSAGES
+
+
+def test_a_timeout_is_retried_once_and_only_once() -> None:
+    with serve(FakeOpenAI(answers=deque(["hello there"]), faults=deque([("sleep", 2.5)]))) as fake:
+        completion = _gateway(fake).complete("openai/loopback-model", MESSAGES)
+    assert completion.text == "hello there" and completion.attempts == 2 and len(fake.requests) == 2
+    with (
+        serve(FakeOpenAI(answers=deque(["x"]), faults=deque([("sleep", 2.5)] * 3))) as fake,
+        pytest.raises(InfrastructureError, match=r"timed out 2 times \(after 1 s each\)"),
+    ):
+        _gateway(fake, retries=5).complete("openai/loopback-model", MESSAGES)
+    assert len(fake.requests) == 2  # a model too slow for the timeout stays too slow: no third wait
 
 
 def test_persistent_faults_end_as_infrastructure_errors_with_the_cause() -> None:

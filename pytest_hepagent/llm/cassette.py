@@ -14,6 +14,7 @@ Format (YAML, `cassette_version: 1`):
           ...
         input_tokens: 1418
         output_tokens: 925
+        finish_reason: length       # optional: `length` when the answer was cut at the output cap (else stop)
 
 Only model responses and token counts are stored: never prompts' secrets, API keys, headers or credentials.
 """
@@ -49,6 +50,7 @@ class CassetteCall:
     response: str
     input_tokens: int = 0
     output_tokens: int = 0
+    finish_reason: str = "stop"
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ class Cassette:
             out["description"] = self.description
         if self.latency_s:
             out["latency_s"] = self.latency_s
-        out["calls"] = [asdict(c) for c in self.calls]
+        out["calls"] = [{k: v for k, v in asdict(c).items() if k != "finish_reason" or v != "stop"} for c in self.calls]
         return out
 
 
@@ -102,8 +104,13 @@ def load_cassette(path: Path) -> Cassette:
     for i, call in enumerate(raw["calls"]):
         if not isinstance(call, dict) or call.get("role") not in ROLES or not isinstance(call.get("response"), str):
             raise _fail(path, f"calls[{i}]", f"needs a role ({', '.join(ROLES)}) and a response text")
-        tokens = [_count(path, f"calls[{i}].{key}", call.get(key, 0)) for key in ("input_tokens", "output_tokens")]
-        calls.append(CassetteCall(call["role"], call["response"], *tokens))
+        input_tokens, output_tokens = (
+            _count(path, f"calls[{i}].{key}", call.get(key, 0)) for key in ("input_tokens", "output_tokens")
+        )
+        finish = call.get("finish_reason", "stop")
+        if not isinstance(finish, str) or not finish:
+            raise _fail(path, f"calls[{i}].finish_reason", f"stop or length, got {finish!r}")
+        calls.append(CassetteCall(call["role"], call["response"], input_tokens, output_tokens, finish))
     latency = raw.get("latency_s", 0.0)
     if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not 0 <= latency < math.inf:
         raise _fail(path, "latency_s", f"seconds to wait per call (a number >= 0), got {latency!r}")

@@ -1,48 +1,93 @@
-"""The one way the agent talks to models: litellm, with retries, timeouts, token counts and cost.
+"""The one way the agent talks to models: litellm, with bounded calls, retries, a shared call limiter, token
+counts and cost.
 
 litellm is imported on first use (it costs seconds), with `LITELLM_LOCAL_MODEL_COST_MAP=True` unless the user set
-it (it would fetch a price map from the network otherwise). Any provider litellm supports works, including an
-OpenAI-compatible server through `api_base` (`openai/<name>`). The built-in offline models `hepagent/...`
-(`offline.py`) are answered in-process without importing litellm, so parallel workers do not each pay for it.
+it (it would fetch a price map from the network otherwise); warnings it raises on import are logged, never raised.
+Any provider litellm supports works, including an OpenAI-compatible server through `api_base` (`openai/<name>`). The
+built-in offline models `hepagent/...` (`offline.py`) are answered in-process without importing litellm, so
+parallel workers do not each pay for it.
 
-Rate limits, 5xx answers, timeouts, dropped connections and malformed bodies are retried with exponential backoff
-(litellm's own `num_retries` needs `tenacity`, which it does not install, so it is set to 0); when the retries are
-spent, or for an error no retry can fix, the call raises `InfrastructureError`: never a model failure. A refusal of
-what the conversation holds (a content-policy error, a context-window overflow, any other 400) raises
-`ConversationEnded` instead: the agent loop decides whose it is (see `agent/loop.py`).
+Every call is bounded: at most `max_output_tokens` (per role if set, never above what litellm's model map says
+the model can write; litellm sends it as each provider expects, `max_tokens` or `max_completion_tokens`) and
+`timeout_s`, cut shorter by the trial's deadline. An answer cut at the cap is kept with `finish_reason: length`.
+Concurrent trials share a `CallLimiter` per model (`limiter.py`).
+
+Rate limits, 5xx answers, dropped connections and malformed bodies are retried with exponential backoff, up to
+`max_retries`; a timeout is retried at most `timeout_retries` times (a model too slow for the timeout stays too
+slow). litellm's own `num_retries` needs `tenacity`, which it does not install, so it is set to 0. When the retries
+are spent, or for an error no retry can fix, the call raises `InfrastructureError`: never a model failure. What the
+conversation holds is another matter: a context-window overflow raises `ContextWindowExceeded`, a refusal (content
+policy, any other 400) `ConversationEnded`, and the trial's deadline passing `LimitReached`; the agent loop decides
+whose they are (see `agent/loop.py`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
+import sys
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-from pytest_hepagent.errors import ConversationEnded, HepAgentError, InfrastructureError
+from pytest_hepagent.errors import (
+    ContextWindowExceeded,
+    ConversationEnded,
+    HepAgentError,
+    InfrastructureError,
+    LimitReached,
+)
+from pytest_hepagent.llm.limiter import limiter_for
 from pytest_hepagent.llm.pricing import override_price
 
-__all__ = ["Completion", "Gateway", "GatewaySettings", "cost_usd"]
+__all__ = [
+    "DEFAULT_MAX_OUTPUT_TOKENS",
+    "Completion",
+    "Gateway",
+    "GatewaySettings",
+    "context_window",
+    "cost_usd",
+    "max_output_of",
+]
 
 log = logging.getLogger(__name__)
 
 Message = Mapping[str, str]
 
+DEFAULT_MAX_OUTPUT_TOKENS = 16_384
+"""Room for a step's script and a reasoning model's thinking; a small local model's answer stops far earlier."""
+
 
 @dataclass(frozen=True)
 class GatewaySettings:
     temperature: float = 0.0
-    timeout_s: float = 600.0
-    """Per call."""
+    timeout_s: float = 300.0
+    """Per call (the trial's deadline may cut it shorter)."""
     max_retries: int = 4
+    """Retries of rate limits, 5xx answers, dropped connections and malformed bodies."""
+    timeout_retries: int = 1
+    """Retries of a call that timed out."""
     backoff_s: float = 2.0
     """First wait; it doubles after each failed attempt (with jitter), up to `backoff_max_s`."""
     backoff_max_s: float = 60.0
     api_base: str | None = None
     """An OpenAI-compatible server (vLLM, llama.cpp, ...) for `openai/<name>` models."""
+    max_output_tokens: int | None = DEFAULT_MAX_OUTPUT_TOKENS
+    """Most tokens one answer may have (None: the provider's default)."""
+    role_max_output_tokens: Mapping[str, int] = field(default_factory=dict)
+    """Per-role caps (supervisor, coder, debugger, reviewer, judge) over `max_output_tokens`."""
+    max_connections: int = 10
+    """Calls in flight at once to one model from this process (concurrent trials share them)."""
+
+    def output_cap(self, role: str | None) -> int | None:
+        return self.role_max_output_tokens.get(role or "", self.max_output_tokens)
 
 
 @dataclass(frozen=True)
@@ -53,15 +98,86 @@ class Completion:
     latency_s: float
     cost_usd: float
     attempts: int
+    finish_reason: str = "stop"
+    """`length` when the answer was cut at the output cap."""
+    max_output_tokens: int | None = None
+    """The cap sent with the call."""
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"
+
+
+_import_lock = threading.Lock()
+
+
+_WARM_UP = [{"role": "user", "content": "."}]
 
 
 def _litellm() -> Any:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
+    with _import_lock:
+        if "litellm" not in sys.modules:
+            os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+            # A provider library's import-time notice (a deprecation, a pydantic remark) is not the run's business:
+            # a warning filter set to "error" must not turn it into a failed call. (Filters are process-wide: the
+            # plugin imports litellm once, in the main thread, before trials run concurrently.)
+            with warnings.catch_warnings(record=True) as seen:
+                warnings.simplefilter("always")
+                import litellm
 
-    litellm.suppress_debug_info = True
-    litellm.drop_params = True  # e.g. OpenAI's o-series accept no temperature: send what the model supports
-    return litellm
+                # litellm imports more modules on its first call (some warn as they load): make that first call
+                # here, answered by litellm itself without any network, so no trial's thread pays for it.
+                for mock in (".", "litellm.RateLimitError"):
+                    with suppress(Exception):
+                        litellm.completion(model="openai/warm-up", messages=_WARM_UP, mock_response=mock)
+            for warning in seen:
+                log.info("litellm import: %s: %s", warning.category.__name__, warning.message)
+        import litellm
+
+        litellm.suppress_debug_info = True
+        litellm.drop_params = True  # e.g. OpenAI's o-series accept no temperature: send what the model supports
+        return litellm
+
+
+@contextmanager
+def _warnings_logged() -> Iterator[None]:
+    """Warnings a provider library raises during a call (litellm imports provider modules lazily, some of which
+    warn) are logged, whatever filters the caller set: an "error" filter must not fail the call.
+
+    Warning filters are process-wide and `catch_warnings` is not thread-safe, so this applies in the main thread
+    only; threads that run trials concurrently rely on the filter their runner sets around them (the plugin's)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        yield
+    for warning in seen:
+        log.info("during a call: %s: %s", warning.category.__name__, warning.message)
+
+
+@cache
+def _model_info(model: str) -> Mapping[str, Any]:
+    """litellm's model map entry of `model` ({} when it does not know the model)."""
+    if model.startswith("hepagent/"):
+        return {}
+    try:
+        return dict(_litellm().get_model_info(model))
+    except Exception:  # noqa: BLE001 - litellm raises several types for an unmapped model
+        return {}
+
+
+def max_output_of(model: str) -> int | None:
+    """The most tokens `model` can write in one answer, when litellm's model map knows it."""
+    value = _model_info(model).get("max_output_tokens")
+    return int(value) if isinstance(value, int) and value > 0 else None
+
+
+def context_window(model: str) -> int | None:
+    """The most input tokens `model` accepts, when litellm's model map knows it."""
+    info = _model_info(model)
+    value = info.get("max_input_tokens") or info.get("max_tokens")
+    return int(value) if isinstance(value, int) and value > 0 else None
 
 
 def cost_usd(model: str, input_tokens: int, output_tokens: int) -> float:
@@ -100,6 +216,20 @@ def _retryable(litellm: Any, exc: Exception) -> bool:
 
 
 _REFUSALS = ("content_filter", "content_policy", "content management policy", "safety system")
+_OVERFLOWS = (
+    "context length",
+    "context window",
+    "context size",
+    "context_length_exceeded",
+    "maximum context",
+    "exceed_context_size",
+    "too many tokens",
+    "prompt is too long",
+)
+
+
+def _error_text(exc: Exception) -> str:
+    return " ".join(str(x) for x in (exc, getattr(exc, "body", ""), getattr(exc, "code", ""))).lower()
 
 
 def _refused(litellm: Any, exc: Exception) -> bool:
@@ -107,14 +237,36 @@ def _refused(litellm: Any, exc: Exception) -> bool:
     to ContentPolicyViolationError; OpenAI-compatible servers answer 400 with a content-filter code)."""
     if isinstance(exc, litellm.ContentPolicyViolationError):
         return True
-    text = " ".join(str(x) for x in (exc, getattr(exc, "body", ""), getattr(exc, "code", ""))).lower()
-    return getattr(exc, "status_code", None) == 400 and any(marker in text for marker in _REFUSALS)
+    return getattr(exc, "status_code", None) == 400 and any(marker in _error_text(exc) for marker in _REFUSALS)
+
+
+def _overflowed(litellm: Any, exc: Exception) -> bool:
+    """The conversation no longer fits the model's window (litellm maps most providers' wordings; a few
+    OpenAI-compatible servers answer a plain 400 that says so)."""
+    if isinstance(exc, litellm.ContextWindowExceededError):
+        return True
+    return getattr(exc, "status_code", None) in (400, 413) and any(m in _error_text(exc) for m in _OVERFLOWS)
+
+
+def _retry_after(exc: Exception) -> float | None:
+    """The provider's `Retry-After` (seconds), when it sent one."""
+    headers = getattr(getattr(exc, "response", None), "headers", None) or getattr(exc, "headers", None) or {}
+    try:
+        value = float(headers.get("retry-after") or headers.get("Retry-After") or "")
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return value if 0 <= value < 3600 else None
 
 
 def _one_line(exc: Exception) -> str:
     text = str(exc)
     first = text.strip().splitlines()[0] if text.strip() else ""
     return f"{type(exc).__name__}: {first[:300]}"
+
+
+def _finish_reason(response: Any) -> str:
+    reason = str(getattr(response.choices[0], "finish_reason", "") or "stop")
+    return "length" if reason in ("length", "max_tokens") else reason
 
 
 class Gateway:
@@ -124,56 +276,90 @@ class Gateway:
         self.settings = settings or GatewaySettings()
         self._sleep = sleep
 
+    def output_cap(self, model: str, role: str | None) -> int | None:
+        """The `max_tokens` a call of `role` to `model` is sent with: the role's cap, never above the model's."""
+        cap = self.settings.output_cap(role)
+        most = max_output_of(model)
+        return min(cap, most) if cap is not None and most is not None else cap
+
     def complete(
         self,
         model: str,
         messages: Sequence[Message],
         metadata: Mapping[str, Any] | None = None,
         api_base: str | None = None,
+        *,
+        role: str | None = None,
+        deadline: float | None = None,
     ) -> Completion:
+        """One answer of `model`. `role` picks the output cap; `deadline` (a `time.monotonic()` value) is when the
+        trial's time is up: the call is cut there and raises `LimitReached`."""
         if model.startswith("hepagent/"):
             return self._complete_offline(model, messages, metadata or {})
         litellm = _litellm()
         settings = self.settings
+        cap = self.output_cap(model, role)
         kwargs: dict[str, Any] = {
             "temperature": settings.temperature,
-            "timeout": settings.timeout_s,
             "num_retries": 0,
             "metadata": dict(metadata or {}),
         }
+        if cap is not None:
+            kwargs["max_tokens"] = cap  # litellm sends max_completion_tokens where the provider wants that
         base = api_base or settings.api_base
         if base:
             kwargs["api_base"] = base
             kwargs.setdefault("api_key", os.environ.get("OPENAI_API_KEY", "not-needed"))
-        attempts, start = 0, time.monotonic()
+        limiter = limiter_for(model, base, settings.max_connections)
+        attempts = timeouts = 0
+        start = time.monotonic()
         while True:
             attempts += 1
+            timeout = settings.timeout_s
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise LimitReached("time", f"{model}: the trial's time limit was reached before this call")
+                # whole seconds: litellm keys its cached HTTP client on the timeout, a new one per value
+                timeout = min(timeout, float(math.ceil(left)))
             call_start = time.monotonic()
             try:
-                response = litellm.completion(model=model, messages=list(messages), **kwargs)
+                with limiter.slot(), _warnings_logged():
+                    response = litellm.completion(model=model, messages=list(messages), timeout=timeout, **kwargs)
                 text = response.choices[0].message.content
                 if not isinstance(text, str):
                     raise litellm.APIError(
                         status_code=500, message="response has no text content", llm_provider="", model=model
                     )
+                limiter.succeeded()
                 break
             except Exception as exc:
-                if _refused(litellm, exc):
-                    raise ConversationEnded(
-                        f"{model}: the provider refused the conversation: {_one_line(exc)}"
-                    ) from exc
-                if isinstance(exc, litellm.ContextWindowExceededError) or getattr(exc, "status_code", None) == 400:
-                    # What the conversation holds (its length, its content) is what the provider rejects.
-                    raise ConversationEnded(
-                        f"{model}: the provider rejected the conversation: {_one_line(exc)}"
-                    ) from exc
-                if not _retryable(litellm, exc) or attempts > settings.max_retries:
-                    why = "retries exhausted" if attempts > settings.max_retries else "not retryable"
+                self._raise_final(litellm, exc, model)
+                if isinstance(exc, litellm.Timeout):
+                    if deadline is not None and time.monotonic() >= deadline - 0.05:
+                        raise LimitReached(
+                            "time", f"{model}: the trial's time limit was reached during a call"
+                        ) from exc
+                    timeouts += 1
+                    if timeouts > settings.timeout_retries:
+                        raise InfrastructureError(
+                            f"{model}: call timed out {timeouts} times (after {timeout:.0f} s each), not retried "
+                            f"again: {_one_line(exc)}"
+                        ) from exc
+                elif not _retryable(litellm, exc) or attempts - timeouts > settings.max_retries:
+                    why = "not retryable" if not _retryable(litellm, exc) else "retries exhausted"
                     raise InfrastructureError(
                         f"{model}: call failed after {attempts} attempt(s), {why}: {_one_line(exc)}"
                     ) from exc
                 wait = min(settings.backoff_max_s, settings.backoff_s * 2 ** (attempts - 1))
                 wait *= random.uniform(0.5, 1.0)
+                if isinstance(exc, litellm.RateLimitError) or getattr(exc, "status_code", None) == 429:
+                    wait = max(wait, min(settings.backoff_max_s, _retry_after(exc) or 0.0))
+                    limiter.rate_limited(wait)
+                if deadline is not None and time.monotonic() + wait >= deadline:
+                    raise InfrastructureError(
+                        f"{model}: the provider kept failing until the trial's time limit: {_one_line(exc)}"
+                    ) from exc
                 log.warning("%s: %s; retrying in %.2f s", model, _one_line(exc), wait)
                 self._sleep(wait)
         usage = getattr(response, "usage", None)
@@ -184,28 +370,41 @@ class Gateway:
         if not output_tokens:
             output_tokens = int(litellm.token_counter(model=model, text=text))
         latency = time.monotonic() - call_start
+        finish = _finish_reason(response)
         log.debug(
-            "%s: %d in, %d out, %.2f s (%.2f s with retries)",
+            "%s: %d in, %d out (%s), %.2f s (%.2f s with retries)",
             model,
             input_tokens,
             output_tokens,
+            finish,
             latency,
             time.monotonic() - start,
         )
-        return Completion(
-            text, input_tokens, output_tokens, latency, cost_usd(model, input_tokens, output_tokens), attempts
-        )
+        cost = cost_usd(model, input_tokens, output_tokens)
+        return Completion(text, input_tokens, output_tokens, latency, cost, attempts, finish, cap)
+
+    @staticmethod
+    def _raise_final(litellm: Any, exc: Exception, model: str) -> None:
+        """Errors about what the conversation holds end it: no retry changes them."""
+        if _refused(litellm, exc):
+            raise ConversationEnded(f"{model}: the provider refused the conversation: {_one_line(exc)}") from exc
+        if _overflowed(litellm, exc):
+            raise ContextWindowExceeded(
+                f"{model}: the conversation no longer fits the model's context window: {_one_line(exc)}"
+            ) from exc
+        if getattr(exc, "status_code", None) == 400:
+            raise ConversationEnded(f"{model}: the provider rejected the conversation: {_one_line(exc)}") from exc
 
     def _complete_offline(self, model: str, messages: Sequence[Message], metadata: Mapping[str, Any]) -> Completion:
         from pytest_hepagent.llm.offline import OfflineError, ReplayDiverged, answer
 
         start = time.monotonic()
         try:
-            text, input_tokens, output_tokens = answer(model, messages, metadata.get("hepagent") or {})
+            text, input_tokens, output_tokens, finish_reason = answer(model, messages, metadata.get("hepagent") or {})
         except ReplayDiverged as exc:
             raise ConversationEnded(f"{model}: the replay diverged: {exc}") from exc
         except (OfflineError, HepAgentError, OSError) as exc:  # e.g. a missing or unreadable cassette: no retry helps
             raise InfrastructureError(
                 f"{model}: call failed after 1 attempt(s), not retryable: {_one_line(exc)}"
             ) from exc
-        return Completion(text, input_tokens, output_tokens, time.monotonic() - start, 0.0, 1)
+        return Completion(text, input_tokens, output_tokens, time.monotonic() - start, 0.0, 1, finish_reason)

@@ -43,7 +43,7 @@ def _oracle(role: str, step: str, user: str, accept_phrase: str) -> str:
     return f"## Worker Prompt\n\n{task}\n\n## Call record:\n\nAsked the coder to implement step '{step}' as specified."
 
 
-def _replay(context: Mapping[str, Any]) -> tuple[str, int, int]:
+def _replay(context: Mapping[str, Any]) -> tuple[str, int, int, str]:
     path = context.get("cassette")
     if not path:
         raise OfflineError("hepagent/replay needs a cassette (--hep-replay or the trial's cassette)")
@@ -63,18 +63,21 @@ def _replay(context: Mapping[str, Any]) -> tuple[str, int, int]:
             f"cassette {path}: call {index + 1} is a {call.role} call but the agent made a "
             f"{role} call; the cassette does not belong to this agent loop"
         )
-    return call.response, call.input_tokens, call.output_tokens
+    return call.response, call.input_tokens, call.output_tokens, call.finish_reason
 
 
-def answer(model: str, messages: Sequence[Mapping[str, str]], context: Mapping[str, Any]) -> tuple[str, int, int]:
-    """(text, input tokens, output tokens) of offline `model` for `messages`; `OfflineError` when it cannot answer."""
+def answer(model: str, messages: Sequence[Mapping[str, str]], context: Mapping[str, Any]) -> tuple[str, int, int, str]:
+    """(text, input tokens, output tokens, finish reason) of offline `model` for `messages`; `OfflineError` when
+    it cannot answer."""
     name = model.removeprefix("hepagent/")
     input_tokens = output_tokens = 0
+    finish_reason = "stop"
     if name == "oracle":
         user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         text = _oracle(context.get("role", "coder"), context.get("step", ""), user, context.get("accept_phrase", ""))
     elif name == "replay":
-        text, input_tokens, output_tokens = _replay(context)
+        text, input_tokens, output_tokens, finish_reason = _replay(context)
     else:
         raise OfflineError(f"unknown offline model {model!r}; use one of {', '.join(OFFLINE_MODELS)}")
-    return text, input_tokens or count_message_tokens(messages), output_tokens or count_text_tokens(text)
+    input_tokens = input_tokens or count_message_tokens(messages)
+    return text, input_tokens, output_tokens or count_text_tokens(text), finish_reason
