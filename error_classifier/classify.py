@@ -88,8 +88,8 @@ def classify_trial(
     if rule is None:
         return None
     classification = Classification(rule)
-    if judge_model:
-        from pytest_hepagent.errors import InfrastructureError
+    if judge_model and not evidence.limit:  # a reached limit is a fact, not a judgement
+        from pytest_hepagent.errors import HepAgentError
         from pytest_hepagent.llm.gateway import Gateway
 
         logs = trial_dir / "logs"
@@ -104,6 +104,6 @@ def classify_trial(
                 cassette=judge_cassette,
                 api_base=api_base,
             )
-        except InfrastructureError as exc:
+        except HepAgentError as exc:  # the API failed, or refused what the logs hold: the rules decide
             classification.judge_error = str(exc)
     return classification

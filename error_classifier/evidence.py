@@ -139,9 +139,11 @@ class Evidence:
     attempts: tuple[Attempt, ...]
     outputs: tuple[OutputDiagnostic, ...]
     error: str = ""
-    """The trial's infrastructure error, if any."""
+    """The trial's infrastructure error, if any, or why its conversation ended early."""
     notes: tuple[str, ...] = field(default=())
     """What could not be read (a missing transcript, unreadable arrays)."""
+    limit: str = ""
+    """The per-trial limit that ended the trial (tokens, cost, time, context), if one did."""
 
     @property
     def executed(self) -> tuple[Attempt, ...]:
@@ -312,4 +314,5 @@ def evidence_from_trial(
         outputs,
         _text(result.get("error")),
         tuple(notes),
+        _text(agent.get("limit")) if isinstance(agent, Mapping) and agent.get("status") == "limit" else "",
     )

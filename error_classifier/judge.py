@@ -186,7 +186,7 @@ def run_judge(
         metadata = {"hepagent": {"role": "judge", "step": step, "call_index": call_index}}
         if cassette is not None:
             metadata["hepagent"]["cassette"] = str(cassette)
-        done = gateway.complete(model, messages, metadata, api_base=api_base)
+        done = gateway.complete(model, messages, metadata, api_base=api_base, role="judge")
         verdict.responses.append(done.text)
         verdict.input_tokens += done.input_tokens
         verdict.output_tokens += done.output_tokens

@@ -9,6 +9,9 @@ The trial's result is what its last executed attempt left behind, so the rules l
   TypeError/ValueError/... at a call of a provided helper -> `function-calling error`; anything else (imports,
   syntax, timeouts, the coder's own bugs) -> `other`.
 
+A trial that reached one of its limits (tokens, cost, wall time, the context window) is `other` with the limit
+named, before any of the above: the limit ended it, not the last attempt.
+
 Infrastructure errors are not model failures and get no category.
 """
 
@@ -21,7 +24,7 @@ from error_classifier.evidence import HELPERS, Attempt, Evidence, ExceptionInfo
 
 __all__ = ["RULES_VERSION", "RuleVerdict", "classify_by_rules"]
 
-RULES_VERSION = 1
+RULES_VERSION = 2
 """Bump when a rule changes, so re-classified runs say which rules decided."""
 
 LOW_OVERLAP = 0.1
@@ -128,6 +131,8 @@ def classify_by_rules(evidence: Evidence) -> RuleVerdict | None:
     """The category of a failed trial; None for a trial that passed or ended in an infrastructure error."""
     if evidence.outcome not in ("failed", ""):
         return None
+    if evidence.limit:  # the harness's verdict, whatever the code did before it
+        return RuleVerdict("other", f"limit-{evidence.limit}", (evidence.error or f"{evidence.limit} limit reached",))
     final = evidence.final
     if final is None:
         reason = "no attempt produced code to run" if evidence.attempts else "the trial has no recorded attempts"

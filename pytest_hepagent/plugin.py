@@ -93,6 +93,48 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Where generated code runs: bwrap (default: bubblewrap) or none (unconfined, with a warning)",
     )
     group.addoption(
+        "--hep-concurrency",
+        default=None,
+        metavar="N",
+        help="Trials run at once in each pytest process, with or without -n (default: 1)",
+    )
+    group.addoption(
+        "--hep-max-connections",
+        default=None,
+        metavar="N",
+        help="Calls in flight at once to one model from each process; halved on a rate limit (default: 10)",
+    )
+    group.addoption(
+        "--hep-max-output-tokens",
+        default=None,
+        metavar="N",
+        help="Most tokens one answer may have, or none for the provider's default (default: 16384)",
+    )
+    group.addoption(
+        "--hep-call-timeout",
+        default=None,
+        metavar="SECONDS",
+        help="Per call; a call that times out is retried once (default: 300)",
+    )
+    group.addoption(
+        "--hep-token-limit",
+        default=None,
+        metavar="N",
+        help="Per trial: input plus output tokens of all its calls; reaching it fails the trial (default: none)",
+    )
+    group.addoption(
+        "--hep-cost-limit",
+        default=None,
+        metavar="USD",
+        help="Per trial: what its calls may cost; reaching it fails the trial (default: none)",
+    )
+    group.addoption(
+        "--hep-time-limit",
+        default=None,
+        metavar="SECONDS",
+        help="Per trial: wall time; reaching it fails the trial (default: 3600, or none)",
+    )
+    group.addoption(
         "--hep-api-base",
         default=None,
         metavar="URL",
@@ -109,6 +151,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         ("hep_max_usd", "string", "Default for --hep-max-usd"),
         ("hep_chain", "bool", "Default for --hep-chain"),
         ("hep_sandbox", "string", "Default for --hep-sandbox"),
+        ("hep_concurrency", "string", "Default for --hep-concurrency"),
+        ("hep_max_connections", "string", "Default for --hep-max-connections"),
+        ("hep_max_output_tokens", "string", "Default for --hep-max-output-tokens"),
+        ("hep_call_timeout", "string", "Default for --hep-call-timeout"),
+        ("hep_token_limit", "string", "Default for --hep-token-limit"),
+        ("hep_cost_limit", "string", "Default for --hep-cost-limit"),
+        ("hep_time_limit", "string", "Default for --hep-time-limit"),
     ):
         parser.addini(name, type=kind, default=None, help=help_text)  # type: ignore[arg-type]
 
@@ -148,8 +197,10 @@ def _data_dir(config: pytest.Config) -> Path | None:
 def hepagent_config() -> dict[str, Any]:
     """Overrides for the benchmark's settings (override this fixture in a conftest.py).
 
-    Keys: `limits` (a `pytest_hepagent.sandbox.limits.Limits`), `gateway` (a
-    `pytest_hepagent.llm.gateway.GatewaySettings`).
+    Keys: `limits` (a `pytest_hepagent.sandbox.limits.Limits`: one execution's), `trial_limits` (a
+    `pytest_hepagent.agent.limits.TrialLimits`: the whole trial's tokens, cost and time), `max_output_tokens` (an
+    int, or per role: `{"coder": 8192, "reviewer": 1024}`), `gateway` (a
+    `pytest_hepagent.llm.gateway.GatewaySettings`, replacing the one the options make).
     """
     return {}
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,18 @@ from pytest_hepagent.plugin import _data_dir
 from pytest_hepagent.steps import STEP_NAMES
 
 RECORD_PROPERTY = "hepagent_record"
+
+_NUMBERS: dict[str, tuple[str, str, type, str]] = {
+    "concurrency": ("--hep-concurrency", "hep_concurrency", int, "a whole number of trials"),
+    "max_connections": ("--hep-max-connections", "hep_max_connections", int, "a whole number of calls"),
+    "max_output_tokens": ("--hep-max-output-tokens", "hep_max_output_tokens", int, "a whole number of tokens"),
+    "call_timeout_s": ("--hep-call-timeout", "hep_call_timeout", float, "seconds"),
+    "token_limit": ("--hep-token-limit", "hep_token_limit", int, "a whole number of tokens"),
+    "cost_limit": ("--hep-cost-limit", "hep_cost_limit", float, "an amount of USD"),
+    "time_limit": ("--hep-time-limit", "hep_time_limit", float, "seconds"),
+}
+"""The numeric options: BenchmarkConfig field -> (option, ini key, type, what it is)."""
+_NONE_ALLOWED = {"max_output_tokens", "token_limit", "cost_limit", "time_limit"}
 
 
 def _option(config: pytest.Config, name: str, ini: str | None = None) -> Any:
@@ -66,6 +81,19 @@ def _build(config: pytest.Config) -> BenchmarkConfig:
             kwargs["max_usd"] = float(max_usd)
     except ValueError as exc:
         raise pytest.UsageError(f"hep options: not a number ({exc}); fix the value") from None
+    for key, (option, ini, kind, what) in _NUMBERS.items():
+        value = _option(config, option, ini)
+        if value is None:
+            continue
+        text = str(value).strip()
+        if text.lower() == "none" and key in _NONE_ALLOWED:
+            kwargs[key] = None
+            continue
+        try:
+            kwargs[key] = kind(text)
+        except ValueError:
+            none = ", or none" if key in _NONE_ALLOWED else ""
+            raise pytest.UsageError(f"{option}: {text!r} is not {what}; give {what}{none}") from None
     for key, option in (("baseline", "--hep-baseline"), ("record", "--hep-record"), ("replay", "--hep-replay")):
         if value := config.getoption(option):
             kwargs[key] = Path(value)
@@ -99,6 +127,15 @@ class HepBenchmarkSession:
         """Trials the resumed run already holds (the controller reads them; workers get them in workerinput)."""
         self.report_path: Path | None = None
         self.report_error = ""
+        self.pool: Any = None
+        """`TrialPool` of this process's concurrent trials (--hep-concurrency > 1), while items run."""
+        self._all_queued = False
+        self.budget: Any = None
+        """`Budget` of --hep-max-usd: which trials may start (concurrent ones included)."""
+        if bench.max_usd is not None:
+            from pytest_hepagent.bench.budget import Budget
+
+            self.budget = Budget(bench.max_usd, self._spend_recorded)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> HepBenchmarkSession:
@@ -118,7 +155,9 @@ class HepBenchmarkSession:
             except SandboxUnavailable as exc:
                 raise pytest.UsageError(str(exc)) from None
         if config.pluginmanager.hasplugin("xdist"):
-            config.pluginmanager.register(_XdistHooks(session), "hepagent-xdist")
+            from pytest_hepagent.plugin_xdist import XdistHooks
+
+            config.pluginmanager.register(XdistHooks(session), "hepagent-xdist")
         if config.pluginmanager.hasplugin("html"):
             from pytest_hepagent.report.pytest_html import HtmlReportHooks
             from pytest_hepagent.report.render import TRIALS
@@ -150,10 +189,9 @@ class HepBenchmarkSession:
     def environment(self) -> Any:
         if self._env is None:
             from pytest_hepagent.data.dataset import Dataset, ensure_synthetic
-            from pytest_hepagent.llm.gateway import GatewaySettings
             from pytest_hepagent.trial import TrialEnvironment
 
-            settings = GatewaySettings(api_base=self.bench.api_base)
+            settings = self.bench.gateway_settings()
             if self.is_worker:  # the controller verified the goldens before starting us: do not hash them again
                 given = self.config.workerinput  # type: ignore[attr-defined]
                 self._env = TrialEnvironment.prepared(
@@ -166,6 +204,8 @@ class HepBenchmarkSession:
             else:
                 dataset = Dataset(self.bench.data).check() if self.bench.data else ensure_synthetic()
                 self._env = TrialEnvironment.create(dataset, gateway=settings, sandbox=self.bench.sandbox)
+            workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+            self._env = replace(self._env, share=max(1, workers) * self.bench.concurrency)
         return self._env
 
     def _all_hashes(self) -> dict[str, str]:
@@ -248,72 +288,165 @@ class HepBenchmarkSession:
             else:
                 wanted, done = not benchmark_item, False
             (keep if wanted and not done else drop).append(item)
+            if benchmark_item:  # provider libraries' warnings never fail a trial (see pytest_runtestloop)
+                item.add_marker(pytest.mark.filterwarnings("default"))
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
 
-    # ------------------------------------------------------------------ running one item
-    def _check_budget(self) -> None:
-        if self.bench.max_usd is not None:
-            spent = sum(_spent(r) for r in self.store.records())
-            if spent >= self.bench.max_usd:
-                pytest.skip(f"budget spent: {spent:.4f} USD recorded, --hep-max-usd is {self.bench.max_usd:g}")
+    # ------------------------------------------------------------------ running items
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Iterator[None]:
+        # Benchmark items run provider libraries, whose warnings are none of the run's business: the items carry
+        # a `default` filter over the project's and the user's ones, and this one covers the trials that run
+        # concurrently in threads between items.
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            if self.bench.concurrency > 1 and not self.is_controller_of_workers(session):
+                from pytest_hepagent.bench.pool import TrialPool
+
+                self.pool = TrialPool(self.bench.concurrency)
+            try:
+                return (yield)
+            finally:
+                if self.pool is not None:
+                    self.pool.close()
+
+    def is_controller_of_workers(self, session: pytest.Session) -> bool:
+        """The xdist controller runs no item itself."""
+        return not self.is_worker and bool(getattr(session.config.option, "numprocesses", None))
+
+    def _spend_recorded(self) -> list[tuple[str, float]]:
+        return [(r["key"], _spent(r)) for r in self.store.records()]
 
     def _item_environment(self, overrides: dict[str, Any]) -> Any:
         env = self.environment()
-        if "gateway" in overrides:
-            from dataclasses import replace
+        settings = overrides.get("gateway")
+        cap = overrides.get("max_output_tokens")
+        if settings is None and cap is None:
+            return env
+        from pytest_hepagent.llm.gateway import Gateway
 
-            from pytest_hepagent.llm.gateway import Gateway
+        settings = settings or env.gateway.settings
+        if isinstance(cap, int):
+            settings = replace(settings, max_output_tokens=cap)
+        elif cap is not None:  # per role, over the run's cap
+            settings = replace(settings, role_max_output_tokens=dict(cap))
+        return replace(env, gateway=Gateway(settings))
 
-            env = replace(env, gateway=Gateway(overrides["gateway"]))
-        return env
+    def _task(self, param: tuple[Any, ...], overrides: dict[str, Any]) -> Callable[[], Any]:
+        """The work of one benchmark item (a trial, or a chain with `(model, trial)`), runnable in any thread: it
+        returns `Skipped`, or the result and its records, and never calls pytest."""
+        from pytest_hepagent.bench.execute import run_benchmark_trial, run_chain
+        from pytest_hepagent.bench.pool import Skipped
+
+        bench = self.bench
+        env = self._item_environment(overrides)
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+        limits, trial_limits = overrides.get("limits"), overrides.get("trial_limits")
+
+        def task() -> Any:
+            budget = self.budget
+            if budget is not None and (why := budget.admit()) is not None:
+                return Skipped(why)
+            records: list[dict[str, Any]] = []
+            try:
+                return work(records)
+            finally:
+                if budget is not None:
+                    budget.finish({r["key"]: _spent(r) for r in records})
+
+        def work(records: list[dict[str, Any]]) -> Any:
+            if len(param) == 2:
+                model, trial = param
+                chain = run_chain(
+                    bench,
+                    env,
+                    model,
+                    trial,
+                    self.hashes,
+                    bench.steps,
+                    limits=limits,
+                    trial_limits=trial_limits,
+                    worker=worker,
+                )
+                records += chain.records
+                return chain, chain.records
+            model, step, trial = param
+            result, record = run_benchmark_trial(
+                bench,
+                env,
+                model,
+                step,
+                trial,
+                self.hashes(step),
+                limits=limits,
+                trial_limits=trial_limits,
+                worker=worker,
+            )
+            records.append(record)
+            return result, [record]
+
+        return task
+
+    def _run(self, request: pytest.FixtureRequest, overrides: dict[str, Any]) -> tuple[Any, list[dict[str, Any]]]:
+        """Run this item's work (in the pool, with the items queued behind it, under --hep-concurrency); skip
+        the item when the budget is spent."""
+        from pytest_hepagent.bench.pool import Skipped
+
+        if self.pool is None:
+            outcome = self._task(request.param, overrides)()
+        else:
+            key = _work_key(request.param)
+
+            def queue() -> None:
+                for item in self._upcoming(request):
+                    param = _benchmark_param(item)
+                    if param is not None and self.pool is not None:
+                        self.pool.submit(_work_key(param), self._task(param, overrides))
+
+            queue()
+            if key not in self.pool:  # not among the items queued here (never expected): run it now
+                self.pool.submit(key, self._task(request.param, overrides))
+            outcome = self.pool.wait(key, poll=queue if self.is_worker else None)
+        if isinstance(outcome, Skipped):
+            pytest.skip(outcome.reason)
+        result, records = outcome
+        for record in records:
+            request.node.user_properties.append((RECORD_PROPERTY, record))
+        return result, records
+
+    def _upcoming(self, request: pytest.FixtureRequest) -> list[pytest.Item]:
+        """The items this process will run from this one on: every item left, or under xdist the item and the
+        ones the controller has already sent (the rest are not this worker's to start)."""
+        if self.is_worker:
+            from pytest_hepagent.plugin_xdist import queued_items
+
+            return [request.node, *queued_items(request.config)]
+        if self._all_queued:
+            return []
+        self._all_queued = True
+        items = request.session.items
+        return items[items.index(request.node) :] if request.node in items else [request.node]
 
     def run_item(self, request: pytest.FixtureRequest, overrides: dict[str, Any]) -> Any:
-        from pytest_hepagent.bench.execute import run_benchmark_trial
-
         model, step, trial = request.param
         bench = self.bench
-        self._check_budget()
         if model == "hepagent/replay" and bench.cassette_for(step, trial) is None:  # checked at start-up: never
             pytest.fail(f"no cassette for {step} trial {trial} in {bench.replay}", pytrace=False)
-        result, record = run_benchmark_trial(
-            bench,
-            self._item_environment(overrides),
-            model,
-            step,
-            trial,
-            self.hashes(step),
-            limits=overrides.get("limits"),
-            worker=os.environ.get("PYTEST_XDIST_WORKER", ""),
-        )
-        request.node.user_properties.append((RECORD_PROPERTY, record))
+        result, _ = self._run(request, overrides)
         if result.outcome == "error":  # failing in the fixture makes it a pytest error, not a test failure
             pytest.fail(f"infrastructure error, not a model failure: {result.error}", pytrace=False)
         return result
 
     def run_chain_item(self, request: pytest.FixtureRequest, overrides: dict[str, Any]) -> Any:
-        from pytest_hepagent.bench.execute import run_chain
-
         model, trial = request.param
         bench = self.bench
-        self._check_budget()
         if model == "hepagent/replay":
             missing = [s for s in bench.steps if bench.cassette_for(s, trial) is None]
             if missing:  # checked at start-up: never
                 pytest.fail(f"no cassette for {', '.join(missing)} trial {trial} in {bench.replay}", pytrace=False)
-        chain = run_chain(
-            bench,
-            self._item_environment(overrides),
-            model,
-            trial,
-            self.hashes,
-            bench.steps,
-            limits=overrides.get("limits"),
-            worker=os.environ.get("PYTEST_XDIST_WORKER", ""),
-        )
-        for record in chain.records:
-            request.node.user_properties.append((RECORD_PROPERTY, record))
+        chain, _ = self._run(request, overrides)
         if chain.outcome == "error":
             last = chain.results[-1]
             pytest.fail(
@@ -441,32 +574,19 @@ def _parse_item_id(nodeid: str, models: tuple[str, ...]) -> tuple[str, str, int]
     return model, match[1], int(match[3])
 
 
+def _benchmark_param(item: pytest.Item) -> tuple[Any, ...] | None:
+    """The `hep_trial` (model, step, trial) or `hep_chain` (model, trial) parameter of a benchmark item."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    param = params.get("hep_trial", params.get("hep_chain"))
+    return param if isinstance(param, tuple) else None
+
+
+def _work_key(param: tuple[Any, ...]) -> str:
+    from pytest_hepagent.bench.records import chain_id, trial_key
+
+    return chain_id(*param) if len(param) == 2 else trial_key(*param)
+
+
 def _spent(record: dict[str, Any]) -> float:
     """What a trial cost: the agent's calls and the judge's."""
     return float(record.get("cost_usd") or 0.0) + float((record.get("category") or {}).get("judge_cost_usd") or 0.0)
-
-
-class _XdistHooks:
-    """Registered only when xdist is installed, so `-p no:xdist` and plain pytest work."""
-
-    def __init__(self, session: HepBenchmarkSession) -> None:
-        self.session = session
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
-        """A worker died in the middle of a trial: that trial still gets a record (an error, kept out of success
-        rates and re-run on resume) and counts as a pytest error, not a pass; xdist replaces the worker."""
-        record = self.session.crash_record(crashitem, str(report.longrepr or "worker crashed"))
-        if record is not None:
-            report.user_properties.append((RECORD_PROPERTY, record))
-            report.when = "setup"  # an error in the terminal's counts, like every infrastructure error
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_configure_node(self, node: Any) -> None:
-        node.workerinput["hepagent_run_dir"] = str(self.session.bench.run_dir)
-        node.workerinput["hepagent_run_id"] = self.session.bench.run_id
-        env = self.session.environment()
-        node.workerinput["hepagent_data_dir"] = str(env.dataset.root)
-        node.workerinput["hepagent_solution_dir"] = str(env.solution_dir)
-        node.workerinput["hepagent_golden_dir"] = str(env.golden_dir)
-        node.workerinput["hepagent_done_keys"] = sorted(self.session.done_keys)

@@ -4,8 +4,9 @@
     result = run_trial(TrialRequest("categorization", "hepagent/oracle"), env, Path("reports/run1/trials/t1"))
     result.outcome                                        # passed | failed | error
 
-`failed` is a model failure (the outputs do not match); `error` is an infrastructure error (API down, retries
-spent, the sandbox could not start the code), which is not the model's fault and is kept out of success rates.
+`failed` is a model failure (the outputs do not match, or the trial reached one of its limits); `error` is an
+infrastructure error (API down, retries spent, the sandbox could not start the code), which is not the model's fault
+and is kept out of success rates.
 The code runs in the trial's `work/` folder inside the sandbox; the logs go to `logs/`, beside it and out of reach.
 """
 
@@ -15,11 +16,12 @@ import json
 import logging
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pytest_hepagent.agent.limits import TrialLimits
 from pytest_hepagent.agent.log import comprehensive_log
 from pytest_hepagent.agent.loop import run_agent
 from pytest_hepagent.agent.records import AgentRun
@@ -55,7 +57,9 @@ class TrialRequest:
     record_to: Path | None = None
     """Write this trial's trajectory as a cassette here."""
     limits: Limits | None = None
-    """Overrides the default limits (the wall time always comes from the step's spec unless given here)."""
+    """Overrides the default limits of one execution (the wall time comes from the step's spec unless given)."""
+    trial_limits: TrialLimits = field(default_factory=TrialLimits)
+    """What the whole trial may use: tokens, cost, wall time (`agent/limits.py`)."""
     inputs_dir: Path | None = None
     """Where the step's `solution/...` inputs come from (default: the golden outputs). A chained run points it at
     the earlier steps' own outputs; the outputs are still validated against the goldens."""
@@ -74,6 +78,9 @@ class TrialEnvironment:
     sb_backend: str
     sandbox: Sandbox
     """Where generated code runs (`bwrap`, or `none` when asked for)."""
+    share: int = 1
+    """Trials that may run code at once on this machine (parallel workers times concurrent trials): each
+    execution's thread pools get this share of the cores."""
 
     @staticmethod
     def create(
@@ -169,7 +176,7 @@ def _executor(
     """Runs each attempt's script; appends its iteration to `ran` once code has run in the folder."""
     work = folder.work
 
-    def execute(code: str, iteration: int) -> ExecutionResult:
+    def execute(code: str, iteration: int, time_left: float | None) -> ExecutionResult:
         # The folder is the code's: written and cleaned through trial_files only, never through a link it left.
         try:
             remove_entries(work, spec.output_paths)  # each attempt is judged on what it writes itself
@@ -179,14 +186,18 @@ def _executor(
             reason = f"the trial folder left by the previous attempt cannot be prepared ({exc})"
             return ExecutionResult(tuple(_command(spec)), None, "", "", 0, 0, 0.0, reason, env.sandbox.name)
         ran.append(iteration)
+        bounded = limits
+        if time_left is not None and time_left < limits.wall_time_s:  # the trial's deadline comes first
+            bounded = replace(limits, wall_time_s=max(time_left, 0.0))
         return run_confined(
             env.sandbox,
             work,
             _command(spec),
-            limits=limits,
+            limits=bounded,
             readonly=READONLY,
             uid=uid,
             env={"HEPAGENT_SB_BACKEND": env.sb_backend},
+            share=env.share,
         )
 
     return execute
@@ -233,6 +244,7 @@ def run_trial(request: TrialRequest, env: TrialEnvironment, trial_dir: Path) -> 
             supervisor_model=request.supervisor_model,
             max_iterations=request.max_iterations,
             cassette=request.cassette,
+            limits=request.trial_limits,
         )
         result.agent = run
         seal(folder.work)  # no other user may change what the code left, or run what it made set-uid
@@ -241,7 +253,9 @@ def run_trial(request: TrialRequest, env: TrialEnvironment, trial_dir: Path) -> 
         else:
             result.error = run.error  # why a conversation ended early (a refusal, a diverged replay), if it did
             result.validation = validate_step(spec, folder.work, env.solution_dir)
-            result.outcome = "passed" if result.validation.passed else "failed"
+            # A trial that reached a limit fails whatever it left: the outputs are shown, the limit decides.
+            passed = result.validation.passed and run.status != "limit"
+            result.outcome = "passed" if passed else "failed"
         if request.record_to is not None:
             _record(run, request.record_to)
     except (InfrastructureError, HepAgentError, OSError) as exc:

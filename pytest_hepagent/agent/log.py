@@ -13,6 +13,13 @@ def _stamp(call: CallRecord) -> str:
     return f"[{call.started_at[:19]}]"
 
 
+def _received(stamp: str, what: str, call: CallRecord) -> str:
+    line = f"{stamp} INFO: {what} received ({call.input_tokens} input tokens, {call.output_tokens} output tokens)"
+    if call.finish_reason == "length":
+        line += f"\n{stamp} WARNING: the answer was cut at the output cap ({call.max_output_tokens} tokens)"
+    return line
+
+
 def _banner(title: str) -> str:
     return f"===== {title} ====="
 
@@ -48,10 +55,7 @@ def comprehensive_log(run: AgentRun, command: str = "") -> str:
                 _banner("TOKEN STATS"),
                 f"{stamp} INFO: Initial supervisor prompt tokens: {call.input_tokens}",
                 _banner("SUPERVISOR RESPONSE"),
-                (
-                    f"{stamp} INFO: Supervisor response received ({call.input_tokens} input tokens, "
-                    f"{call.output_tokens} output tokens)"
-                ),
+                _received(stamp, "Supervisor response", call),
                 call.response.rstrip(),
             ]
         elif call.role == "coder":
@@ -61,10 +65,7 @@ def comprehensive_log(run: AgentRun, command: str = "") -> str:
                 _banner(f"CODER CALL #{n}"),
                 f"{stamp} INFO: Calling coder {call.model} (attempt {n}/{run.max_iterations})",
                 _banner(f"CODER RESPONSE #{n}"),
-                (
-                    f"{stamp} INFO: Coder response received ({call.input_tokens} input tokens, "
-                    f"{call.output_tokens} output tokens)"
-                ),
+                _received(stamp, "Coder response", call),
             ]
             attempt = attempts.get(n)
             if attempt is not None:
@@ -93,10 +94,7 @@ def comprehensive_log(run: AgentRun, command: str = "") -> str:
                 _banner(f"SUPERVISOR FEEDBACK CALL #{n}"),
                 f"{stamp} INFO: Calling supervisor {call.model} for {what} (iteration {n})",
                 _banner(f"SUPERVISOR FEEDBACK RESPONSE #{n}"),
-                (
-                    f"{stamp} INFO: Supervisor feedback received ({call.input_tokens} input tokens, "
-                    f"{call.output_tokens} output tokens)"
-                ),
+                _received(stamp, "Supervisor feedback", call),
                 "Supervisor Feedback:",
                 call.response.rstrip(),
             ]
@@ -107,6 +105,7 @@ def comprehensive_log(run: AgentRun, command: str = "") -> str:
         "max_iterations": f"FAILURE: no accepted result after {run.iterations} iterations",
         "infrastructure_error": f"INFRASTRUCTURE ERROR: {run.error}",
         "ended": f"FAILURE: the conversation ended after {run.iterations} iterations: {run.error}",
+        "limit": f"FAILURE: a limit ended the trial after {run.iterations} iterations: {run.error}",
     }.get(run.status, run.status)
     lines += [
         _banner("SUCCESS" if run.status == "success" else "FAILURE"),

@@ -11,6 +11,11 @@ With 3 iterations that is at most 7 API calls, as the paper counts them. A conve
 of what it holds (a provider's content-policy refusal, a replay that diverged) ends the run there once code has run
 (status `ended`): its outputs are judged as they are, so nothing the code prints can make its failure an
 infrastructure error.
+
+The trial's limits (`limits.py`) end the run with status `limit`, and so does a context window the conversation
+outgrew: after the first answer the conversation holds the model's own text, so its length is the model's doing.
+Only the first call, which holds nothing but the harness's prompt, overflowing is an infrastructure error (the run
+checks that at start-up where litellm knows the model's window).
 """
 
 from __future__ import annotations
@@ -21,16 +26,17 @@ from datetime import datetime
 from pathlib import Path
 
 from pytest_hepagent.agent.code import extract_code
+from pytest_hepagent.agent.limits import LimitTracker, TrialLimits
 from pytest_hepagent.agent.records import AgentRun, Attempt, CallRecord
-from pytest_hepagent.errors import ConversationEnded, InfrastructureError
+from pytest_hepagent.errors import ContextWindowExceeded, ConversationEnded, InfrastructureError, LimitReached
 from pytest_hepagent.llm.gateway import Gateway
 from pytest_hepagent.sandbox.runner import ExecutionResult
 from pytest_hepagent.specs import SystemPrompts, TaskSpec
 
 __all__ = ["Executor", "run_agent"]
 
-Executor = Callable[[str, int], ExecutionResult]
-"""Runs a script (code, iteration) and returns what happened."""
+Executor = Callable[[str, int, "float | None"], ExecutionResult]
+"""Runs a script (code, iteration, seconds the trial has left or None) and returns what happened."""
 
 _ERROR_CHARS = 4000
 
@@ -67,10 +73,16 @@ def _execution_report(result: ExecutionResult | None) -> str:
 
 class _Session:
     def __init__(
-        self, run: AgentRun, gateway: Gateway, spec: TaskSpec, cassette: Path | None, accept_phrase: str
+        self,
+        run: AgentRun,
+        gateway: Gateway,
+        spec: TaskSpec,
+        cassette: Path | None,
+        accept_phrase: str,
+        tracker: LimitTracker,
     ) -> None:
         self.run, self.gateway, self.spec = run, gateway, spec
-        self.cassette, self.accept_phrase = cassette, accept_phrase
+        self.cassette, self.accept_phrase, self.tracker = cassette, accept_phrase, tracker
 
     def call(self, role: str, system: str, user: str) -> str:
         model = self.run.coder_model if role == "coder" else self.run.supervisor_model
@@ -83,7 +95,10 @@ class _Session:
             "cassette": str(self.cassette) if self.cassette else None,
         }
         started = _now()
-        completion = self.gateway.complete(model, messages, metadata={"hepagent": context})
+        self.tracker.check_time()
+        completion = self.gateway.complete(
+            model, messages, metadata={"hepagent": context}, role=role, deadline=self.tracker.deadline
+        )
         self.run.calls.append(
             CallRecord(
                 index=len(self.run.calls) + 1,
@@ -97,9 +112,16 @@ class _Session:
                 cost_usd=completion.cost_usd,
                 attempts=completion.attempts,
                 started_at=started,
+                finish_reason=completion.finish_reason,
+                max_output_tokens=completion.max_output_tokens,
             )
         )
+        self.tracker.spent(completion.input_tokens + completion.output_tokens, completion.cost_usd)
         return completion.text
+
+    def execute(self, executor: Executor, code: str, iteration: int) -> ExecutionResult:
+        self.tracker.check_time()
+        return executor(code, iteration, self.tracker.time_left())
 
 
 def run_agent(
@@ -112,6 +134,7 @@ def run_agent(
     supervisor_model: str | None = None,
     max_iterations: int = 3,
     cassette: Path | None = None,
+    limits: TrialLimits | None = None,
 ) -> AgentRun:
     """Run the loop for one step; infrastructure failures end it with status `infrastructure_error`."""
     user_prompt = spec.render_prompt()
@@ -123,7 +146,8 @@ def run_agent(
         max_iterations=max_iterations,
         started_at=_now(),
     )
-    session = _Session(run, gateway, spec, cassette, prompts.accept_phrase)
+    tracker = LimitTracker(limits or TrialLimits())
+    session = _Session(run, gateway, spec, cassette, prompts.accept_phrase, tracker)
     start = time.monotonic()
     try:
         answer = session.call("supervisor", prompts.supervisor, user_prompt)
@@ -132,8 +156,9 @@ def run_agent(
         run.status = "max_iterations"
         for iteration in range(1, max_iterations + 1):
             code = extract_code(session.call("coder", prompts.coder, instructions))
-            result = executor(code, iteration) if code else None
+            result = session.execute(executor, code, iteration) if code else None
             run.attempts.append(Attempt(iteration, code, result))
+            tracker.check_time()  # an execution the deadline cut short ends the trial here
             report = f"## Instructions\n{instructions}\n\n## Code\n```python\n{code}```\n\n"
             if result is not None and result.succeeded:
                 review = session.call(
@@ -148,6 +173,13 @@ def run_agent(
             elif iteration < max_iterations:
                 answer = session.call("debugger", prompts.debugger, f"{report}## Error\n{_execution_report(result)}")
                 instructions = _worker_prompt(answer)
+    except LimitReached as exc:
+        run.status, run.error, run.limit = "limit", str(exc), exc.kind
+    except ContextWindowExceeded as exc:
+        if run.calls:  # the conversation grew with the model's own answers until it no longer fit
+            run.status, run.error, run.limit = "limit", f"context window exceeded: {exc}", "context"
+        else:  # the harness's prompt alone: not the model's failure
+            run.status, run.error = "infrastructure_error", f"the task's prompt alone does not fit: {exc}"
     except ConversationEnded as exc:
         if any(a.execution is not None for a in run.attempts):  # caused by what the code or the agent produced
             run.status, run.error = "ended", str(exc)

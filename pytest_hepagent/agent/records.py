@@ -24,6 +24,10 @@ class CallRecord:
     cost_usd: float
     attempts: int
     started_at: str
+    finish_reason: str = "stop"
+    """`length` when the answer was cut at the output cap."""
+    max_output_tokens: int | None = None
+    """The output cap the call was sent with (None: the provider's default)."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,10 @@ class AgentRun:
     started_at: str
     status: str = "running"
     """success (the reviewer accepted), max_iterations (no accepted attempt), ended (the conversation could not go
-    on after code ran: a refusal or a diverged replay) or infrastructure_error."""
+    on after code ran: a refusal or a diverged replay), limit (a per-trial limit or the model's context window was
+    reached: `limit` says which) or infrastructure_error."""
+    limit: str = ""
+    """With status `limit`: tokens, cost, time or context."""
     calls: list[CallRecord] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
     worker_prompt: str = ""

@@ -11,8 +11,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pytest_hepagent.agent.limits import DEFAULT_TIME_LIMIT_S, TrialLimits
 from pytest_hepagent.errors import HepAgentError, did_you_mean
 from pytest_hepagent.llm.cassette import cassettes_by_step
+from pytest_hepagent.llm.gateway import DEFAULT_MAX_OUTPUT_TOKENS, GatewaySettings
 from pytest_hepagent.llm.offline import OFFLINE_MODELS
 from pytest_hepagent.sandbox.backends import DEFAULT_SANDBOX, SANDBOXES
 from pytest_hepagent.steps import STEP_NAMES
@@ -96,6 +98,20 @@ class BenchmarkConfig:
     api_base: str | None = None
     sandbox: str = DEFAULT_SANDBOX
     """Where generated code runs: `bwrap`, or `none` (unconfined, only when asked for)."""
+    max_output_tokens: int | None = DEFAULT_MAX_OUTPUT_TOKENS
+    """Most tokens one answer may have (None: the provider's default)."""
+    call_timeout_s: float = 300.0
+    """Per call; a call that times out is retried once."""
+    token_limit: int | None = None
+    """Per trial: input plus output tokens of all its calls."""
+    cost_limit: float | None = None
+    """Per trial, in USD."""
+    time_limit: float | None = DEFAULT_TIME_LIMIT_S
+    """Per trial: wall time in seconds."""
+    concurrency: int = 1
+    """Trials run at once in each pytest process."""
+    max_connections: int = 10
+    """Calls in flight at once to one model from each process."""
     run_id: str = field(default_factory=new_run_id)
     replays: Mapping[str, tuple[Path, ...]] = field(default_factory=dict, compare=False)
     """`--hep-replay`'s cassettes by step (filled by `check`)."""
@@ -103,6 +119,18 @@ class BenchmarkConfig:
     @property
     def run_dir(self) -> Path:
         return self.report_dir / self.run_id
+
+    @property
+    def trial_limits(self) -> TrialLimits:
+        return TrialLimits(self.token_limit, self.cost_limit, self.time_limit)
+
+    def gateway_settings(self) -> GatewaySettings:
+        return GatewaySettings(
+            timeout_s=self.call_timeout_s,
+            api_base=self.api_base,
+            max_output_tokens=self.max_output_tokens,
+            max_connections=self.max_connections,
+        )
 
     def cassette_for(self, step: str, trial: int) -> Path | None:
         """The cassette a replay trial uses: the step's cassettes in name order, one per trial, starting over when
@@ -174,6 +202,17 @@ class BenchmarkConfig:
             raise ConfigError(f"--hep-max-usd: a finite amount of USD >= 0, got {self.max_usd}")
         if self.floor is not None and not 0 <= self.floor <= 1:
             raise ConfigError(f"--hep-floor: a success fraction between 0 and 1, got {self.floor}")
+        for option, value in (
+            ("--hep-max-output-tokens", self.max_output_tokens),
+            ("--hep-call-timeout", self.call_timeout_s),
+            ("--hep-token-limit", self.token_limit),
+            ("--hep-cost-limit", self.cost_limit),
+            ("--hep-time-limit", self.time_limit),
+            ("--hep-concurrency", self.concurrency),
+            ("--hep-max-connections", self.max_connections),
+        ):
+            if value is not None and not 0 < value < math.inf:
+                raise ConfigError(f"{option}: a positive number, got {value:g}; give a larger one (or none)")
         steps: tuple[str, ...] = self.steps or STEP_NAMES
         replays: dict[str, tuple[Path, ...]] = {}
         if self.replay is not None:
@@ -191,7 +230,11 @@ class BenchmarkConfig:
                 f"--hep-resume: no run {self.resume!r} in {self.report_dir} (no results.jsonl there); "
                 f"give the run id of an earlier run"
             )
-        return replace(self, steps=steps, replays=replays)
+        checked = replace(self, steps=steps, replays=replays)
+        from pytest_hepagent.bench.preflight import check_context_windows
+
+        check_context_windows(checked)
+        return checked
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -206,4 +249,9 @@ class BenchmarkConfig:
             "baseline": str(self.baseline) if self.baseline else None,
             "chain": self.chain,
             "sandbox": self.sandbox,
+            "max_output_tokens": self.max_output_tokens,
+            "call_timeout_s": self.call_timeout_s,
+            "limits": self.trial_limits.describe(),
+            "concurrency": self.concurrency,
+            "max_connections": self.max_connections,
         }

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_hepagent.agent.limits import TrialLimits
 from pytest_hepagent.bench.config import BenchmarkConfig, safe_name
 from pytest_hepagent.bench.records import chain_id, record_from_result
 from pytest_hepagent.sandbox.trial_files import read_regular
@@ -110,6 +111,7 @@ def run_benchmark_trial(
     folder: Path | None = None,
     inputs_dir: Path | None = None,
     limits: Any = None,
+    trial_limits: TrialLimits | None = None,
     worker: str = "",
 ) -> tuple[TrialResult, dict[str, Any]]:
     """Run one trial as the benchmark settings say, classify a failure, and return it with its record."""
@@ -127,6 +129,7 @@ def run_benchmark_trial(
         record_to=record_to,
         limits=limits,
         inputs_dir=inputs_dir,
+        trial_limits=trial_limits or bench.trial_limits,
     )
     result = run_trial(request, env, folder or trial_folder(bench.run_dir, model, step, trial))
     _classify(result, env, bench)
@@ -174,6 +177,7 @@ def run_chain(
     steps: Sequence[str],
     *,
     limits: Any = None,
+    trial_limits: TrialLimits | None = None,
     worker: str = "",
 ) -> ChainResult:
     """The steps in order, each on the outputs the agent itself wrote in the earlier steps; stops at the first
@@ -193,6 +197,7 @@ def run_chain(
             folder=chain_dir / step,
             inputs_dir=solution,
             limits=limits,
+            trial_limits=trial_limits,
             worker=worker,
         )
         chain.results.append(result)

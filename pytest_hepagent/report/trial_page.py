@@ -90,6 +90,8 @@ def trial_context(record: Mapping[str, Any], category: Mapping[str, Any] | None)
                 "output_tokens": call.get("output_tokens", 0),
                 "latency_s": float(call.get("latency_s") or 0.0),
                 "cost_usd": float(call.get("cost_usd") or 0.0),
+                "truncated": call.get("finish_reason") == "length",
+                "max_output_tokens": call.get("max_output_tokens"),
             }
         )
     attempts: list[dict[str, Any]] = []

@@ -21,7 +21,9 @@ import secrets
 import shutil
 import subprocess
 import sys
+import threading
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -198,6 +200,8 @@ class BwrapSandbox(Sandbox):
 
     def __init__(self) -> None:
         self.as_root = os.geteuid() == 0
+        self._issued: deque[int] = deque(maxlen=4096)
+        self._uid_lock = threading.Lock()
 
     def work_inside(self, work: Path) -> str:
         return WORK_INSIDE
@@ -206,7 +210,15 @@ class BwrapSandbox(Sandbox):
         return SUPPORT_INSIDE
 
     def trial_uid(self) -> int | None:
-        return TRIAL_UIDS[0] + secrets.randbelow(TRIAL_UIDS[1]) if self.as_root else None
+        """A random uid of the range (two processes share none in practice), never one this process issued
+        lately: concurrent trials of a process never share one."""
+        if not self.as_root:
+            return None
+        with self._uid_lock:
+            while (uid := TRIAL_UIDS[0] + secrets.randbelow(TRIAL_UIDS[1])) in self._issued:
+                pass
+            self._issued.append(uid)
+            return uid
 
     @staticmethod
     @cache

@@ -146,14 +146,17 @@ def support_dir() -> Path:
     return folder
 
 
-def _threads() -> int:
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
-def _environment(work: str, support: str, extra: Mapping[str, str]) -> dict[str, str]:
+def _environment(work: str, support: str, extra: Mapping[str, str], share: int) -> dict[str, str]:
     env = {k: os.environ[k] for k in _PASSED_THROUGH if k in os.environ}
-    threads = str(_threads())
+    cores = _cores()
+    threads = max(1, cores // max(1, share))
     env |= {
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
         "HOME": work,
@@ -166,10 +169,10 @@ def _environment(work: str, support: str, extra: Mapping[str, str]) -> dict[str,
         "MPLBACKEND": "Agg",
         # Parallel trials share the cores: oversubscribed, spinning OpenMP threads of concurrent trials slow each
         # other by orders of magnitude (seen: 4 s -> 425 s), so each trial gets its share of the cores.
-        "OMP_NUM_THREADS": threads,
-        "OPENBLAS_NUM_THREADS": threads,
+        "OMP_NUM_THREADS": str(threads),
+        "OPENBLAS_NUM_THREADS": str(threads),
     }
-    if _threads() < (os.cpu_count() or 1):  # idle threads sleep when trials compete (seen: 4 s -> 139 s)
+    if 1 < threads < cores:  # idle threads sleep when trials compete (seen: 4 s -> 139 s); alone, they spin
         env["OMP_WAIT_POLICY"] = "PASSIVE"
     return env | dict(extra)
 
@@ -315,9 +318,12 @@ def run_confined(
     readonly: Sequence[str] = (),
     uid: int | None = None,
     env: Mapping[str, str] | None = None,
+    share: int = 1,
 ) -> ExecutionResult:
     """Run `argv` in the work folder `work` under `sandbox` and `limits`, with the `readonly` entries of the work
-    folder kept read-only. Raises `InfrastructureError` only when the sandbox could not start the code."""
+    folder kept read-only. `share` is how many executions may run at once on this machine (parallel workers times
+    concurrent trials): the code's thread pools get that share of the cores. Raises `InfrastructureError` only
+    when the sandbox could not start the code."""
     work = Path(work)
     if not Path(argv[0]).is_absolute():
         raise InfrastructureError(f"sandbox: the command must start with an absolute path, got {argv[0]!r}")
@@ -345,7 +351,7 @@ def run_confined(
         if cgroup is not None and sandbox.confined:
             block_r, block_w = os.pipe()  # bwrap waits on it until the sandbox's init has joined the cgroup
             own += [block_r, block_w]
-    code_env = _environment(sandbox.work_inside(work), sandbox.support_inside(support), env or {})
+    code_env = _environment(sandbox.work_inside(work), sandbox.support_inside(support), env or {}, share)
     code_env[excepthook.ENV_VAR] = str(exc_w)
     job = Job(
         work,

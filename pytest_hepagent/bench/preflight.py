@@ -1,0 +1,64 @@
+"""Start-up checks that need the models: does the harness's own prompt fit each model's context window?
+
+A prompt that cannot fit would fail every trial's first call, which is the harness's fault and not the model's: the
+run stops before it starts, in one line. Only models litellm's model map knows the window of are checked (a local
+`openai/<name>` server is not: its first call overflowing is then an infrastructure error of each trial).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pytest_hepagent.bench.config import BenchmarkConfig
+
+__all__ = ["check_context_windows", "first_prompts"]
+
+
+def first_prompts(steps: tuple[str, ...]) -> dict[str, dict[str, list[dict[str, str]]]]:
+    """Per step, the messages of the calls that hold nothing but the harness's text, by the role that gets them:
+    the supervisor's first call (its system prompt and the task) and the coder's system prompt."""
+    from pytest_hepagent.specs import load_specs, load_system_prompts
+
+    specs, prompts = load_specs(), load_system_prompts()
+    return {
+        step: {
+            "supervisor": [
+                {"role": "system", "content": prompts.supervisor},
+                {"role": "user", "content": specs[step].render_prompt()},
+            ],
+            "coder": [{"role": "system", "content": prompts.coder}],
+        }
+        for step in steps
+    }
+
+
+def check_context_windows(bench: BenchmarkConfig) -> None:
+    """`ConfigError` (one line) when a step's fixed prompt is longer than a model's known context window."""
+    from pytest_hepagent.bench.config import ConfigError
+    from pytest_hepagent.llm.gateway import _litellm, context_window
+
+    live = [m for m in bench.models if not m.startswith("hepagent/")]
+    supervisor = bench.supervisor_model
+    roles: dict[str, tuple[str, ...]] = dict.fromkeys(live, ("coder",) if supervisor else ("supervisor", "coder"))
+    if supervisor and not supervisor.startswith("hepagent/"):
+        roles[supervisor] = ("supervisor", *roles.get(supervisor, ()))
+    windows = {m: context_window(m) for m in roles}
+    if not any(windows.values()):
+        return
+    litellm = _litellm()
+    for step, messages in first_prompts(bench.steps).items():
+        for model, window in windows.items():
+            if window is None:
+                continue
+            for role in roles[model]:
+                try:
+                    tokens = int(litellm.token_counter(model=model, messages=messages[role]))
+                except Exception:  # noqa: BLE001, S112 - a tokenizer that cannot count: the first call will tell
+                    continue
+                if tokens > window:
+                    raise ConfigError(
+                        f"--hep-model {model}: the {role}'s prompt of step {step} alone is {tokens:,} tokens, more "
+                        f"than the model's {window:,}-token context window (litellm's model map); choose a model "
+                        f"with a larger window or fewer --hep-steps"
+                    )
