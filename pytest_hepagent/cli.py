@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING
 
 import click
 
+from pytest_hepagent.agent.limits import DEFAULT_TIME_LIMIT_S, TrialLimits
 from pytest_hepagent.cli_options import SANDBOX_OPTION
 from pytest_hepagent.errors import HepAgentError
+from pytest_hepagent.llm.gateway import DEFAULT_MAX_OUTPUT_TOKENS
 
 if TYPE_CHECKING:
     from pytest_hepagent.data.dataset import Dataset
@@ -199,6 +201,31 @@ def run(data: Path | None, out: Path | None, golden_dir: Path | None) -> None:
 @click.option("--api-base", default=None, help="OpenAI-compatible server for openai/<name> models")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Trial folder (default: a new temp folder)")
 @click.option("--data", type=click.Path(path_type=Path), help="Folder of GamGam files (default: synthetic stand-in)")
+@click.option(
+    "--max-output-tokens",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_OUTPUT_TOKENS,
+    show_default=True,
+    help="Most tokens one answer may write",
+)
+@click.option(
+    "--call-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=300.0,
+    show_default=True,
+    help="Seconds one call may wait (a timeout is retried once)",
+)
+@click.option(
+    "--token-limit", type=click.IntRange(min=1), default=None, help="Tokens the trial may use (default: none)"
+)
+@click.option("--cost-limit", type=click.FloatRange(min=0, min_open=True), default=None, help="USD the trial may cost")
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_TIME_LIMIT_S,
+    show_default=True,
+    help="Seconds the whole trial may take",
+)
 @GOLDEN_DIR_OPTION
 @SANDBOX_OPTION
 def trial(
@@ -211,10 +238,16 @@ def trial(
     api_base: str | None,
     out: Path | None,
     data: Path | None,
+    max_output_tokens: int,
+    call_timeout: float,
+    token_limit: int | None,
+    cost_limit: float | None,
+    time_limit: float,
     golden_dir: Path | None,
     sandbox: str,
 ) -> None:
-    """Run one agent trial of STEP and validate it; exit 0 passed, 1 failed (model failure), 3 infrastructure error."""
+    """Run one agent trial of STEP and validate it; exit 0 passed, 1 failed (model failure, a limit reached
+    included), 3 infrastructure error. Limits and output cap as in the pytest options (README, "Limits")."""
     from pytest_hepagent.analysis.reference import step_by_name
     from pytest_hepagent.llm.cassette import load_cassette
     from pytest_hepagent.llm.gateway import GatewaySettings
@@ -224,7 +257,8 @@ def trial(
     name = step_by_name(step).name
     if cassette is not None and (recorded := load_cassette(cassette).step) != name:
         raise click.UsageError(f"--cassette {cassette}: a trajectory of step {recorded}, not {name}; replay it there")
-    env = TrialEnvironment.create(_dataset(data), golden_dir, GatewaySettings(api_base=api_base), sandbox)
+    settings = GatewaySettings(api_base=api_base, timeout_s=call_timeout, max_output_tokens=max_output_tokens)
+    env = TrialEnvironment.create(_dataset(data), golden_dir, settings, sandbox)
     request = TrialRequest(
         name,
         model,
@@ -232,6 +266,7 @@ def trial(
         max_iterations=max_iterations,
         cassette=cassette,
         record_to=record,
+        trial_limits=TrialLimits(tokens=token_limit, cost_usd=cost_limit, time_s=time_limit),
     )
     folder = out or Path(tempfile.mkdtemp(prefix="hepagent-trial-")) / "trial"
     result = run_trial(request, env, folder)

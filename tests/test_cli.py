@@ -124,6 +124,12 @@ def test_trial_runs_one_agent_trial_and_reports_it(hepagent_solution: Path, tmp_
         ],
     )
     assert replay.exit_code == 0, replay.output
+    replay_args = ["trial", "5", "--model", "hepagent/replay", "--cassette", str(tmp_path / "c.yaml")]
+    limited = CliRunner().invoke(cli, [*replay_args, "--token-limit", "1", "--out", str(tmp_path / "l")])
+    assert limited.exit_code == 1, limited.output  # a limit reached is the model's failure, not an infrastructure one
+    assert "1 API calls" in limited.output and "outcome: failed (token limit reached" in limited.output
+    bad = CliRunner().invoke(cli, [*replay_args, "--time-limit", "0"])
+    assert bad.exit_code == 2 and "--time-limit" in bad.output
     failing = Path(__file__).parents[1] / "pytest_hepagent/cassettes/failures/semantic-1.yaml"
     failed = CliRunner().invoke(
         cli,
