@@ -55,7 +55,12 @@ class LimitReached(HepAgentError):
         """tokens, cost, time or context."""
 
 
-class ContextWindowExceeded(ConversationEnded):
+class ProviderRefused(ConversationEnded):
+    """The provider refused the conversation (a content policy, a 400 about what it holds). Once the model has
+    answered, the conversation holds its text: a model failure, like a conversation that outgrew the window."""
+
+
+class ContextWindowExceeded(ProviderRefused):
     """The provider says the conversation no longer fits the model's context window."""
 
 

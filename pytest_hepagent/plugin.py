@@ -200,7 +200,9 @@ def hepagent_config() -> dict[str, Any]:
     Keys: `limits` (a `pytest_hepagent.sandbox.limits.Limits`: one execution's), `trial_limits` (a
     `pytest_hepagent.agent.limits.TrialLimits`: the whole trial's tokens, cost and time), `max_output_tokens` (an
     int, or per role: `{"coder": 8192, "reviewer": 1024}`), `gateway` (a
-    `pytest_hepagent.llm.gateway.GatewaySettings`, replacing the one the options make).
+    `pytest_hepagent.llm.gateway.GatewaySettings`, replacing the one the options make). Under --hep-concurrency
+    trials start ahead of their items with the settings of the item that queued them: an override that differs
+    from item to item makes the items it cannot honour errors.
     """
     return {}
 

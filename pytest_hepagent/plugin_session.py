@@ -8,6 +8,7 @@ the only process with `-p no:xdist`/`-n 0`) appends them to `reports/<run-id>/re
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import warnings
@@ -22,6 +23,8 @@ from pytest_hepagent.bench.config import BenchmarkConfig, ConfigError, new_run_i
 from pytest_hepagent.benchmark import BENCHMARK_MODULE
 from pytest_hepagent.plugin import _data_dir
 from pytest_hepagent.steps import STEP_NAMES
+
+log = logging.getLogger(__name__)
 
 RECORD_PROPERTY = "hepagent_record"
 
@@ -310,7 +313,22 @@ class HepBenchmarkSession:
                 return (yield)
             finally:
                 if self.pool is not None:
-                    self.pool.close()
+                    self._keep_unreported(self.pool.close())
+
+    def _keep_unreported(self, outcomes: list[Any]) -> None:
+        """Trials that ran ahead of items that never ran (`-x`, `--maxfail`, an interrupt) still spent what they
+        spent: their records are kept (and `--hep-resume` counts them done). A worker's have no way to the
+        controller once its session ends; they are logged."""
+        from pytest_hepagent.bench.pool import Skipped
+
+        records = [r for o in outcomes if not isinstance(o, Skipped) for r in o[1]]
+        if not records:
+            return
+        if self.is_worker:
+            log.warning("%d trial(s) ran ahead of items this worker never ran; not recorded", len(records))
+            return
+        for record in records:
+            self.store.append(record)
 
     def is_controller_of_workers(self, session: pytest.Session) -> bool:
         """The xdist controller runs no item itself."""
@@ -399,15 +417,26 @@ class HepBenchmarkSession:
         else:
             key = _work_key(request.param)
 
+            tag = repr(sorted(overrides.items()))
+
             def queue() -> None:
                 for item in self._upcoming(request):
                     param = _benchmark_param(item)
                     if param is not None and self.pool is not None:
-                        self.pool.submit(_work_key(param), self._task(param, overrides))
+                        self.pool.submit(_work_key(param), self._task(param, overrides), tag)
 
             queue()
-            if key not in self.pool:  # not among the items queued here (never expected): run it now
-                self.pool.submit(key, self._task(request.param, overrides))
+            # queued by an item with other settings, and already started: not this item's trial
+            if self.pool.tag_of(key) not in (None, tag) and not self.pool.cancel(key):
+                self.pool.wait(key)
+                pytest.fail(
+                    "hepagent_config gives this item other settings than an earlier item, which started its "
+                    "trial ahead with its own (--hep-concurrency runs trials before their items): give every "
+                    "item the same settings, or run without --hep-concurrency",
+                    pytrace=False,
+                )
+            if key not in self.pool:  # not queued here yet (or dropped just above): run it now
+                self.pool.submit(key, self._task(request.param, overrides), tag)
             outcome = self.pool.wait(key, poll=queue if self.is_worker else None)
         if isinstance(outcome, Skipped):
             pytest.skip(outcome.reason)

@@ -218,7 +218,7 @@ def _write_logs(result: TrialResult, spec: TaskSpec) -> None:
 
 
 def _record(run: AgentRun, path: Path) -> None:
-    calls = tuple(CassetteCall(c.role, c.response, c.input_tokens, c.output_tokens) for c in run.calls)
+    calls = tuple(CassetteCall(c.role, c.response, c.input_tokens, c.output_tokens, c.finish_reason) for c in run.calls)
     save_cassette(Cassette(run.step, calls, recorded_with=run.coder_model), path)
 
 

@@ -25,7 +25,11 @@ class FakeOpenAI:
     always: tuple[str, Any] | None = None
     """A fault for every request (after `faults` are used up). Also ("truncate", None): the answer ends with
     finish_reason `length`; ("ratelimit", seconds): 429 with that Retry-After; ("overflow", None): llama.cpp's
-    context-size refusal."""
+    context-size refusal; ("trickle", seconds): the answer's headers at once, then its body a byte at a time for
+    that long (never tripping a per-read timeout); ("nullcut", None): no text at all, cut at the cap (a reasoning
+    model that spent the cap thinking)."""
+    usage: dict[str, int] | None = None
+    """Token counts to claim instead of the true ones (a provider that lies)."""
     respond: Callable[[dict[str, Any]], str] | None = None
     """Computes the answer from the request body instead of taking the next of `answers`."""
     context_window: int | None = None
@@ -39,11 +43,15 @@ class FakeOpenAI:
 
     def _answer(self, body: dict[str, Any], finish_reason: str = "stop") -> dict[str, Any]:
         if self.respond is not None:
-            text = self.respond(body)
+            text: str | None = self.respond(body)
         else:
             with self.lock:
                 text = self.answers.popleft() if len(self.answers) > 1 else self.answers[0]
         prompt = sum(len(m["content"].split()) for m in body["messages"])
+        written = len(text.split()) if text else 0
+        usage = {"prompt_tokens": prompt, "completion_tokens": written, "total_tokens": prompt + written}
+        if finish_reason == "nullcut":
+            text, finish_reason = None, "length"
         return {
             "id": "chatcmpl-test",
             "object": "chat.completion",
@@ -52,11 +60,7 @@ class FakeOpenAI:
             "choices": [
                 {"index": 0, "finish_reason": finish_reason, "message": {"role": "assistant", "content": text}}
             ],
-            "usage": {
-                "prompt_tokens": prompt,
-                "completion_tokens": len(text.split()),
-                "total_tokens": prompt + len(text.split()),
-            },
+            "usage": usage | (self.usage or {}),
         }
 
 
@@ -123,8 +127,27 @@ def _handler(fake: FakeOpenAI) -> type[http.server.BaseHTTPRequestHandler]:
             elif kind == "malformed":
                 self._send(200, b'{"choices": [ this is not json')
                 return
-            finish = "length" if kind == "truncate" else "stop"
+            if kind == "trickle":
+                self._trickle(json.dumps(fake._answer(body)).encode(), value)
+                return
+            finish = {"truncate": "length", "nullcut": "nullcut"}.get(kind, "stop")
             self._send(200, json.dumps(fake._answer(body, finish)).encode())
+
+        def _trickle(self, payload: bytes, seconds: float) -> None:
+            drip = int(seconds / 0.25)
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(drip + len(payload)))
+                self.end_headers()
+                self.wfile.flush()
+                for _ in range(drip):  # JSON allows leading whitespace: every byte is a valid start
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    time.sleep(0.25)
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
 
     return Handler
 

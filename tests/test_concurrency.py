@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from fake_openai import FakeOpenAI, oracle_responder, serve
 
+from pytest_hepagent.agent.limits import LimitTracker, TrialLimits
 from pytest_hepagent.bench.budget import Budget
 from pytest_hepagent.bench.cells import cells_from_records, gate
 from pytest_hepagent.bench.store import read_records
@@ -131,36 +132,57 @@ def test_the_budget_starts_the_trials_a_sequential_run_starts(pytester: pytest.P
     assert len(fake.requests) == 3  # one trial's calls: the others never started
 
 
+class _Admission:
+    """`budget.admit()` in a thread of its own: whether it has been decided yet, and how."""
+
+    def __init__(self, budget: Budget) -> None:
+        self.answer: list[str | None] = []
+        self.thread = threading.Thread(target=lambda: self.answer.append(budget.admit()))
+        self.thread.start()
+        self.thread.join(0.2)
+
+    def decided(self) -> list[str | None]:
+        self.thread.join(0.2)
+        return self.answer
+
+
 def test_a_budget_admits_trials_on_what_they_are_expected_to_cost() -> None:
-    recorded: list[tuple[str, float]] = []
-    budget = Budget(1.0, lambda: recorded)
+    budget = Budget(1.0, list)
     assert budget.admit() is None  # the first trial runs alone: nothing says yet what a trial costs
-    admitted: list[str | None] = []
-    waiter = threading.Thread(target=lambda: admitted.append(budget.admit()))
-    waiter.start()
-    time.sleep(0.2)
-    assert admitted == []  # still waiting for the first trial's cost
+    b = _Admission(budget)
+    assert b.decided() == []
     budget.finish({"a": 0.3})
-    waiter.join(5)
-    assert admitted == [None]  # 0.3 spent + 0.3 expected < 1.0
-    assert budget.admit() is None  # 0.3 spent + 1 running x 0.3 = 0.6 < 1.0
-    assert budget.admit() is None  # 0.3 + 2 running x 0.3 = 0.9 < 1.0: sequentially the 4th trial starts at 0.9
-    late: list[str | None] = []
-    blocked = threading.Thread(target=lambda: late.append(budget.admit()))
-    blocked.start()
-    time.sleep(0.2)
-    assert late == []  # 0.3 + 3 x 0.3 >= 1.0: wait for the running trials
+    assert b.decided() == [None]  # nothing running: 0.3 < 1.0
+    c = _Admission(budget)
+    assert c.decided() == []  # slow start: no more running than have finished (1)
     budget.finish({"b": 0.3})
+    assert c.decided() == [None]
+    d = _Admission(budget)
+    assert d.decided() == [None]  # 0.6 spent + 1 running x 0.3 < 1.0, 1 running < 2 finished
+    e = _Admission(budget)
+    assert e.decided() == []  # 2 running, 2 finished
     budget.finish({"c": 0.3})
-    time.sleep(0.2)
-    assert late == []  # 0.9 + 1 running x 0.3 >= 1.0: still waiting
+    assert e.decided() == []  # 0.9 + 1 running x 0.3 >= 1.0
     budget.finish({"d": 0.3})
-    blocked.join(5)
-    assert late == ["budget spent: 1.2000 USD recorded, --hep-max-usd is 1"]  # 4 trials, as sequentially
+    assert e.decided() == ["budget spent: 1.2000 USD recorded, --hep-max-usd is 1"]  # 4 trials, as sequentially
     free = Budget(1.0, list)
     assert free.admit() is None
     free.finish({"x": 0.0})
     assert [free.admit() for _ in range(5)] == [None] * 5  # trials that cost nothing never wait
+
+
+def test_a_cheap_first_trial_does_not_open_the_budget_to_dear_ones() -> None:
+    """Hostile: a first trial that costs next to nothing, then trials that cost three times the budget each;
+    sequentially two trials run."""
+    budget = Budget(1.0, list)
+    assert budget.admit() is None
+    second = _Admission(budget)
+    budget.finish({"cheap": 0.0001})
+    assert second.decided() == [None]
+    third, fourth = _Admission(budget), _Admission(budget)
+    assert third.decided() == [] and fourth.decided() == []  # one finished: one running at most
+    budget.finish({"dear": 3.0})
+    assert third.decided() == fourth.decided() == ["budget spent: 3.0001 USD recorded, --hep-max-usd is 1"]
 
 
 # --------------------------------------------------------------------------------------------- the limiter
@@ -324,3 +346,59 @@ def test_a_trial_cannot_reach_the_trials_that_run_beside_it(
     transcript = Path(records[2]["logs"]["transcript"]).read_text()
     assert "FOUND 0" in transcript
     run.assert_outcomes(passed=1, failed=1)
+
+
+# ------------------------------------------------------------------------------------ interrupted sessions
+def test_trials_that_ran_ahead_of_items_never_run_keep_their_records(pytester: pytest.Pytester, replays: Path) -> None:
+    """`-x` stops the session at the first failure; the trials already running ahead of their items spent what they
+    spent: their records are kept, and a resumed run does not run them again."""
+    reports = pytester.path / "reports"
+    common = ["--hep-model=hepagent/replay", f"--hep-replay={replays}", "--hep-trials=4", "-p", "no:xdist"]
+    stopped = pytester.runpytest(*common, "--hep-concurrency=4", "-x", f"--hep-report-dir={reports}")
+    stopped.assert_outcomes(passed=1, failed=1)  # trial 1 passes, trial 2 fails: -x stops there
+    (run_dir,) = reports.iterdir()
+    assert sorted(r["trial"] for r in read_records(run_dir / "results.jsonl")) == [1, 2, 3, 4]
+    resumed = pytester.runpytest(*common, f"--hep-report-dir={reports}", f"--hep-resume={run_dir.name}")
+    resumed.assert_outcomes()  # nothing left to run
+    assert len(read_records(run_dir / "results.jsonl")) == 4
+
+
+def test_settings_that_differ_per_item_are_never_applied_to_another_item_s_trial(pytester: pytest.Pytester) -> None:
+    """Hostile configuration: `hepagent_config` gives trial 2 a token limit; its trial must not run, and be
+    recorded, with trial 1's settings."""
+    pytester.makeconftest(
+        """
+        import pytest
+        from pytest_hepagent.agent.limits import TrialLimits
+
+        @pytest.fixture
+        def hepagent_config(request):
+            return {"trial_limits": TrialLimits(tokens=100)} if "trial2" in request.node.name else {}
+        """
+    )
+    common = ["--hep-model=hepagent/oracle", "--hep-steps=root_inspection", "--hep-trials=2", "-p", "no:xdist"]
+    sequential = pytester.runpytest(*common, f"--hep-report-dir={pytester.path / 's'}")
+    sequential.assert_outcomes(passed=1, failed=1)  # trial 2 reaches its token limit
+    concurrent = pytester.runpytest(*common, "--hep-concurrency=2", f"--hep-report-dir={pytester.path / 'c'}")
+    concurrent.assert_outcomes(passed=1, errors=1)  # a configuration the run cannot honour: an error
+    concurrent.stdout.fnmatch_lines(["*hepagent_config gives this item other settings than an earlier item*"])
+    (run_dir,) = (pytester.path / "c").iterdir()
+    assert [r["trial"] for r in read_records(run_dir / "results.jsonl")] == [1]  # no record of the wrong settings
+
+
+# ------------------------------------------------------------------------------------------ working time
+def test_waiting_on_the_provider_s_capacity_is_not_working_time() -> None:
+    """A rate-limit pause (the trial's own, or a neighbour's through the shared limiter) moves the trial's deadline
+    on: sequential and concurrent trials get the same working time."""
+    settings = GatewaySettings(backoff_s=0.05, backoff_max_s=2.0, timeout_s=10)
+    faults = deque([None, ("ratelimit", 1.0)])
+    with serve(FakeOpenAI(answers=deque(["ok"]), faults=faults)) as fake:  # type: ignore[arg-type]
+        gateway = Gateway(replace(settings, api_base=fake.url))
+        model, messages = f"openai/paused-{time.monotonic_ns()}", [{"role": "user", "content": "x"}]
+        gateway.complete(model, messages)  # litellm's import and client: not what is measured
+        completion = gateway.complete(model, messages, deadline=time.monotonic() + 0.5)
+    assert completion.text == "ok" and completion.waited_s >= 0.9  # the 1 s pause outlasted the 0.5 s left
+    tracker = LimitTracker(TrialLimits(time_s=10), clock=lambda: 100.0)
+    assert tracker.deadline == 110.0
+    tracker.waited(completion.waited_s)
+    assert tracker.deadline == pytest.approx(110.0 + completion.waited_s)

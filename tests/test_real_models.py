@@ -166,28 +166,33 @@ def test_the_time_limit_cuts_calls_and_executions_short(env: TrialEnvironment, t
     assert len(fake.requests) == 1  # cut at the deadline, not retried
 
 
-def test_a_prompt_longer_than_a_known_window_stops_the_run_at_start_up() -> None:
+def _register(model: str, window: int) -> None:
     import litellm
 
-    litellm.register_model(
-        {
-            "openai/tiny-window-test": {
-                "max_input_tokens": 600,
-                "max_output_tokens": 256,
-                "litellm_provider": "openai",
-                "mode": "chat",
-                "input_cost_per_token": 0.0,
-                "output_cost_per_token": 0.0,
-            }
-        }
-    )
-    config = BenchmarkConfig(models=("openai/tiny-window-test",), steps=("root_inspection", "preprocessing"))
+    entry = {"max_input_tokens": window, "max_output_tokens": 256, "litellm_provider": "openai", "mode": "chat"}
+    litellm.register_model({model: entry | {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0}})
+
+
+def _start_up_error(model: str, *steps: str) -> str:
     with pytest.raises(ConfigError) as caught:
-        config.check()
+        BenchmarkConfig(models=(model,), steps=steps).check()
     message = str(caught.value)
-    assert "\n" not in message and "--hep-model openai/tiny-window-test" in message
-    assert "step preprocessing" in message and "600-token context window" in message
-    BenchmarkConfig(models=("openai/tiny-window-test",), steps=("root_inspection",)).check()  # 469 tokens fit
+    assert "\n" not in message and f"--hep-model {model}" in message
+    return message
+
+
+def test_a_prompt_longer_than_a_known_window_stops_the_run_at_start_up() -> None:
+    """Token counts of the harness's prompts (litellm's default tokenizer): supervisor 470 (root_inspection), 923
+    (preprocessing), 407 (sb_separation); the review of a reference-sized answer 1,239, 2,958 and 834."""
+    _register("openai/tiny-window-test", 600)
+    _register("openai/small-window-test", 1000)
+    message = _start_up_error("openai/tiny-window-test", "sb_separation", "preprocessing")
+    assert "reviewer's prompt of a correct answer" in message and "step sb_separation" in message
+    message = _start_up_error("openai/tiny-window-test", "preprocessing")
+    assert "the supervisor's prompt of step preprocessing" in message and "600-token context window" in message
+    message = _start_up_error("openai/small-window-test", "root_inspection")
+    assert "reviewer's prompt" in message and "1,000-token context window" in message
+    BenchmarkConfig(models=("openai/small-window-test",), steps=("sb_separation",)).check()  # 407 and 834 fit
     assert Gateway().output_cap("openai/tiny-window-test", "coder") == 256  # the model's own output limit
     assert Gateway().output_cap("openai/unknown-test", "coder") == DEFAULT_MAX_OUTPUT_TOKENS
 
@@ -305,3 +310,102 @@ def test_the_trial_page_shows_a_cut_answer_and_the_limit(env: TrialEnvironment, 
     (page,) = (pages.index.parent / TRIALS).glob("*.html")
     html = page.read_text()
     assert "cut at the output cap (16384 tokens)" in html and 'id="limit">tokens limit' in html
+
+
+# ------------------------------------------------------------------------------ hostile answers and providers
+def test_a_lone_surrogate_in_an_answer_is_replaced_not_an_infrastructure_error(
+    env: TrialEnvironment, tmp_path: Path
+) -> None:
+    """Hostile: a coder answer holding a lone surrogate, which cannot be written as UTF-8 or sent again."""
+    oracle = oracle_responder()
+
+    def spoiled(body: dict) -> str:  # type: ignore[type-arg]
+        answer = oracle(body)
+        return answer.replace("```python\n", "```python\n# \ud800\n", 1)
+
+    with serve(FakeOpenAI(respond=spoiled)) as fake:
+        result = _trial(_served(env, fake), tmp_path / "t")
+    assert result.outcome == "passed", result.error  # the right answer, with a replacement character in a comment
+    assert result.agent is not None and "# \ufffd" in result.agent.calls[1].response
+
+
+def test_an_answer_dripped_a_byte_at_a_time_is_cut_at_the_call_timeout(env: TrialEnvironment, tmp_path: Path) -> None:
+    """Hostile: a provider that sends the reviewer's answer one byte every 0.25 s for 20 s: each read is quick, the
+    call is not."""
+    faults = deque([None, None, ("trickle", 20.0)])
+    with serve(FakeOpenAI(respond=oracle_responder(), faults=faults)) as fake:  # type: ignore[arg-type]
+        start = time.monotonic()
+        result = _trial(_served(env, fake, timeout_s=2.0), tmp_path / "t")
+        took = time.monotonic() - start
+    assert result.outcome == "passed" and result.agent is not None
+    assert result.agent.calls[2].attempts == 2  # cut at the timeout, retried once, answered
+    assert took < 10
+    with serve(FakeOpenAI(respond=oracle_responder(), always=("trickle", 20.0))) as fake:
+        start = time.monotonic()
+        limited = _trial(_served(env, fake, timeout_s=60.0), tmp_path / "u", trial_limits=TrialLimits(time_s=3))
+        took = time.monotonic() - start
+    assert limited.outcome == "error" and "no answer before the trial's time limit" in limited.error
+    assert took < 6  # the time limit holds too
+
+
+def test_a_provider_that_never_answers_is_no_model_failure(env: TrialEnvironment, tmp_path: Path) -> None:
+    with serve(FakeOpenAI(answers=deque(["x"]), always=("sleep", 8.0))) as fake:
+        result = _trial(_served(env, fake, timeout_s=30.0), tmp_path / "t", trial_limits=TrialLimits(time_s=2))
+    assert result.outcome == "error" and result.agent is not None and result.agent.status == "infrastructure_error"
+
+
+def test_an_answer_cut_before_any_text_is_the_model_s_empty_answer(env: TrialEnvironment, tmp_path: Path) -> None:
+    faults = deque([None, ("nullcut", None)])  # the coder spent the cap thinking
+    with serve(FakeOpenAI(respond=oracle_responder(), faults=faults)) as fake:  # type: ignore[arg-type]
+        result = _trial(_served(env, fake), tmp_path / "t", max_iterations=1)
+    assert result.outcome == "failed", result.error  # no code: the model's failure, not an infrastructure error
+    assert result.agent is not None and result.agent.calls[1].finish_reason == "length"
+    assert result.agent.calls[1].response == "" and len(fake.requests) == 2  # not retried
+
+
+def test_token_counts_a_provider_cannot_have_are_counted_here(env: TrialEnvironment, tmp_path: Path) -> None:
+    """Hostile: a provider that claims negative counts (which would pay back the cost and token limits) or more
+    output than the cap allowed."""
+    lies = {"prompt_tokens": -15_000_000, "completion_tokens": -200_000}
+    with serve(FakeOpenAI(respond=oracle_responder(), usage=lies)) as fake:
+        served = _served(env, fake)
+        result = _trial(served, tmp_path / "t", "openai/gpt-4o", trial_limits=TrialLimits(tokens=100))
+    assert result.agent is not None and result.agent.limit == "tokens"  # the true counts reach the limit
+    call = result.agent.calls[0]
+    assert call.input_tokens > 0 and call.output_tokens > 0 and call.cost_usd > 0
+    with serve(FakeOpenAI(respond=oracle_responder(), usage={"completion_tokens": 50_000})) as fake:
+        capped = _trial(_served(env, fake, max_output_tokens=1000), tmp_path / "u")
+    assert capped.agent is not None and all(c.output_tokens <= 1000 for c in capped.agent.calls)
+
+
+def test_a_refusal_of_the_model_s_own_text_is_its_failure(env: TrialEnvironment, tmp_path: Path) -> None:
+    """The coder's call carries the supervisor's answer: refused before any code ran, it is still the model's."""
+    faults = deque([None, ("refuse", None)])
+    with serve(FakeOpenAI(respond=oracle_responder(), faults=faults)) as fake:  # type: ignore[arg-type]
+        result = _trial(_served(env, fake), tmp_path / "t")
+    assert result.outcome == "failed" and result.agent is not None and result.agent.status == "ended"
+
+
+def test_a_cut_answer_stays_cut_through_record_and_replay(env: TrialEnvironment, tmp_path: Path) -> None:
+    faults = deque([None, ("truncate", None)])
+    with serve(FakeOpenAI(respond=oracle_responder(), faults=faults)) as fake:  # type: ignore[arg-type]
+        _trial(_served(env, fake), tmp_path / "live", record_to=tmp_path / "c.yaml")
+    replayed = _trial(env, tmp_path / "replay", "hepagent/replay", cassette=tmp_path / "c.yaml")
+    assert replayed.agent is not None and [c.finish_reason for c in replayed.agent.calls] == ["stop", "length", "stop"]
+    text = (tmp_path / "c.yaml").read_text().replace("finish_reason: length", "finish_reason: max_tokens")
+    (tmp_path / "anthropic.yaml").write_text(text)  # Anthropic's name for the same cut
+    again = _trial(env, tmp_path / "again", "hepagent/replay", cassette=tmp_path / "anthropic.yaml")
+    assert again.agent is not None and again.agent.calls[1].finish_reason == "length"
+
+
+def test_a_replay_waits_no_longer_than_the_time_limit(env: TrialEnvironment, tmp_path: Path) -> None:
+    slow = Cassette(
+        "root_inspection",
+        (CassetteCall("supervisor", "## Worker Prompt\nwork"), CassetteCall("coder", "```python\nprint(1)\n```")),
+        latency_s=0.8,
+    )
+    path = save_cassette(slow, tmp_path / "slow.yaml")
+    start = time.monotonic()
+    result = _trial(env, tmp_path / "t", "hepagent/replay", cassette=path, trial_limits=TrialLimits(time_s=1.2))
+    assert time.monotonic() - start < 2.5
+    assert result.agent is not None and result.agent.limit == "time" and result.outcome == "failed"

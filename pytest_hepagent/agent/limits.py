@@ -49,13 +49,20 @@ class LimitTracker:
         self.limits = limits
         self._clock = clock
         self.started = clock()
+        self.waiting_s = 0.0
         self.tokens = 0
         self.cost_usd = 0.0
 
     @property
     def deadline(self) -> float | None:
         """When the trial's time is up (a `clock()` value), or None."""
-        return self.started + self.limits.time_s if self.limits.time_s is not None else None
+        time_s = self.limits.time_s
+        return self.started + self.waiting_s + time_s if time_s is not None else None
+
+    def waited(self, seconds: float) -> None:
+        """Time spent waiting for the provider's capacity (a call slot, a rate-limit pause, a retry's backoff) is
+        not working time: the deadline moves on by as much, as Inspect's working limit does."""
+        self.waiting_s += max(0.0, seconds)
 
     def time_left(self) -> float | None:
         deadline = self.deadline

@@ -28,7 +28,13 @@ from pathlib import Path
 from pytest_hepagent.agent.code import extract_code
 from pytest_hepagent.agent.limits import LimitTracker, TrialLimits
 from pytest_hepagent.agent.records import AgentRun, Attempt, CallRecord
-from pytest_hepagent.errors import ContextWindowExceeded, ConversationEnded, InfrastructureError, LimitReached
+from pytest_hepagent.errors import (
+    ContextWindowExceeded,
+    ConversationEnded,
+    InfrastructureError,
+    LimitReached,
+    ProviderRefused,
+)
 from pytest_hepagent.llm.gateway import Gateway
 from pytest_hepagent.sandbox.runner import ExecutionResult
 from pytest_hepagent.specs import SystemPrompts, TaskSpec
@@ -99,6 +105,7 @@ class _Session:
         completion = self.gateway.complete(
             model, messages, metadata={"hepagent": context}, role=role, deadline=self.tracker.deadline
         )
+        self.tracker.waited(completion.waited_s)
         self.run.calls.append(
             CallRecord(
                 index=len(self.run.calls) + 1,
@@ -174,16 +181,20 @@ def run_agent(
                 answer = session.call("debugger", prompts.debugger, f"{report}## Error\n{_execution_report(result)}")
                 instructions = _worker_prompt(answer)
     except LimitReached as exc:
-        run.status, run.error, run.limit = "limit", str(exc), exc.kind
+        if run.calls or exc.kind != "time":
+            run.status, run.error, run.limit = "limit", str(exc), exc.kind
+        else:  # the provider never answered: nothing of the model's used the time
+            run.status, run.error = "infrastructure_error", f"no answer before the trial's time limit: {exc}"
     except ContextWindowExceeded as exc:
         if run.calls:  # the conversation grew with the model's own answers until it no longer fit
             run.status, run.error, run.limit = "limit", f"context window exceeded: {exc}", "context"
         else:  # the harness's prompt alone: not the model's failure
             run.status, run.error = "infrastructure_error", f"the task's prompt alone does not fit: {exc}"
     except ConversationEnded as exc:
-        if any(a.execution is not None for a in run.attempts):  # caused by what the code or the agent produced
+        code_ran = any(a.execution is not None for a in run.attempts)
+        if code_ran or (isinstance(exc, ProviderRefused) and run.calls):  # what the model wrote, or its code did
             run.status, run.error = "ended", str(exc)
-        else:  # before any code ran, the conversation is the harness's prompts: not the model's failure
+        else:  # the harness's prompt alone, or a replay whose order no agent could follow
             run.status, run.error = "infrastructure_error", str(exc)
     except InfrastructureError as exc:
         run.status, run.error = "infrastructure_error", str(exc)

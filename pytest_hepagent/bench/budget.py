@@ -2,9 +2,10 @@
 
 Sequentially the rule is simple: start no new trial once the recorded spend reaches the budget. Concurrent trials
 have not recorded what they will spend, so a trial starts only while the spend so far plus what the running trials
-are expected to cost (the mean cost of the finished ones) stays below the budget; until one has finished there is no
-estimate, so the first trial runs alone. With every trial costing the same this starts exactly the trials a
-sequential run starts; trials that cost nothing (offline models) never wait.
+may cost (the dearest finished trial, each) stays below the budget, and no more trials run at once than have
+finished (a slow start: a cheap first trial must not open the door to many dear ones). Until one has finished there
+is no estimate, so the first trial runs alone. The spend can pass the budget by at most what the trials running
+when it was reached cost, as sequentially by one trial's. Trials that cost nothing (offline models) never wait.
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ class Budget:
                     return f"budget spent: {spent:.4f} USD recorded, --hep-max-usd is {self.max_usd:g}"
                 if self._running == 0:
                     break
-                if costs:
-                    expected = spent + self._running * spent / len(costs)
-                    if expected < self.max_usd:
-                        break
+                dearest = max(costs.values(), default=0.0)
+                if costs and dearest <= 0:  # nothing has cost anything: offline models
+                    break
+                if costs and self._running < len(costs) and spent + self._running * dearest < self.max_usd:
+                    break
                 self._cond.wait()  # a running trial's cost decides
             self._running += 1
             return None

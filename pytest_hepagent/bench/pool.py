@@ -35,15 +35,32 @@ class TrialPool:
         self.size = size
         self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="hepagent-trial")
         self._futures: dict[str, Future[Any]] = {}
+        self._tags: dict[str, str] = {}
         self._lock = threading.Lock()
         self._closed = False
 
-    def submit(self, key: str, task: Callable[[], Any]) -> bool:
-        """Queue `task` under `key` unless it is already queued, running or done; True when queued now."""
+    def submit(self, key: str, task: Callable[[], Any], tag: str = "") -> bool:
+        """Queue `task` under `key` unless it is already queued, running or done; True when queued now. `tag`
+        says what the task was made with (the item's settings), for `tag_of`."""
         with self._lock:
             if self._closed or key in self._futures:
                 return False
             self._futures[key] = self._executor.submit(task)
+            self._tags[key] = tag
+            return True
+
+    def tag_of(self, key: str) -> str | None:
+        with self._lock:
+            return self._tags.get(key) if key in self._futures else None
+
+    def cancel(self, key: str) -> bool:
+        """Drop the task under `key` if it has not started; True when dropped (or never queued)."""
+        with self._lock:
+            future = self._futures.get(key)
+            if future is not None and not future.cancel():
+                return False
+            self._futures.pop(key, None)
+            self._tags.pop(key, None)
             return True
 
     def __contains__(self, key: str) -> bool:
@@ -65,14 +82,19 @@ class TrialPool:
         finally:
             with self._lock:
                 self._futures.pop(key, None)
+                self._tags.pop(key, None)
 
     def pending(self) -> int:
         """Tasks queued or running that nobody has waited for yet."""
         with self._lock:
             return sum(not f.done() for f in self._futures.values())
 
-    def close(self) -> None:
-        """Drop the tasks not started; wait for the running ones (their sandboxes end with them)."""
+    def close(self) -> list[Any]:
+        """Drop the tasks not started; wait for the running ones (their sandboxes end with them). Returns what the
+        tasks nobody waited for returned (their items never ran: `-x`, an interrupted session)."""
         with self._lock:
             self._closed = True
         self._executor.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            futures, self._futures = list(self._futures.values()), {}
+        return [f.result() for f in futures if f.done() and not f.cancelled() and f.exception() is None]

@@ -16,21 +16,29 @@ __all__ = ["check_context_windows", "first_prompts"]
 
 
 def first_prompts(steps: tuple[str, ...]) -> dict[str, dict[str, list[dict[str, str]]]]:
-    """Per step, the messages of the calls that hold nothing but the harness's text, by the role that gets them:
-    the supervisor's first call (its system prompt and the task) and the coder's system prompt."""
+    """Per step, the messages of the calls whose size the harness decides, by the role that gets them: the
+    supervisor's first call (its system prompt and the task), the coder's system prompt, and the reviewer's call
+    on a correct answer as short as the reference solution (the task, the task as instructions, the code)."""
+    from pytest_hepagent.analysis.scripts import script_text
     from pytest_hepagent.specs import load_specs, load_system_prompts
 
     specs, prompts = load_specs(), load_system_prompts()
-    return {
-        step: {
-            "supervisor": [
-                {"role": "system", "content": prompts.supervisor},
-                {"role": "user", "content": specs[step].render_prompt()},
-            ],
+    out = {}
+    for step in steps:
+        task = specs[step].render_prompt()
+        report = f"## Instructions\n{task}\n\n## Code\n```python\n{script_text(step)}```\n\n"
+        out[step] = {
+            "supervisor": [{"role": "system", "content": prompts.supervisor}, {"role": "user", "content": task}],
             "coder": [{"role": "system", "content": prompts.coder}],
+            "reviewer": [
+                {"role": "system", "content": prompts.reviewer},
+                {"role": "user", "content": f"## Task\n{task}\n\n{report}## Output\n"},
+            ],
         }
-        for step in steps
-    }
+    return out
+
+
+_WHAT = {"reviewer": "the reviewer's prompt of a correct answer as short as the reference solution"}
 
 
 def check_context_windows(bench: BenchmarkConfig) -> None:
@@ -40,9 +48,10 @@ def check_context_windows(bench: BenchmarkConfig) -> None:
 
     live = [m for m in bench.models if not m.startswith("hepagent/")]
     supervisor = bench.supervisor_model
-    roles: dict[str, tuple[str, ...]] = dict.fromkeys(live, ("coder",) if supervisor else ("supervisor", "coder"))
+    own = ("coder",) if supervisor else ("supervisor", "coder", "reviewer")
+    roles: dict[str, tuple[str, ...]] = dict.fromkeys(live, own)
     if supervisor and not supervisor.startswith("hepagent/"):
-        roles[supervisor] = ("supervisor", *roles.get(supervisor, ()))
+        roles[supervisor] = ("supervisor", "reviewer", *roles.get(supervisor, ()))
     windows = {m: context_window(m) for m in roles}
     if not any(windows.values()):
         return
@@ -57,8 +66,9 @@ def check_context_windows(bench: BenchmarkConfig) -> None:
                 except Exception:  # noqa: BLE001, S112 - a tokenizer that cannot count: the first call will tell
                     continue
                 if tokens > window:
+                    what = _WHAT.get(role) or f"the {role}'s prompt"
                     raise ConfigError(
-                        f"--hep-model {model}: the {role}'s prompt of step {step} alone is {tokens:,} tokens, more "
+                        f"--hep-model {model}: {what} of step {step} alone is {tokens:,} tokens, more "
                         f"than the model's {window:,}-token context window (litellm's model map); choose a model "
                         f"with a larger window or fewer --hep-steps"
                     )

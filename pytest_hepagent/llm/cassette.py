@@ -110,6 +110,7 @@ def load_cassette(path: Path) -> Cassette:
         finish = call.get("finish_reason", "stop")
         if not isinstance(finish, str) or not finish:
             raise _fail(path, f"calls[{i}].finish_reason", f"stop or length, got {finish!r}")
+        finish = "length" if finish == "max_tokens" else finish  # Anthropic's name for a cut answer
         calls.append(CassetteCall(call["role"], call["response"], input_tokens, output_tokens, finish))
     latency = raw.get("latency_s", 0.0)
     if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not 0 <= latency < math.inf:

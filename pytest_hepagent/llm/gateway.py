@@ -27,6 +27,7 @@ import logging
 import math
 import os
 import random
+import re
 import sys
 import threading
 import time
@@ -34,7 +35,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from pytest_hepagent.errors import (
@@ -43,6 +44,7 @@ from pytest_hepagent.errors import (
     HepAgentError,
     InfrastructureError,
     LimitReached,
+    ProviderRefused,
 )
 from pytest_hepagent.llm.limiter import limiter_for
 from pytest_hepagent.llm.pricing import override_price
@@ -102,6 +104,9 @@ class Completion:
     """`length` when the answer was cut at the output cap."""
     max_output_tokens: int | None = None
     """The cap sent with the call."""
+    waited_s: float = 0.0
+    """Time spent waiting for a call slot, a provider's rate-limit pause or a retry's backoff: not the trial's
+    working time (its time limit moves on by as much)."""
 
     @property
     def truncated(self) -> bool:
@@ -264,6 +269,63 @@ def _one_line(exc: Exception) -> str:
     return f"{type(exc).__name__}: {first[:300]}"
 
 
+class CallTimedOut(Exception):
+    """A call that went on past its timeout (a provider that sends its answer a byte at a time never trips the
+    HTTP client's per-read timeout)."""
+
+
+_GRACE_S = 0.5
+"""The HTTP client's own timeout fires first when it can; the watch ends the call this much later."""
+
+
+def _within(timeout: float, call: Callable[[], Any]) -> Any:
+    """`call()`'s result, or `CallTimedOut` once `timeout` has passed. The call runs in a daemon thread that is
+    left behind when it overruns: it ends with its connection, and its answer is never read."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller as it is
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=run, name="hepagent-call", daemon=True)
+    thread.start()
+    thread.join(timeout + _GRACE_S)
+    if not outcome:
+        raise CallTimedOut(f"no complete answer within {timeout:.0f} s")
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
+
+
+def _count(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _text(litellm: Any, response: Any, model: str) -> str:
+    """The answer's text, lone surrogates replaced (they cannot be written or sent again as UTF-8). An answer cut
+    at the output cap before any visible text (a reasoning model that spent the cap thinking) is an empty one."""
+    text = response.choices[0].message.content
+    if text is None and _finish_reason(response) == "length":
+        return ""
+    if not isinstance(text, str):
+        raise litellm.APIError(status_code=500, message="response has no text content", llm_provider="", model=model)
+    return _clean(text)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _clean(text: str) -> str:
+    """`text` with each lone surrogate (a str holds no other kind) replaced by U+FFFD."""
+    return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
+
+
 def _finish_reason(response: Any) -> str:
     reason = str(getattr(response.choices[0], "finish_reason", "") or "stop")
     return "length" if reason in ("length", "max_tokens") else reason
@@ -295,7 +357,7 @@ class Gateway:
         """One answer of `model`. `role` picks the output cap; `deadline` (a `time.monotonic()` value) is when the
         trial's time is up: the call is cut there and raises `LimitReached`."""
         if model.startswith("hepagent/"):
-            return self._complete_offline(model, messages, metadata or {})
+            return self._complete_offline(model, messages, metadata or {}, deadline)
         litellm = _litellm()
         settings = self.settings
         cap = self.output_cap(model, role)
@@ -312,31 +374,32 @@ class Gateway:
             kwargs.setdefault("api_key", os.environ.get("OPENAI_API_KEY", "not-needed"))
         limiter = limiter_for(model, base, settings.max_connections)
         attempts = timeouts = 0
+        waited = 0.0
         start = time.monotonic()
         while True:
             attempts += 1
             timeout = settings.timeout_s
             if deadline is not None:
-                left = deadline - time.monotonic()
+                left = deadline + waited - time.monotonic()
                 if left <= 0:
                     raise LimitReached("time", f"{model}: the trial's time limit was reached before this call")
                 # whole seconds: litellm keys its cached HTTP client on the timeout, a new one per value
                 timeout = min(timeout, float(math.ceil(left)))
-            call_start = time.monotonic()
+            queued = time.monotonic()
             try:
-                with limiter.slot(), _warnings_logged():
-                    response = litellm.completion(model=model, messages=list(messages), timeout=timeout, **kwargs)
-                text = response.choices[0].message.content
-                if not isinstance(text, str):
-                    raise litellm.APIError(
-                        status_code=500, message="response has no text content", llm_provider="", model=model
-                    )
+                with limiter.slot():
+                    call_start = time.monotonic()
+                    waited += call_start - queued
+                    with _warnings_logged():
+                        call = partial(litellm.completion, model=model, messages=list(messages), **kwargs)
+                        response = _within(timeout, partial(call, timeout=timeout))
+                text = _text(litellm, response, model)
                 limiter.succeeded()
                 break
             except Exception as exc:
                 self._raise_final(litellm, exc, model)
-                if isinstance(exc, litellm.Timeout):
-                    if deadline is not None and time.monotonic() >= deadline - 0.05:
+                if isinstance(exc, (litellm.Timeout, CallTimedOut)):
+                    if deadline is not None and time.monotonic() >= deadline + waited - 0.05:
                         raise LimitReached(
                             "time", f"{model}: the trial's time limit was reached during a call"
                         ) from exc
@@ -356,19 +419,18 @@ class Gateway:
                 if isinstance(exc, litellm.RateLimitError) or getattr(exc, "status_code", None) == 429:
                     wait = max(wait, min(settings.backoff_max_s, _retry_after(exc) or 0.0))
                     limiter.rate_limited(wait)
-                if deadline is not None and time.monotonic() + wait >= deadline:
-                    raise InfrastructureError(
-                        f"{model}: the provider kept failing until the trial's time limit: {_one_line(exc)}"
-                    ) from exc
                 log.warning("%s: %s; retrying in %.2f s", model, _one_line(exc), wait)
                 self._sleep(wait)
+                waited += wait
         usage = getattr(response, "usage", None)
-        input_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-        output_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-        if not input_tokens:
+        input_tokens = _count(getattr(usage, "prompt_tokens", 0))
+        output_tokens = _count(getattr(usage, "completion_tokens", 0))
+        # The provider's counts are believed when they can be true: counted here when missing, negative, or (for
+        # the answer) above the cap it was sent with.
+        if input_tokens <= 0:
             input_tokens = int(litellm.token_counter(model=model, messages=list(messages)))
-        if not output_tokens:
-            output_tokens = int(litellm.token_counter(model=model, text=text))
+        if output_tokens <= 0 or (cap is not None and output_tokens > cap):
+            output_tokens = int(litellm.token_counter(model=model, text=text)) if text else 0
         latency = time.monotonic() - call_start
         finish = _finish_reason(response)
         log.debug(
@@ -381,28 +443,36 @@ class Gateway:
             time.monotonic() - start,
         )
         cost = cost_usd(model, input_tokens, output_tokens)
-        return Completion(text, input_tokens, output_tokens, latency, cost, attempts, finish, cap)
+        return Completion(text, input_tokens, output_tokens, latency, cost, attempts, finish, cap, waited)
 
     @staticmethod
     def _raise_final(litellm: Any, exc: Exception, model: str) -> None:
         """Errors about what the conversation holds end it: no retry changes them."""
         if _refused(litellm, exc):
-            raise ConversationEnded(f"{model}: the provider refused the conversation: {_one_line(exc)}") from exc
+            raise ProviderRefused(f"{model}: the provider refused the conversation: {_one_line(exc)}") from exc
         if _overflowed(litellm, exc):
             raise ContextWindowExceeded(
                 f"{model}: the conversation no longer fits the model's context window: {_one_line(exc)}"
             ) from exc
         if getattr(exc, "status_code", None) == 400:
-            raise ConversationEnded(f"{model}: the provider rejected the conversation: {_one_line(exc)}") from exc
+            raise ProviderRefused(f"{model}: the provider rejected the conversation: {_one_line(exc)}") from exc
 
-    def _complete_offline(self, model: str, messages: Sequence[Message], metadata: Mapping[str, Any]) -> Completion:
+    def _complete_offline(
+        self, model: str, messages: Sequence[Message], metadata: Mapping[str, Any], deadline: float | None
+    ) -> Completion:
         from pytest_hepagent.llm.offline import OfflineError, ReplayDiverged, answer
 
         start = time.monotonic()
+        context = dict(metadata.get("hepagent") or {})
+        if deadline is not None:
+            context["deadline"] = deadline
         try:
-            text, input_tokens, output_tokens, finish_reason = answer(model, messages, metadata.get("hepagent") or {})
+            text, input_tokens, output_tokens, finish_reason = answer(model, messages, context)
+            text = _clean(text)
         except ReplayDiverged as exc:
             raise ConversationEnded(f"{model}: the replay diverged: {exc}") from exc
+        except LimitReached:
+            raise
         except (OfflineError, HepAgentError, OSError) as exc:  # e.g. a missing or unreadable cassette: no retry helps
             raise InfrastructureError(
                 f"{model}: call failed after 1 attempt(s), not retryable: {_one_line(exc)}"

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pytest_hepagent.errors import LimitReached
 from pytest_hepagent.llm.cassette import load_cassette
 from pytest_hepagent.llm.tokens import count_message_tokens, count_text_tokens
 
@@ -57,6 +58,10 @@ def _replay(context: Mapping[str, Any]) -> tuple[str, int, int, str]:
         )
     call = cassette.calls[index]
     if cassette.latency_s:
+        deadline = context.get("deadline")  # the trial's time limit: a replay waits no longer than a live call could
+        if deadline is not None and time.monotonic() + cassette.latency_s > deadline:
+            time.sleep(max(0.0, deadline - time.monotonic()))
+            raise LimitReached("time", "the trial's time limit was reached during a call")
         time.sleep(cassette.latency_s)
     if call.role != role:
         raise ReplayDiverged(
