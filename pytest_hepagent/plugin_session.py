@@ -138,7 +138,9 @@ class HepBenchmarkSession:
         if bench.max_usd is not None:
             from pytest_hepagent.bench.budget import Budget
 
-            self.budget = Budget(bench.max_usd, self._spend_recorded)
+            models = (*bench.models, bench.supervisor_model or "", bench.judge_model or "")
+            free = all(not m or m.startswith("hepagent/") for m in models)  # the offline models cost nothing
+            self.budget = Budget(bench.max_usd, self._spend_recorded, free=free)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> HepBenchmarkSession:
@@ -417,18 +419,18 @@ class HepBenchmarkSession:
         else:
             key = _work_key(request.param)
 
-            tag = repr(sorted(overrides.items()))
-
             def queue() -> None:
                 for item in self._upcoming(request):
                     param = _benchmark_param(item)
                     if param is not None and self.pool is not None:
-                        self.pool.submit(_work_key(param), self._task(param, overrides), tag)
+                        self.pool.submit(_work_key(param), self._task(param, overrides), overrides)
 
             queue()
-            # queued by an item with other settings, and already started: not this item's trial
-            if self.pool.tag_of(key) not in (None, tag) and not self.pool.cancel(key):
-                self.pool.wait(key)
+            # queued by an item with other settings (compared by value), and already started: not this item's
+            # trial, though what it spent is recorded under its key
+            queued, settings = self.pool.queued_with(key)
+            if queued and settings != overrides and not self.pool.cancel(key):
+                self._attach(request, self.pool.wait(key))
                 pytest.fail(
                     "hepagent_config gives this item other settings than an earlier item, which started its "
                     "trial ahead with its own (--hep-concurrency runs trials before their items): give every "
@@ -436,10 +438,19 @@ class HepBenchmarkSession:
                     pytrace=False,
                 )
             if key not in self.pool:  # not queued here yet (or dropped just above): run it now
-                self.pool.submit(key, self._task(request.param, overrides), tag)
+                self.pool.submit(key, self._task(request.param, overrides), overrides)
             outcome = self.pool.wait(key, poll=queue if self.is_worker else None)
         if isinstance(outcome, Skipped):
             pytest.skip(outcome.reason)
+        return self._attach(request, outcome)
+
+    @staticmethod
+    def _attach(request: pytest.FixtureRequest, outcome: Any) -> tuple[Any, list[dict[str, Any]]]:
+        """The item's report carries the records of its work (the controller appends them to the store)."""
+        from pytest_hepagent.bench.pool import Skipped
+
+        if isinstance(outcome, Skipped):
+            return None, []
         result, records = outcome
         for record in records:
             request.node.user_properties.append((RECORD_PROPERTY, record))

@@ -165,10 +165,23 @@ def test_a_budget_admits_trials_on_what_they_are_expected_to_cost() -> None:
     assert e.decided() == []  # 0.9 + 1 running x 0.3 >= 1.0
     budget.finish({"d": 0.3})
     assert e.decided() == ["budget spent: 1.2000 USD recorded, --hep-max-usd is 1"]  # 4 trials, as sequentially
-    free = Budget(1.0, list)
+    free = Budget(1.0, list, free=True)
     assert free.admit() is None
     free.finish({"x": 0.0})
     assert [free.admit() for _ in range(5)] == [None] * 5  # trials that cost nothing never wait
+
+
+def test_a_first_trial_that_cost_nothing_does_not_open_the_budget() -> None:
+    """A priced model's first trial ended in an error that cost nothing: the next trials may be dear."""
+    budget = Budget(1.0, list)
+    assert budget.admit() is None
+    second = _Admission(budget)
+    budget.finish({"error": 0.0})
+    assert second.decided() == [None]
+    third = _Admission(budget)
+    assert third.decided() == []  # the slow start holds: one finished, one running
+    budget.finish({"dear": 3.0})
+    assert third.decided() == ["budget spent: 3.0000 USD recorded, --hep-max-usd is 1"]
 
 
 def test_a_cheap_first_trial_does_not_open_the_budget_to_dear_ones() -> None:
@@ -383,7 +396,34 @@ def test_settings_that_differ_per_item_are_never_applied_to_another_item_s_trial
     concurrent.assert_outcomes(passed=1, errors=1)  # a configuration the run cannot honour: an error
     concurrent.stdout.fnmatch_lines(["*hepagent_config gives this item other settings than an earlier item*"])
     (run_dir,) = (pytester.path / "c").iterdir()
-    assert [r["trial"] for r in read_records(run_dir / "results.jsonl")] == [1]  # no record of the wrong settings
+    recorded = read_records(run_dir / "results.jsonl")
+    assert [r["trial"] for r in recorded] == [1, 2]  # what ran under trial 2's key is recorded: it spent
+    assert recorded[1]["status"] != "limit"  # ... and it ran with trial 1's settings, hence the error
+
+
+def test_equal_settings_built_in_another_order_are_the_same_settings(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.fixture
+        def hepagent_config(request):
+            roles = [("coder", 8192), ("reviewer", 1024)]
+            if "trial2" in request.node.name:
+                roles.reverse()
+            return {"max_output_tokens": dict(roles)}
+        """
+    )
+    run = pytester.runpytest(
+        "--hep-model=hepagent/oracle",
+        "--hep-steps=root_inspection",
+        "--hep-trials=3",
+        "--hep-concurrency=3",
+        "-p",
+        "no:xdist",
+        f"--hep-report-dir={pytester.path / 'r'}",
+    )
+    run.assert_outcomes(passed=3)
 
 
 # ------------------------------------------------------------------------------------------ working time

@@ -19,7 +19,7 @@ from fake_openai import FakeOpenAI, oracle_responder, serve
 from error_classifier import classify_trial
 from pytest_hepagent.agent.limits import TrialLimits
 from pytest_hepagent.bench.config import BenchmarkConfig, ConfigError
-from pytest_hepagent.errors import LimitReached
+from pytest_hepagent.errors import InfrastructureError, LimitReached
 from pytest_hepagent.llm.cassette import Cassette, CassetteCall, save_cassette
 from pytest_hepagent.llm.gateway import DEFAULT_MAX_OUTPUT_TOKENS, Gateway, GatewaySettings
 from pytest_hepagent.report import render_report
@@ -346,6 +346,23 @@ def test_an_answer_dripped_a_byte_at_a_time_is_cut_at_the_call_timeout(env: Tria
         took = time.monotonic() - start
     assert limited.outcome == "error" and "no answer before the trial's time limit" in limited.error
     assert took < 6  # the time limit holds too
+
+
+def test_calls_given_up_on_keep_their_connection_slot_until_they_end() -> None:
+    """Hostile: a provider that drips every answer: each call the gateway gives up on still holds a connection,
+    so it holds its slot of --hep-max-connections; when it holds them all, calls stop at once."""
+    settings = GatewaySettings(max_connections=2, timeout_s=1.0, timeout_retries=1, backoff_s=0.01)
+    messages = [{"role": "user", "content": "x"}]
+    with serve(FakeOpenAI(answers=deque(["ok"]), always=("trickle", 4.0))) as fake:
+        gateway = Gateway(replace(settings, api_base=fake.url))
+        model = f"openai/dripping-{time.monotonic_ns()}"
+        with pytest.raises(InfrastructureError, match="timed out 2 times"):
+            gateway.complete(model, messages)
+        start = time.monotonic()
+        with pytest.raises(InfrastructureError, match=r"holds 2 call\(s\) open without answering"):
+            gateway.complete(model, messages)
+        assert time.monotonic() - start < 0.5  # refused at once, not after another wait
+        assert fake.peak <= 2 and len(fake.requests) == 2
 
 
 def test_a_provider_that_never_answers_is_no_model_failure(env: TrialEnvironment, tmp_path: Path) -> None:

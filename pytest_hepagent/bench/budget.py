@@ -5,7 +5,7 @@ have not recorded what they will spend, so a trial starts only while the spend s
 may cost (the dearest finished trial, each) stays below the budget, and no more trials run at once than have
 finished (a slow start: a cheap first trial must not open the door to many dear ones). Until one has finished there
 is no estimate, so the first trial runs alone. The spend can pass the budget by at most what the trials running
-when it was reached cost, as sequentially by one trial's. Trials that cost nothing (offline models) never wait.
+when it was reached cost, as sequentially by one trial's. Runs of models that cost nothing (offline) never wait.
 """
 
 from __future__ import annotations
@@ -17,9 +17,13 @@ __all__ = ["Budget"]
 
 
 class Budget:
-    def __init__(self, max_usd: float, recorded: Callable[[], Iterable[tuple[str, float]]]) -> None:
-        """`recorded()` gives (record key, cost) of what the run has recorded so far (other processes included)."""
+    def __init__(
+        self, max_usd: float, recorded: Callable[[], Iterable[tuple[str, float]]], *, free: bool = False
+    ) -> None:
+        """`recorded()` gives (record key, cost) of what the run has recorded so far (other processes included);
+        `free`: every model of the run costs nothing (the offline ones), so no trial waits."""
         self.max_usd = max_usd
+        self.free = free
         self._recorded = recorded
         self._finished: dict[str, float] = {}
         self._running = 0
@@ -37,12 +41,11 @@ class Budget:
                 spent = sum(costs.values())
                 if spent >= self.max_usd:
                     return f"budget spent: {spent:.4f} USD recorded, --hep-max-usd is {self.max_usd:g}"
-                if self._running == 0:
+                if self._running == 0 or self.free:
                     break
+                # A first trial that cost nothing (an error) says nothing of the next: the slow start still holds.
                 dearest = max(costs.values(), default=0.0)
-                if costs and dearest <= 0:  # nothing has cost anything: offline models
-                    break
-                if costs and self._running < len(costs) and spent + self._running * dearest < self.max_usd:
+                if self._running < len(costs) and spent + self._running * dearest < self.max_usd:
                     break
                 self._cond.wait()  # a running trial's cost decides
             self._running += 1

@@ -35,13 +35,13 @@ class TrialPool:
         self.size = size
         self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="hepagent-trial")
         self._futures: dict[str, Future[Any]] = {}
-        self._tags: dict[str, str] = {}
+        self._tags: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._closed = False
 
-    def submit(self, key: str, task: Callable[[], Any], tag: str = "") -> bool:
+    def submit(self, key: str, task: Callable[[], Any], tag: Any = None) -> bool:
         """Queue `task` under `key` unless it is already queued, running or done; True when queued now. `tag`
-        says what the task was made with (the item's settings), for `tag_of`."""
+        says what the task was made with (the item's settings), for `queued_with`."""
         with self._lock:
             if self._closed or key in self._futures:
                 return False
@@ -49,9 +49,10 @@ class TrialPool:
             self._tags[key] = tag
             return True
 
-    def tag_of(self, key: str) -> str | None:
+    def queued_with(self, key: str) -> tuple[bool, Any]:
+        """Whether a task is queued (or running, or done) under `key`, and the tag it was submitted with."""
         with self._lock:
-            return self._tags.get(key) if key in self._futures else None
+            return key in self._futures, self._tags.get(key)
 
     def cancel(self, key: str) -> bool:
         """Drop the task under `key` if it has not started; True when dropped (or never queued)."""

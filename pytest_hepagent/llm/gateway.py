@@ -9,15 +9,18 @@ parallel workers do not each pay for it.
 
 Every call is bounded: at most `max_output_tokens` (per role if set, never above what litellm's model map says
 the model can write; litellm sends it as each provider expects, `max_tokens` or `max_completion_tokens`) and
-`timeout_s`, cut shorter by the trial's deadline. An answer cut at the cap is kept with `finish_reason: length`.
-Concurrent trials share a `CallLimiter` per model (`limiter.py`).
+`timeout_s` as a whole (a watch thread: the HTTP client's timeout is per read, and a byte a second never trips it),
+cut shorter by the trial's deadline. An answer cut at the cap is kept with `finish_reason: length`. Concurrent
+trials share a `CallLimiter` per model (`limiter.py`); time spent waiting for a slot, a rate-limit pause or a
+backoff is reported (`Completion.waited_s`) and moves the deadline on. Answers are cleaned of lone surrogates, and
+token counts a provider cannot have are counted here.
 
 Rate limits, 5xx answers, dropped connections and malformed bodies are retried with exponential backoff, up to
 `max_retries`; a timeout is retried at most `timeout_retries` times (a model too slow for the timeout stays too
 slow). litellm's own `num_retries` needs `tenacity`, which it does not install, so it is set to 0. When the retries
 are spent, or for an error no retry can fix, the call raises `InfrastructureError`: never a model failure. What the
 conversation holds is another matter: a context-window overflow raises `ContextWindowExceeded`, a refusal (content
-policy, any other 400) `ConversationEnded`, and the trial's deadline passing `LimitReached`; the agent loop decides
+policy, any other 400) `ProviderRefused`, and the trial's deadline passing `LimitReached`; the agent loop decides
 whose they are (see `agent/loop.py`).
 """
 
@@ -46,7 +49,7 @@ from pytest_hepagent.errors import (
     LimitReached,
     ProviderRefused,
 )
-from pytest_hepagent.llm.limiter import limiter_for
+from pytest_hepagent.llm.limiter import CallLimiter, ProviderStalled, limiter_for
 from pytest_hepagent.llm.pricing import override_price
 
 __all__ = [
@@ -266,7 +269,7 @@ def _retry_after(exc: Exception) -> float | None:
 def _one_line(exc: Exception) -> str:
     text = str(exc)
     first = text.strip().splitlines()[0] if text.strip() else ""
-    return f"{type(exc).__name__}: {first[:300]}"
+    return _clean(f"{type(exc).__name__}: {first[:300]}")  # a provider's message may hold lone surrogates
 
 
 class CallTimedOut(Exception):
@@ -278,22 +281,28 @@ _GRACE_S = 0.5
 """The HTTP client's own timeout fires first when it can; the watch ends the call this much later."""
 
 
-def _within(timeout: float, call: Callable[[], Any]) -> Any:
-    """`call()`'s result, or `CallTimedOut` once `timeout` has passed. The call runs in a daemon thread that is
-    left behind when it overruns: it ends with its connection, and its answer is never read."""
+def _within(timeout: float, call: Callable[[], Any], limiter: CallLimiter) -> Any:
+    """`call()`'s result, or `CallTimedOut` once `timeout` has passed; the caller holds one of `limiter`'s slots,
+    which the call gives back when it ends. The call runs in a daemon thread; one that overruns is left behind
+    with its slot: the provider still has that connection open, and `max_connections` counts it."""
     outcome: list[Any] = []
+    done = threading.Event()
+    ended = threading.Lock()  # taken by whichever comes first: the call's end or the watch giving up
 
     def run() -> None:
         try:
             outcome.append((True, call()))
         except BaseException as exc:  # noqa: BLE001 - handed to the caller as it is
             outcome.append((False, exc))
+        finally:
+            limiter.release(abandoned=not ended.acquire(blocking=False))
+            done.set()
 
-    thread = threading.Thread(target=run, name="hepagent-call", daemon=True)
-    thread.start()
-    thread.join(timeout + _GRACE_S)
-    if not outcome:
+    threading.Thread(target=run, name="hepagent-call", daemon=True).start()
+    if not done.wait(timeout + _GRACE_S) and ended.acquire(blocking=False):
+        limiter.abandon()  # given up: the call keeps its slot until it ends
         raise CallTimedOut(f"no complete answer within {timeout:.0f} s")
+    done.wait()  # ended (or ending just as the watch gave up)
     ok, value = outcome[0]
     if not ok:
         raise value
@@ -387,15 +396,17 @@ class Gateway:
                 timeout = min(timeout, float(math.ceil(left)))
             queued = time.monotonic()
             try:
-                with limiter.slot():
-                    call_start = time.monotonic()
-                    waited += call_start - queued
-                    with _warnings_logged():
-                        call = partial(litellm.completion, model=model, messages=list(messages), **kwargs)
-                        response = _within(timeout, partial(call, timeout=timeout))
+                limiter.acquire()
+                call_start = time.monotonic()
+                waited += call_start - queued
+                with _warnings_logged():
+                    call = partial(litellm.completion, model=model, messages=list(messages), **kwargs)
+                    response = _within(timeout, partial(call, timeout=timeout), limiter)
                 text = _text(litellm, response, model)
                 limiter.succeeded()
                 break
+            except ProviderStalled as exc:
+                raise InfrastructureError(f"{model}: {exc}") from exc
             except Exception as exc:
                 self._raise_final(litellm, exc, model)
                 if isinstance(exc, (litellm.Timeout, CallTimedOut)):

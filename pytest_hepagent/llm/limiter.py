@@ -16,7 +16,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-__all__ = ["CallLimiter", "limiter_for"]
+__all__ = ["CallLimiter", "ProviderStalled", "limiter_for"]
+
+
+class ProviderStalled(Exception):
+    """Every slot is held by a call the gateway gave up on: no new call can start."""
 
 
 class CallLimiter:
@@ -30,6 +34,8 @@ class CallLimiter:
         self.peak = 0
         """Most calls seen in flight at once (for tests and reports)."""
         self.rate_limits = 0
+        self.abandoned = 0
+        """Calls given up on (timed out) that still hold their slot."""
         self._successes = 0
         self._paused_until = 0.0
         self._opened = False
@@ -40,21 +46,44 @@ class CallLimiter:
     @contextmanager
     def slot(self) -> Iterator[None]:
         """Hold one of the open slots for the duration of a call (waits for one)."""
+        self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
+
+    def acquire(self) -> None:
+        """Wait for an open slot and take it; `ProviderStalled` when every open slot is held by a call given up on
+        (the provider holds them open without answering: waiting would never end)."""
         with self._cond:
             while True:
+                if self.abandoned >= self.current:
+                    raise ProviderStalled(
+                        f"the provider holds {self.abandoned} call(s) open without answering, every slot of "
+                        f"--hep-max-connections {self.max_calls}"
+                    )
                 pause = self._paused_until - self._clock()
                 if pause <= 0 and self.in_flight < (self.current if self._opened else 1):
                     break
                 self._cond.wait(timeout=pause if pause > 0 else None)
             self.in_flight += 1
             self.peak = max(self.peak, self.in_flight)
-        try:
-            yield
-        finally:
-            with self._cond:
-                self.in_flight -= 1
-                self._opened = True
-                self._cond.notify_all()
+
+    def release(self, abandoned: bool = False) -> None:
+        """A call ended (`abandoned`: one `abandon`ed earlier, which held its slot until now)."""
+        with self._cond:
+            self.in_flight -= 1
+            if abandoned:
+                self.abandoned -= 1
+            self._opened = True
+            self._cond.notify_all()
+
+    def abandon(self) -> None:
+        """A call was given up on but still runs: it keeps its slot until it `release`s it."""
+        with self._cond:
+            self.abandoned += 1
+            self._opened = True  # its client was made when it started
+            self._cond.notify_all()
 
     def rate_limited(self, pause_s: float) -> None:
         """The provider answered 429: halve the slots and hold new calls for `pause_s`."""
