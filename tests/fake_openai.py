@@ -78,9 +78,6 @@ def _handler(fake: FakeOpenAI) -> type[http.server.BaseHTTPRequestHandler]:
                     self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
-                # one request per connection: a client's kept-alive connection must never reach a server of an
-                # earlier test that happened to have the same port
-                self.send_header("Connection", "close")
                 self.end_headers()
                 self.wfile.write(payload)
             except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout): expected
@@ -142,7 +139,6 @@ def _handler(fake: FakeOpenAI) -> type[http.server.BaseHTTPRequestHandler]:
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(drip + len(payload)))
-                self.send_header("Connection", "close")
                 self.end_headers()
                 self.wfile.flush()
                 for _ in range(drip):  # JSON allows leading whitespace: every byte is a valid start
