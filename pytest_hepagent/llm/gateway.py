@@ -373,7 +373,6 @@ class Gateway:
         kwargs: dict[str, Any] = {
             "temperature": settings.temperature,
             "num_retries": 0,
-            "max_retries": 0,  # nor may the provider's SDK retry by itself, unseen (an abandoned call included)
             "metadata": dict(metadata or {}),
         }
         if cap is not None:
