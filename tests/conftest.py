@@ -10,17 +10,11 @@ import pytest
 from hypothesis import settings
 
 from pytest_hepagent.data import Dataset, GeneratorConfig, ensure_synthetic
-from pytest_hepagent.llm.gateway import _litellm
 from pytest_hepagent.resources import cache_root
 
 # pytester points HOME at each test's folder: pin the cache, or every in-process run would regenerate the data and
 # goldens there (and import scikit-learn inside a run whose modules pytester then unloads).
 os.environ.setdefault("HEPAGENT_CACHE", str(cache_root()))
-
-# litellm once for the whole test process, before any pytester run: a run that imported it would drop it again with
-# its snapshot of sys.modules while litellm's own background threads may still import from `openai`, and the next
-# import then finds `openai` half made ("cannot import name 'Omit'"). A user's run imports it once anyway.
-_litellm()
 
 # Shared machines are noisy: property tests check behaviour, not speed.
 settings.register_profile("ci", deadline=None, max_examples=200, print_blob=True)
