@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from fake_openai import FakeOpenAI, serve
+from fake_openai import FakeOpenAI, oracle_responder, serve
 
 from pytest_hepagent.agent.limits import LimitTracker, TrialLimits
 from pytest_hepagent.bench.budget import Budget
@@ -111,6 +111,25 @@ def test_the_gate_and_resume_work_alike_with_concurrency(pytester: pytest.Pytest
 def _gate_rows(lines: list[str]) -> list[str]:
     start = next(i for i, line in enumerate(lines) if "hepagent CI gate" in line)
     return [line for line in lines[start + 2 :] if line.startswith("hepagent/")]
+
+
+def test_the_budget_starts_the_trials_a_sequential_run_starts(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    with serve(FakeOpenAI(respond=oracle_responder())) as fake:
+        run = pytester.runpytest(
+            "--hep-model=openai/o3",
+            f"--hep-api-base={fake.url}",
+            "--hep-trials=3",
+            "--hep-steps=categorization",
+            "--hep-max-usd=0.000001",
+            "--hep-concurrency=3",
+            "-p",
+            "no:xdist",
+            "-rs",
+            f"--hep-report-dir={tmp_path / 'r'}",
+        )
+    run.assert_outcomes(passed=1, skipped=2)
+    run.stdout.fnmatch_lines(["*budget spent*--hep-max-usd is 1e-06*"])
+    assert len(fake.requests) == 3  # one trial's calls: the others never started
 
 
 class _Admission:
