@@ -535,17 +535,20 @@ class HepBenchmarkSession:
                     self.unsaved_error = exc.strerror or str(exc)
 
     @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.is_worker:
             return
-        from pytest_hepagent.bench.cells import cells_from_records, gate, load_baseline_cells, summary_dict
+        from pytest_hepagent.bench.cells import (
+            cells_from_records,
+            gate,
+            load_baseline_cells,
+            run_exit_status,
+            summary_dict,
+        )
 
         cells = cells_from_records(self.store.records())
         if self.bench.baseline is not None:
             self.verdicts = gate(cells, load_baseline_cells(self.bench.baseline), floor=self.bench.floor)
-            bad = [v for v in self.verdicts if v.verdict in ("REGRESSED", "INCONCLUSIVE")]
-            if exitstatus in (0, 1):  # the gate decides, whatever single trials did
-                session.exitstatus = 1 if bad else 0
         from pytest_hepagent.bench.execute import summary_extra
 
         hashes = self._all_hashes() if self._env is not None else {}
@@ -556,8 +559,7 @@ class HepBenchmarkSession:
             self.unsaved_error = self.unsaved_error or exc.strerror or str(exc)
             self.unsaved = self.unsaved or 1
         self.report_path = self._render()
-        if self.unsaved:  # the records on disk are not the run: it must not pass
-            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        session.exitstatus = run_exit_status(int(session.exitstatus), self.verdicts, self.unsaved)
 
     def _render(self) -> Path | None:
         """The run's HTML report; a failure to render is reported, never fails the run (the records are safe)."""

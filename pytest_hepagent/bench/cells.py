@@ -20,6 +20,7 @@ __all__ = [
     "chain_cells",
     "gate",
     "load_baseline_cells",
+    "run_exit_status",
     "summary_dict",
 ]
 
@@ -182,6 +183,18 @@ def gate(
             verdict, reason = "OK", f"no significant drop (p = {p:.3g})"
         verdicts.append(Verdict(cell.model, cell.step, verdict, cell.passed, cell.total, b.passed, b.total, p, reason))
     return verdicts
+
+
+def run_exit_status(status: int, verdicts: Iterable[Verdict] | None, unsaved: int) -> int:
+    """A benchmark run's exit status from pytest's own, the gate's verdicts and the records left unwritten.
+
+    With a baseline the gate decides between 0 and 1, whatever single trials did: 1 when any cell regressed or could
+    not be decided. pytest's other statuses (interrupted, usage error, ...) stand. A run whose records did not all
+    reach the disk is not the run that was asked for: 3 (internal error), whatever else happened.
+    """
+    if verdicts is not None and status in (0, 1):
+        status = 1 if any(v.verdict in ("REGRESSED", "INCONCLUSIVE") for v in verdicts) else 0
+    return 3 if unsaved else status
 
 
 def summary_dict(
