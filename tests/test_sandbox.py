@@ -213,3 +213,30 @@ def test_a_machine_without_bubblewrap_gets_a_one_line_fix(monkeypatch: pytest.Mo
         BwrapSandbox().check()
     message = str(info.value)
     assert "\n" not in message and "apt-get install bubblewrap" in message and "--hep-sandbox=none" in message
+
+
+@pytest.mark.parametrize("name", ["bwrap", "none"])
+def test_a_process_group_is_signalled_only_while_its_leader_is_unreaped(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the backend process is reaped, its pid (and so its group's id) may be given to the next execution's
+    sandbox, which leads a group of that id: a kill of the old group would kill another trial's code."""
+    from pytest_hepagent.sandbox import runner
+
+    signalled = []
+    real_killpg = os.killpg
+
+    def killpg(pgid: int, sig: int) -> None:
+        try:
+            os.waitid(os.P_PID, pgid, os.WEXITED | os.WNOHANG | os.WNOWAIT)  # running or a zombie: ours still
+            unreaped = True
+        except ChildProcessError:
+            unreaped = False
+        signalled.append(unreaped)
+        real_killpg(pgid, sig)
+
+    sandbox = check_sandbox(name)  # its probe first
+    monkeypatch.setattr(runner.os, "killpg", killpg)
+    result = _run(sandbox, tmp_path, "import subprocess; subprocess.Popen(['sleep', '30']); print('ok')")
+    assert result.stdout == "ok\n"
+    assert signalled == [True]  # once, at the end, with the leader still a zombie of ours

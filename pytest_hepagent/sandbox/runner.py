@@ -430,6 +430,7 @@ def _supervise(
                 with contextlib.suppress(OSError):
                     os.write(block_w, b"1")
         reason = _watch(proc, job, cgroup, pidfd, pid_ns)
+        _kill_group(proc)  # unconfined: the code's processes left in its group; the group's id is still reserved
         proc.wait()
         if status_r is not None:
             status += _read_all(status_r)
@@ -441,7 +442,8 @@ def _supervise(
                 # it, so it is no infrastructure error (the trial ends as a model failure), and nothing the code
                 # left is validated while a process of it may still write.
                 raise StuckProcesses(f"the execution's processes did not end {7 * _TEARDOWN_TIMEOUT_S:g} s after it")
-        _kill(proc, cgroup)  # unconfined: whatever the code left behind dies with it
+        if cgroup is not None:  # whatever the code left behind (unconfined, or escaped its group) dies with it
+            cgroup.kill_all()
     finally:
         if pidfd is not None:
             os.close(pidfd)
@@ -489,7 +491,7 @@ def _watch(
     reason, next_disk_check = "", start + _DISK_CHECK_S
     device = job.work.stat().st_dev
     with _process_fd(proc.pid) as ended:
-        while proc.poll() is None:
+        while not _ended(proc):
             now = time.monotonic()
             if now - start > limits.wall_time_s:
                 reason = f"timed out after {limits.wall_time_s:g} s (wall time); every process was killed"
@@ -530,9 +532,26 @@ def _process_fd(pid: int) -> Iterator[int | None]:
         os.close(fd)
 
 
-def _kill(proc: subprocess.Popen[bytes], cgroup: Cgroup | None) -> None:
+def _ended(proc: subprocess.Popen[bytes]) -> bool:
+    """Whether the backend process has ended, without reaping it: while it is a zombie its pid, and so the id of
+    the process group it leads, cannot be given to another process, so signalling that group is still safe."""
+    try:
+        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # already reaped
+        return True
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the backend's process group, only while its leader is not reaped: once it is, the pid may belong to
+    another execution's sandbox (its bwrap starts a session, so it leads a group of that id) and must not be hit."""
+    if proc.returncode is not None:
+        return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _kill(proc: subprocess.Popen[bytes], cgroup: Cgroup | None) -> None:
+    _kill_group(proc)
     if cgroup is not None:
         cgroup.kill_all()
 
