@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ from hypothesis import settings
 
 from pytest_hepagent.data import Dataset, GeneratorConfig, ensure_synthetic
 from pytest_hepagent.resources import cache_root
+from pytest_hepagent.sandbox.cgroups import Cgroup
 
 # pytester points HOME at each test's folder: pin the cache, or every in-process run would regenerate the data and
 # goldens there (and import scikit-learn inside a run whose modules pytester then unloads).
@@ -34,3 +37,34 @@ def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
 def raw(hepagent_solution: Path) -> dict[str, np.ndarray]:
     """The golden step-2 arrays of the default dataset, by sample name."""
     return {p.name.removesuffix("_raw.npy"): np.load(p) for p in (hepagent_solution / "arrays").glob("*_raw.npy")}
+
+
+CGROUP_PARENTS = tuple(Path("/sys/fs/cgroup", *parts, "hepagent") for parts in (("pids",), ("memory",), ()))
+
+
+def hepagent_cgroups() -> set[Path]:
+    found: set[Path] = set()
+    for parent in CGROUP_PARENTS:
+        with contextlib.suppress(OSError):
+            found |= {p for p in parent.iterdir() if p.is_dir()}
+    return found
+
+
+def _made_here(folder: Path) -> bool:
+    """Made by this process, or by one that no longer runs (a run that a test started and killed)."""
+    owner, dash, _ = folder.name.partition("-")
+    return bool(dash) and owner.isdigit() and (owner == str(os.getpid()) or not Path(f"/proc/{owner}").exists())
+
+
+@pytest.fixture(autouse=True)
+def _nothing_sandboxed_outlives_the_test() -> Iterator[None]:
+    """Every execution removes its cgroup when it ends, and a process left running holds its cgroup: a cgroup this
+    test made (or a run it killed made) and left behind fails the test, with the processes still in it."""
+    before = hepagent_cgroups()
+    yield
+    left = sorted(f for f in hepagent_cgroups() - before if _made_here(f))
+    if left:
+        pids = sorted(Cgroup(tuple(left)).pids())
+        for folder in left:  # the next test starts clean
+            Cgroup((folder,)).remove()
+        pytest.fail(f"{len(left)} cgroup(s) outlived the test (processes still in them: {pids}): {left}", pytrace=False)

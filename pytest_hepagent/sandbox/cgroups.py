@@ -8,6 +8,7 @@ them can be killed. Inside the sandbox the code cannot reach it: there is no /sy
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import signal
@@ -16,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Cgroup", "create_cgroup"]
+__all__ = ["Cgroup", "cgroup_owner", "create_cgroup", "sweep_stale_cgroups"]
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +56,25 @@ class Cgroup:
         deadline = time.monotonic() + timeout_s
         while (pids := self.pids()) and time.monotonic() < deadline:
             for pid in pids:
+                self._kill(pid)
+            time.sleep(0.01)
+
+    def _kill(self, pid: int) -> None:
+        """SIGKILL `pid` if it is still in this cgroup: a pidfd pins the process, so a pid that ended and was given
+        to another process between the listing and the signal is not hit."""
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError as exc:
+            if exc.errno == errno.ENOSYS:  # a kernel without pidfds: a plain kill, the listing is microseconds old
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
-            time.sleep(0.01)
+            return  # otherwise it ended already
+        try:
+            if pid in self.pids():
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    signal.pidfd_send_signal(fd, signal.SIGKILL)
+        finally:
+            os.close(fd)
 
     def remove(self) -> None:
         self.kill_all()
@@ -109,7 +126,44 @@ def _v2(name: str, processes: int, memory_bytes: int) -> Cgroup | None:
     return Cgroup((folder,))
 
 
+def _parents() -> tuple[Path, ...]:
+    """The folders that hold this harness's cgroups (v1: one per controller; v2: one)."""
+    return (ROOT / "pids" / "hepagent", ROOT / "memory" / "hepagent", ROOT / "hepagent")
+
+
+def cgroup_owner(name: str) -> int | None:
+    """The pid of the harness that made cgroup `name` (`<pid>-<random>`); None for a name of another form."""
+    pid = name.partition("-")[0]
+    return int(pid) if pid.isdigit() and "-" in name else None
+
+
+def sweep_stale_cgroups() -> list[Path]:
+    """Kill what is left in the cgroups of harnesses that no longer run (killed with SIGKILL, they could not clean
+    up: their sandboxed code may still be running), and remove those cgroups; remove empty ones of unknown owner.
+    Returns the folders removed."""
+    removed = []
+    for parent in _parents():
+        with contextlib.suppress(OSError):
+            for folder in parent.iterdir():
+                owner = cgroup_owner(folder.name)
+                if not folder.is_dir() or (owner is not None and Path(f"/proc/{owner}").exists()):
+                    continue
+                if owner is not None:
+                    Cgroup((folder,)).remove()
+                else:  # not named by this version: only an empty one is surely nobody's
+                    with contextlib.suppress(OSError):
+                        folder.rmdir()
+                if not folder.exists():
+                    removed.append(folder)
+    if removed:
+        log.info("removed %d cgroup(s) left by harnesses that were killed", len(removed))
+    return removed
+
+
 def create_cgroup(processes: int, memory_bytes: int) -> Cgroup | None:
-    """A fresh cgroup with these caps, or None where cgroups cannot be written."""
-    name = uuid.uuid4().hex[:12]
+    """A fresh cgroup with these caps, or None where cgroups cannot be written. Named after this process, so that a
+    later harness can tell the cgroups of a killed one: each call first sweeps those (a listing, when there are none).
+    """
+    sweep_stale_cgroups()
+    name = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
     return _v1(name, processes, memory_bytes) or _v2(name, processes, memory_bytes)
