@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ from pytest_hepagent.report.run import load_run, trial_page_name
 from pytest_hepagent.resources import failure_cassette_dir
 
 FAILURES = failure_cassette_dir()
-ARTIFACTS = Path(os.environ.get("HEPAGENT_TEST_ARTIFACTS", Path(__file__).parents[1] / "reports" / "test-artifacts"))
+# Screenshots: where HEPAGENT_TEST_ARTIFACTS says (CI keeps them), else a temporary folder, never the checkout.
+ARTIFACTS = Path(os.environ.get("HEPAGENT_TEST_ARTIFACTS") or Path(tempfile.gettempdir()) / "hepagent-test-artifacts")
 HOSTILE = '<script>window.__pwned = 1</script></textarea><img src=x onerror="window.__pwned = 2">'
 
 

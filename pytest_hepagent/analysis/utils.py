@@ -172,7 +172,7 @@ def load_datasets(
 def _sorted_boundaries(boundaries: Sequence[float] | ArrayLike) -> F64:
     b = np.unique(np.asarray(boundaries, dtype=np.float64))
     if b.size < 2:
-        raise ValueError(f"boundaries need at least two values (start with [0, 1]), got {list(b)}")
+        raise ValueError(f"boundaries need at least two values (start with [0, 1]), got {b.tolist()}")
     return b
 
 

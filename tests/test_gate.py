@@ -1,0 +1,315 @@
+"""Aggregates, the CI gate and the stored run, on records written by hand: every branch with its numbers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scipy import stats
+
+from pytest_hepagent.bench.cells import (
+    Cell,
+    Verdict,
+    cells_from_records,
+    chain_cells,
+    gate,
+    load_baseline_cells,
+    run_exit_status,
+    summary_dict,
+)
+from pytest_hepagent.bench.store import (
+    ResultsStore,
+    append_jsonl,
+    latest_records,
+    read_jsonl,
+    read_records,
+    read_run,
+    record_problem,
+    write_json,
+)
+
+
+def record(model: str, step: str, trial: int, outcome: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "key": f"{model}|{step}|{trial}",
+        "model": model,
+        "step": step,
+        "trial": trial,
+        "outcome": outcome,
+        "api_calls": 3,
+        "agent_work": 1.0,
+        "tokens": {"input": 10, "output": 5},
+        "cost_usd": 0.01,
+    } | extra
+
+
+def cell(passed: int, failed: int, model: str = "m", step: str = "categorization", errors: int = 0) -> Cell:
+    return Cell(model, step, passed, failed, errors, 3.0, 1.0, 0, 0.0)
+
+
+# ---------------------------------------------------------------- cells
+
+
+def test_cells_count_outcomes_and_average_only_judged_trials() -> None:
+    records = [
+        record("m", "preprocessing", 1, "passed", api_calls=2, agent_work=1.0),
+        record("m", "preprocessing", 2, "failed", api_calls=6, agent_work=3.0, cost_usd=0.5),
+        record("m", "preprocessing", 3, "error", api_calls=50, agent_work=9.0, tokens={"input": 7, "output": 0}),
+        record("m", "root_inspection", 1, "passed"),
+        record("a", "categorization", 1, "failed"),
+    ]
+    cells = cells_from_records(records)
+    # models in name order, steps in the analysis' order
+    assert [(c.model, c.step) for c in cells] == [
+        ("a", "categorization"),
+        ("m", "root_inspection"),
+        ("m", "preprocessing"),
+    ]
+    pre = cells[2]
+    assert (pre.passed, pre.failed, pre.errors, pre.total, pre.started) == (1, 1, 1, 2, 3)
+    assert pre.mean_api_calls == 4.0  # the error's 50 calls say nothing about the model
+    assert pre.mean_agent_work == 2.0
+    assert pre.tokens == 15 + 15 + 7
+    assert pre.cost_usd == pytest.approx(0.52)
+    assert pre.fraction == 0.5
+    assert pre.fraction_errors_failed == pytest.approx(1 / 3)
+    d = pre.to_dict()
+    assert d["wilson_95"] == pytest.approx(list(stats.binomtest(1, 2).proportion_ci(method="wilson")[:]), abs=1e-12)
+    assert d["binomial_error"] == pytest.approx(0.5 / 2**0.5)
+    assert (d["total"], d["started"], d["fraction"]) == (2, 3, 0.5)
+
+
+def test_a_cell_of_errors_only_has_no_fraction_and_no_means() -> None:
+    (c,) = cells_from_records([record("m", "categorization", 1, "error")])
+    assert (c.total, c.started, c.fraction, c.fraction_errors_failed) == (0, 1, 0.0, 0.0)
+    assert (c.mean_api_calls, c.mean_agent_work) == (0.0, 0.0)
+    assert c.interval == (0.0, 1.0)
+
+
+def test_the_last_record_of_a_trial_wins() -> None:
+    first = record("m", "categorization", 1, "error")
+    again = record("m", "categorization", 1, "passed")
+    assert latest_records([first, again]) == [again]
+    assert latest_records([again, first]) == [first]
+    (c,) = cells_from_records([first, again])
+    assert (c.passed, c.errors) == (1, 0)
+
+
+def test_chain_cells_count_whole_chains_and_where_they_broke() -> None:
+    def link(trial: int, step: str, outcome: str, passed: bool, broken_at: str | None) -> dict[str, Any]:
+        chain = {"id": f"m|chain|{trial}", "passed": passed, "broken_at": broken_at}
+        return record("m", step, trial, outcome, key=f"m|{step}|chain|{trial}", chain=chain)
+
+    records = [
+        link(1, "root_inspection", "passed", True, None),
+        link(1, "categorization", "passed", True, None),
+        link(2, "root_inspection", "passed", False, "preprocessing"),
+        link(2, "preprocessing", "failed", False, "preprocessing"),
+        link(3, "root_inspection", "failed", False, "root_inspection"),
+        link(4, "root_inspection", "error", False, None),  # an infrastructure error is no chain result
+        record("m", "categorization", 9, "passed"),  # not chained
+    ]
+    (c,) = chain_cells(records)
+    assert (c.model, c.passed, c.total) == ("m", 1, 3)
+    assert c.broken_at == {"preprocessing": 1, "root_inspection": 1}
+
+
+# ---------------------------------------------------------------- the gate
+
+
+def test_a_clear_drop_regresses_with_fishers_p() -> None:
+    (v,) = gate([cell(8, 12)], [cell(18, 2)])
+    expected = stats.fisher_exact([[8, 12], [18, 2]], alternative="less").pvalue
+    assert v.verdict == "REGRESSED"
+    assert v.p_value == pytest.approx(expected)
+    assert (v.passed, v.total, v.base_passed, v.base_total) == (8, 20, 18, 20)
+    assert v.reason == f"success dropped: one-sided Fisher p = {expected:.3g} < 0.05"
+
+
+def test_alpha_is_five_percent() -> None:
+    # against 19/20: 14/20 gives p = 0.046, a drop at 5%; 15/20 gives p = 0.091, OK at 5% and a drop at 10%
+    assert gate([cell(14, 6)], [cell(19, 1)])[0].verdict == "REGRESSED"
+    (v,) = gate([cell(15, 5)], [cell(19, 1)])
+    assert v.p_value == pytest.approx(0.0908820909, abs=1e-9)
+    assert v.verdict == "OK"
+    assert v.reason == "no significant drop (p = 0.0909)"
+    assert gate([cell(15, 5)], [cell(19, 1)], alpha=0.1)[0].verdict == "REGRESSED"
+
+
+def test_too_few_trials_is_inconclusive_with_the_p_of_zero_successes() -> None:
+    (v,) = gate([cell(1, 0)], [cell(18, 2)])
+    lowest = stats.fisher_exact([[0, 1], [18, 2]], alternative="less").pvalue
+    assert v.verdict == "INCONCLUSIVE"
+    assert v.reason == f"too few trials: even 0/1 would give p = {lowest:.3g}"
+    # enough trials for zero successes to be a drop: decided
+    assert gate([cell(3, 0)], [cell(20, 0)])[0].verdict == "OK"
+
+
+@pytest.mark.parametrize("baseline", [[], [cell(3, 0, model="other")], [cell(0, 0, errors=3)]])
+def test_a_cell_without_baseline_trials_is_new(baseline: list[Cell]) -> None:
+    (v,) = gate([cell(2, 1)], baseline)
+    assert (v.verdict, v.p_value, v.base_passed, v.base_total) == ("NEW", 1.0, 0, 0)
+    assert v.reason == "no baseline for this cell"
+
+
+def test_the_floor_regresses_below_it_and_is_inconclusive_across_it() -> None:
+    # 15/30 against 15/30: no drop; Wilson [0.33, 0.67]
+    below = gate([cell(15, 15)], [cell(15, 15)], floor=0.9)[0]
+    assert below.verdict == "REGRESSED"
+    assert below.reason == "below the floor 0.90 (95% Wilson upper bound 0.67)"
+    across = gate([cell(15, 15)], [cell(15, 15)], floor=0.5)[0]
+    assert across.verdict == "INCONCLUSIVE"
+    assert across.reason == "the floor 0.50 lies inside the 95% interval [0.33, 0.67]"
+    above = gate([cell(15, 15)], [cell(15, 15)], floor=0.3)[0]
+    assert above.verdict == "OK"
+    assert gate([cell(15, 15)], [cell(15, 15)])[0].verdict == "OK"  # no floor, no floor branch
+
+
+def test_a_drop_is_reported_before_the_floor() -> None:
+    (v,) = gate([cell(2, 18)], [cell(18, 2)], floor=0.9)
+    assert v.verdict == "REGRESSED" and v.reason.startswith("success dropped")
+
+
+def test_the_floor_exactly_at_a_bound_is_outside_the_interval() -> None:
+    low, high = cell(15, 15).interval
+    assert gate([cell(15, 15)], [cell(15, 15)], floor=high)[0].verdict == "INCONCLUSIVE"
+    assert gate([cell(15, 15)], [cell(15, 15)], floor=low)[0].verdict == "OK"
+
+
+# ---------------------------------------------------------------- the exit status
+
+
+def verdict(name: str) -> Verdict:
+    return Verdict("m", "categorization", name, 1, 1, 1, 1, 1.0, "")
+
+
+@pytest.mark.parametrize(
+    ("status", "verdicts", "unsaved", "expected"),
+    [
+        (0, None, 0, 0),  # no gate: pytest's own status
+        (1, None, 0, 1),
+        (2, None, 0, 2),
+        (1, [verdict("OK"), verdict("NEW")], 0, 0),  # the gate says OK: single failed trials do not fail the run
+        (0, [verdict("OK"), verdict("REGRESSED")], 0, 1),
+        (0, [verdict("INCONCLUSIVE")], 0, 1),
+        (1, [verdict("INCONCLUSIVE"), verdict("OK")], 0, 1),
+        (0, [], 0, 0),
+        (2, [verdict("OK")], 0, 2),  # interrupted: the gate did not see the run
+        (4, [verdict("REGRESSED")], 0, 4),  # a usage error stands
+        (0, [verdict("OK")], 1, 3),  # records lost: never a pass
+        (0, None, 2, 3),
+        (1, [verdict("REGRESSED")], 1, 3),
+    ],
+)
+def test_run_exit_status(status: int, verdicts: list[Verdict] | None, unsaved: int, expected: int) -> None:
+    assert run_exit_status(status, verdicts, unsaved) == expected
+
+
+# ---------------------------------------------------------------- the summary and baselines
+
+
+def test_the_summary_holds_the_cells_the_gate_and_the_total_cost() -> None:
+    cells = [cell(2, 1), Cell("m", "preprocessing", 1, 0, 0, 3.0, 1.0, 10, 0.25)]
+    verdicts = gate(cells, cells)
+    summary = summary_dict("run-1", cells, verdicts, {"dataset": "synthetic"})
+    assert summary["schema_version"] == 1
+    assert summary["run_id"] == "run-1"
+    assert summary["dataset"] == "synthetic"
+    assert summary["total_cost_usd"] == 0.25
+    assert [c["step"] for c in summary["cells"]] == ["categorization", "preprocessing"]
+    assert summary["cells"][0]["passed"] == 2 and summary["cells"][0]["wilson_95"] == list(cells[0].interval)
+    assert [g["verdict"] for g in summary["gate"]] == ["INCONCLUSIVE", "INCONCLUSIVE"]  # 3 and 1 trials
+    assert summary_dict("run-1", cells, None, {})["gate"] is None
+
+
+def test_a_baseline_reads_the_same_from_results_summary_and_run_folder(tmp_path: Path) -> None:
+    records = [record("m", "categorization", i, "passed" if i < 7 else "failed") for i in range(10)]
+    records += [record("m", "preprocessing", 1, "error"), record("x", "categorization", 1, "passed")]
+    store = ResultsStore(tmp_path / "run")
+    for r in records:
+        store.append(r)
+    cells = cells_from_records(records)
+    store.write_summary(summary_dict("run", cells, None, {}))
+    from_results = load_baseline_cells(store.results_path)
+    from_summary = load_baseline_cells(store.summary_path)
+    assert from_results == cells
+    assert from_summary == cells
+    assert load_baseline_cells(store.folder) == cells
+    store.results_path.unlink()  # a folder with a summary only
+    assert load_baseline_cells(store.folder) == cells
+    assert [(c.model, c.step, c.passed, c.failed, c.errors) for c in cells] == [
+        ("m", "preprocessing", 0, 0, 1),
+        ("m", "categorization", 7, 3, 0),
+        ("x", "categorization", 1, 0, 0),
+    ]
+
+
+# ---------------------------------------------------------------- the store
+
+
+def test_records_are_appended_one_line_each_and_read_back(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "results.jsonl"
+    append_jsonl(path, record("m", "s", 1, "passed"))
+    append_jsonl(path, record("m", "s", 2, "failed"))
+    assert path.read_text().count("\n") == 2
+    assert [n for n, _ in read_jsonl(path)] == [1, 2]
+    assert [r["trial"] for r in read_records(path)] == [1, 2]
+
+
+def test_a_torn_line_is_skipped_and_the_next_record_starts_a_fresh_line(tmp_path: Path) -> None:
+    path = tmp_path / "results.jsonl"
+    append_jsonl(path, record("m", "s", 1, "passed"))
+    with path.open("a") as f:
+        f.write('{"key": "m|s|2", "tor')
+    append_jsonl(path, record("m", "s", 3, "passed"))
+    assert [(n, r["trial"]) for n, r in read_jsonl(path)] == [(1, 1), (3, 3)]
+
+
+def test_blank_lines_and_non_objects_are_not_records(tmp_path: Path) -> None:
+    path = tmp_path / "results.jsonl"
+    path.write_text('\n[1, 2]\n"text"\n' + json.dumps(record("m", "s", 1, "passed")) + "\n\n")
+    assert [n for n, _ in read_jsonl(path)] == [4]
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"trial": "1"}, "trial is '1', not int"),
+        ({"trial": True}, "trial is True, not int"),
+        ({"cost_usd": None}, "cost_usd is None, not int or float"),
+        ({"outcome": "skipped"}, "outcome is 'skipped', not one of passed, failed, error"),
+        ({"tokens": {"input": 1}}, "tokens lacks whole-number input and output counts"),
+        ({"tokens": {"input": 1, "output": 2.5}}, "tokens lacks whole-number input and output counts"),
+        ({}, ""),
+    ],
+)
+def test_record_problem_names_the_field(change: dict[str, Any], problem: str) -> None:
+    assert record_problem(record("m", "s", 1, "passed") | change) == problem
+
+
+def test_record_problem_of_a_missing_field_and_a_non_record() -> None:
+    r = record("m", "s", 1, "passed")
+    del r["model"]
+    assert record_problem(r) == "model is None, not str"
+    assert record_problem([1]) == "not a record but list"
+
+
+def test_read_run_keeps_the_latest_record_and_names_a_folder_that_is_no_run(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path)
+    store.append(record("m", "s", 1, "error"))
+    store.append(record("m", "s", 1, "passed"))
+    store.append(record("m", "s", 2, "failed") | {"outcome": "lost"})  # unusable: skipped
+    assert [(r["trial"], r["outcome"]) for r in read_run(tmp_path)] == [(1, "passed")]
+    with pytest.raises(FileNotFoundError, match=r"results.jsonl: no results.jsonl; give a run folder"):
+        read_run(tmp_path / "nothing")
+
+
+def test_write_json_replaces_the_file_whole(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "summary.json"
+    write_json(path, {"b": 1, "a": [1, 2]})
+    write_json(path, {"c": Path("x")})
+    assert json.loads(path.read_text()) == {"c": "x"}
+    assert path.read_text().endswith("\n")
+    assert [p.name for p in path.parent.iterdir()] == ["summary.json"]  # no temporary file left
