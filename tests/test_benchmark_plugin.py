@@ -302,7 +302,11 @@ def test_resume_after_a_run_killed_mid_way(pytester: pytest.Pytester, tmp_path: 
     resumed.assert_outcomes(passed=2, deselected=13)  # 12 items of other steps and the trial already done
     records = read_records(run_dir / "results.jsonl")
     assert sorted(r["trial"] for r in records) == [1, 2, 3]
-    assert (run_dir / "summary.json").is_file()
+    summary = json.loads((run_dir / "summary.json").read_text())  # the whole run: the killed part and the resumed
+    assert summary["run_id"] == run_dir.name
+    assert [(c["step"], c["passed"], c["failed"], c["errors"]) for c in summary["cells"]] == [
+        ("categorization", 3, 0, 0)
+    ]
 
 
 def test_budget_stops_new_trials(pytester: pytest.Pytester, tmp_path: Path, oracle_cassette: Path) -> None:
@@ -348,3 +352,42 @@ def test_a_judge_model_decides_and_the_rules_verdict_stays_beside_it(
     assert (category["final"], category["judge"], category["rule"]) == ("other", "other", "semantic error")
     assert category["disagree"] and category["decided_by"] == "judge" and category["judge_responses"] == ["***other***"]
     assert len(fake.requests) == 1  # the judge was asked once; the replayed agent made no network call
+
+
+def test_the_judges_cost_counts_against_the_budget(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """Replayed trials cost nothing; judging the first failure costs a little, and that alone spends the budget."""
+    from fake_openai import FakeOpenAI, serve
+
+    cassettes = tmp_path / "c"
+    cassettes.mkdir()
+    (cassettes / "categorization.yaml").write_text(FAILING.read_text())
+    with serve(FakeOpenAI(answers=deque(["***other***"]))) as fake:
+        run = _replay_run(
+            pytester, cassettes, 3, tmp_path / "r", "--hep-judge-model=openai/gpt-4o", f"--hep-api-base={fake.url}",
+            "--hep-max-usd=0.000001", "-p", "no:xdist",
+        )  # fmt: skip
+    run.assert_outcomes(failed=1, skipped=2)
+    (record,) = _records(tmp_path / "r")
+    assert record["cost_usd"] == 0.0
+    assert record["category"]["judge_cost_usd"] > 0.000001
+
+
+def test_resume_reruns_the_trials_that_ended_in_an_error(pytester: pytest.Pytester, oracle_cassette: Path) -> None:
+    from pytest_hepagent.bench.store import append_jsonl
+
+    reports = pytester.path / "r"
+    run_dir = reports / "20261201-000000-beef"
+    for trial, outcome in ((1, "error"), (2, "passed"), (3, "failed")):
+        append_jsonl(
+            run_dir / "results.jsonl",
+            {
+                "key": f"hepagent/replay|categorization|{trial}", "model": "hepagent/replay", "step": "categorization",
+                "trial": trial, "outcome": outcome, "api_calls": 1, "agent_work": 0.0,
+                "tokens": {"input": 1, "output": 1}, "cost_usd": 0.0,
+            },
+        )  # fmt: skip
+    resumed = _replay_run(pytester, oracle_cassette, 3, reports, f"--hep-resume={run_dir.name}", "-p", "no:xdist")
+    resumed.assert_outcomes(passed=1, deselected=14)  # only trial 1: a failed trial is a result, an error is not
+    records = read_records(run_dir / "results.jsonl")
+    assert [(r["trial"], r["outcome"]) for r in records][-1] == (1, "passed")
+    assert len(records) == 4

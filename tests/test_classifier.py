@@ -50,8 +50,10 @@ def test_the_replayed_judge_runs_end_to_end_through_the_gateway(calibration: Cal
     assert retried is not None and len(retried.responses) == 2 and retried.category == "intermediate file not found"
     # the stand-in judge blames the wrong folder where the rules see fabricated arrays: a flagged disagreement
     assert judged["dummy-data-1"].judge.category == "intermediate file not found"  # type: ignore[union-attr]
-    pairs = calibration.predictions("judge")
-    assert calibration.accuracy("judge") == sum(t == p for t, p in pairs) / 21
+    # the shipped judge answers are right on 20 of the 21 cases: all but dummy-data-1
+    assert calibration.accuracy("judge") == 20 / 21
+    wrong = [c.case for c in calibration.cases if c.judge is not None and c.judge.category != c.label]
+    assert wrong == ["dummy-data-1"]
     assert "judge and rules disagree on dummy-data-1" in "\n".join(calibration.report())
 
 
@@ -71,12 +73,23 @@ def test_the_parser_finds_one_category_in_any_surrounding_text(
     assert found is not None and found.name == name
 
 
-@given(st.text(max_size=400))
+def _squashed(text: str) -> str:
+    return text.lower().replace(" ", "").replace("\t", "").replace("\n", "")
+
+
+# text with stars, starred names and noise in any mix: examples that hold a category and examples that do not
+_PIECES = st.one_of(
+    st.text(max_size=30), st.sampled_from(NAMES).map(lambda n: f"***{n}***"), st.sampled_from(["***", "**", "*"])
+)
+
+
+@given(st.lists(_PIECES, max_size=6).map("".join))
 def test_the_parser_never_invents_a_category(text: str) -> None:
     found = parse_category(text)
-    if found is not None:  # only when the text really holds exactly one starred known name
-        assert "***" in text
-        assert found.name.replace(" ", "") in text.lower().replace(" ", "").replace("\t", "").replace("\n", "")
+    if found is not None:  # a name the text holds between stars
+        assert "***" + found.name.replace(" ", "") + "***" in _squashed(text)
+    if "***" not in text or not any(n.replace(" ", "") in _squashed(text) for n in NAMES):
+        assert found is None
 
 
 @given(a=st.sampled_from(NAMES), b=st.sampled_from(NAMES), filler=st.text(max_size=50))

@@ -71,9 +71,6 @@ def test_a_chained_oracle_run_passes_end_to_end(tmp_path: Path, hepagent_solutio
         "root_inspection", "ntuple_conversion", "preprocessing", "sb_separation", "categorization"
     ]  # fmt: skip
     assert all(r["outcome"] == "passed" and r["chain"]["passed"] and r["chain"]["broken_at"] is None for r in records)
-    # each step read what the agent itself wrote before, not the goldens
-    chain_dir = Path(records[0]["trial_dir"]).parent
-    assert (chain_dir / "solution" / "arrays" / "signal.npy").is_file()
     index = (run_dir / "index.html").read_text()
     assert 'class="chain-row" data-model="hepagent/oracle" data-passed="1" data-total="1"' in index
 
@@ -125,6 +122,17 @@ def test_a_chain_after_preprocessing_in_another_row_order_passes(tmp_path: Path,
     )
     assert "1 passed" in run.stdout, run.stdout[-3000:]
     assert "end-to-end hepagent/replay: 1/1 chains passed" in run.stdout
+    # the later steps read the agent's shuffled arrays, not the goldens: the inputs in their own trial folders,
+    # traced to what the step before wrote by their hashes
+    (run_dir,) = (tmp_path / "r").iterdir()
+    trials = {r["step"]: Path(r["trial_dir"]) / "work" for r in read_records(run_dir / "results.jsonl")}
+    for name in ("signal.npy", "bkgd.npy"):
+        written = sha256_file(trials["preprocessing"] / "arrays" / name)
+        assert written != sha256_file(hepagent_solution / "arrays" / name)  # shuffled: not the golden bytes
+        for later in ("sb_separation", "categorization"):
+            assert sha256_file(trials[later] / "solution" / "arrays" / name) == written
+    scores = sha256_file(trials["sb_separation"] / "arrays" / "signal_scores.npy")
+    assert sha256_file(trials["categorization"] / "solution" / "arrays" / "signal_scores.npy") == scores
 
 
 # --------------------------------------------------------------------------------------------------- the Snakefile
