@@ -16,6 +16,7 @@ import pytest
 from pytest_hepagent.bench.cells import cells_from_records, gate
 from pytest_hepagent.bench.store import read_records
 from pytest_hepagent.llm.cassette import Cassette, CassetteCall, load_cassette, save_cassette
+from pytest_hepagent.sandbox.backends import TRIAL_UIDS
 
 FAILING = Path(__file__).parents[1] / "pytest_hepagent/cassettes/failures/semantic-2.yaml"
 
@@ -158,7 +159,13 @@ def test_the_sandbox_is_in_every_record_and_unconfined_runs_say_so(
     confined.assert_outcomes(passed=1)
     confined.stdout.fnmatch_lines(["hepagent: sandbox bwrap *; generated code runs as *"])
     (record,) = _records(tmp_path / "bwrap")
-    assert record["sandbox"]["backend"] == "bwrap" and record["sandbox"]["confined"] is True
+    bwrap = subprocess.run(["bwrap", "--version"], capture_output=True, text=True, check=True).stdout.split()[-1]
+    code_uid = record["sandbox"].pop("code_uid")
+    assert record["sandbox"] == {"backend": "bwrap", "version": bwrap, "confined": True}
+    if os.geteuid() == 0:  # root runs the code as a uid of its own, recorded
+        assert TRIAL_UIDS[0] <= code_uid < TRIAL_UIDS[0] + TRIAL_UIDS[1]
+    else:
+        assert code_uid == os.getuid()
     pytester.makeini("[pytest]\nhep_sandbox = none\n")  # the ini key, as a project would set it
     loose = _replay_run(pytester, oracle_cassette, 1, tmp_path / "none")
     loose.assert_outcomes(passed=1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import http.server
 import re
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -158,3 +160,28 @@ def test_a_wrong_base_url_is_a_clear_error(server: tuple[str, Behaviour], tmp_pa
     url, _ = server
     with pytest.raises(DataError, match=r"not found \(HTTP 404\); check --base-url"):
         download(tmp_path, url + "nope/", progress=False)
+
+
+def test_the_download_command_fetches_chosen_samples_and_exits_2_on_a_bad_one(
+    server: tuple[str, Behaviour], small_dataset: Dataset, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from pytest_hepagent.cli import cli
+    from pytest_hepagent.data.schema import sample_by_name
+
+    url, _ = server
+    chosen = sample_by_name("data_A")
+    run = CliRunner().invoke(cli, ["download", str(tmp_path), "--base-url", url, "--sample", "data_A"])
+    assert run.exit_code == 0, run.output
+    assert run.output == f"{tmp_path / chosen.relpath}: {(small_dataset.root / chosen.relpath).stat().st_size} bytes\n"
+    assert (tmp_path / chosen.relpath).read_bytes() == (small_dataset.root / chosen.relpath).read_bytes()
+    assert [p.name for p in tmp_path.rglob("*.root")] == [Path(chosen.relpath).name]  # only the chosen sample
+    again = CliRunner().invoke(cli, ["download", str(tmp_path), "--base-url", url, "--sample", "data_A"])
+    assert again.output == f"{tmp_path / chosen.relpath}: already complete\n"
+    bad = subprocess.run(
+        [sys.executable, "-m", "pytest_hepagent", "download", str(tmp_path), "--base-url", url, "--sample", "data_Z"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("error: ") and "data_Z" in bad.stderr and len(bad.stderr.splitlines()) == 1
