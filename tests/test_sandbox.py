@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import textwrap
 import time
@@ -240,3 +241,28 @@ def test_a_process_group_is_signalled_only_while_its_leader_is_unreaped(
     result = _run(sandbox, tmp_path, "import subprocess; subprocess.Popen(['sleep', '30']); print('ok')")
     assert result.stdout == "ok\n"
     assert signalled == [True]  # once, at the end, with the leader still a zombie of ours
+
+
+@pytest.mark.parametrize("name", ["bwrap", "none"])
+def test_a_harness_under_a_lower_hard_limit_still_runs_code_within_it(name: str, tmp_path: Path) -> None:
+    """A batch system (or a test runner) may cap the harness's CPU time below the code's limit: the code then gets
+    the harness's cap, not a sandbox that cannot start."""
+    script = f"""
+import os, resource, sys
+resource.setrlimit(resource.RLIMIT_CPU, (90, 100))
+from pytest_hepagent.sandbox.limits import Limits
+from pytest_hepagent.sandbox.runner import check_sandbox, run_confined
+sandbox = check_sandbox({name!r})
+work = {str(tmp_path / "work")!r}
+os.makedirs(work + "/code")
+open(work + "/code/main.py", "w").write("import resource; print(resource.getrlimit(resource.RLIMIT_CPU))")
+uid = sandbox.trial_uid()
+if uid is not None:
+    os.chown(work, uid, uid)
+result = run_confined(sandbox, __import__("pathlib").Path(work), [sys.executable, "code/main.py"],
+                      limits=Limits(wall_time_s=30, cpu_time_s=600), readonly=("code",), uid=uid)
+print(result.exit_code, result.stdout.strip(), result.stderr.strip()[:300])
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "0 (100, 100)"

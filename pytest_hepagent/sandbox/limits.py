@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 from dataclasses import dataclass
 
 __all__ = ["Limits"]
@@ -31,8 +32,9 @@ class Limits:
     """Most files and folders the trial folder may hold (checked with the disk use)."""
 
     def rlimits(self) -> dict[str, int]:
-        """`prlimit` options: the limits every process of the execution inherits."""
-        return {
+        """`prlimit` options: the limits every process of the execution inherits, each no higher than the harness's
+        own hard limit (a batch system's, or a test runner's): a process cannot raise it, and prlimit would refuse."""
+        wanted = {
             "as": self.memory_bytes,
             "cpu": max(1, int(self.cpu_time_s)),
             "fsize": self.file_bytes,
@@ -40,3 +42,19 @@ class Limits:
             "core": 0,
             "nproc": self.processes,
         }
+        return {name: _within_hard_limit(name, value) for name, value in wanted.items()}
+
+
+_RESOURCES = {
+    "as": resource.RLIMIT_AS,
+    "cpu": resource.RLIMIT_CPU,
+    "fsize": resource.RLIMIT_FSIZE,
+    "nofile": resource.RLIMIT_NOFILE,
+    "core": resource.RLIMIT_CORE,
+    "nproc": resource.RLIMIT_NPROC,
+}
+
+
+def _within_hard_limit(name: str, value: int) -> int:
+    hard = resource.getrlimit(_RESOURCES[name])[1]
+    return value if hard == resource.RLIM_INFINITY else min(value, hard)
