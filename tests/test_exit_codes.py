@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,30 @@ def test_pytest_exits_0_when_the_gate_says_ok_though_a_trial_failed(
     floored = run(mixed, 4, "f", f"--hep-baseline={baseline}", "--hep-floor=0.9")
     assert floored.ret == 1
     floored.stdout.fnmatch_lines(["*categorization*INCONCLUSIVE*the floor 0.90 lies inside the 95% interval*"])
+
+
+def test_main_turns_a_users_mistake_into_one_line_and_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_hepagent.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["hepagent", "validate", "categorisation", str(tmp_path)])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == (
+        "error: unknown step 'categorisation' (did you mean 'categorization'?); steps are "
+        "root_inspection, ntuple_conversion, preprocessing, sb_separation, categorization\n"
+    )
+
+
+def test_an_unconfined_sandbox_is_announced_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    from pytest_hepagent.cli import _warn_unconfined
+
+    _warn_unconfined("bwrap")
+    assert capsys.readouterr() == ("", "")
+    _warn_unconfined("none")
+    assert capsys.readouterr() == (
+        "",
+        "warning: --sandbox none: generated code runs unconfined, with your access to this machine\n",
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -313,3 +314,32 @@ def test_write_json_replaces_the_file_whole(tmp_path: Path) -> None:
     assert json.loads(path.read_text()) == {"c": "x"}
     assert path.read_text().endswith("\n")
     assert [p.name for p in path.parent.iterdir()] == ["summary.json"]  # no temporary file left
+
+
+def test_json_is_written_sorted_and_indented_by_one(tmp_path: Path) -> None:
+    path = tmp_path / "summary.json"
+    write_json(path, {"b": 1, "a": [1, 2]})
+    assert path.read_text() == '{\n "a": [\n  1,\n  2\n ],\n "b": 1\n}\n'
+
+
+def test_a_record_is_one_sorted_line_in_a_file_others_can_read(tmp_path: Path) -> None:
+    path = tmp_path / "results.jsonl"
+    previous = os.umask(0o022)
+    try:
+        append_jsonl(path, {"b": 1, "a": Path("x")})
+    finally:
+        os.umask(previous)
+    assert path.read_text() == '{"a": "x", "b": 1}\n'
+    assert path.stat().st_mode & 0o777 == 0o644
+    path.write_text('{"a": 1}')  # a last line without its newline: the next record starts a fresh line
+    append_jsonl(path, {"c": 2})
+    assert path.read_text() == '{"a": 1}\n{"c": 2}\n'
+
+
+def test_the_store_reads_nothing_from_a_run_without_results(tmp_path: Path) -> None:
+    store = ResultsStore(tmp_path / "run")
+    assert store.records() == []
+    store.append(record("m", "s", 1, "passed"))
+    assert [r["trial"] for r in store.records()] == [1]
+    assert store.results_path == tmp_path / "run" / "results.jsonl"
+    assert store.summary_path == tmp_path / "run" / "summary.json"
