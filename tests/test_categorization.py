@@ -10,7 +10,7 @@ import pytest
 from pytest_hepagent.analysis import categorization
 from pytest_hepagent.analysis.categorization import categorize, get_significance, load_datasets, place_boundary
 from pytest_hepagent.analysis.ntuple import COLUMNS
-from pytest_hepagent.analysis.selection import background_sample, preselect, signal_sample
+from pytest_hepagent.analysis.selection import background_sample, cut_flow, preselect, signal_sample
 from pytest_hepagent.analysis.utils import ScoredSample
 
 
@@ -267,3 +267,33 @@ def test_the_background_is_nti_sideband_data_scaled_by_sf1_times_sf2() -> None:
     assert list(bkg.array[:, 0]) == pytest.approx([110.0, 115.0, 140.0])
     assert list(bkg.array[:, 6]) == pytest.approx([1 / 9] * 3)
     assert list(bkg.array[:, 7]) == pytest.approx([1 / 3] * 3)
+
+
+def test_the_cut_flow_counts_what_each_cut_leaves_then_ti() -> None:
+    # five events: clean TI, no trigger, a 20 GeV photon, in the crack, and clean but not tight
+    raw = events(
+        trigP=[1.0, 0.0, 1.0, 1.0, 1.0],
+        photon2_pt=[60_000.0, 60_000.0, 20_000.0, 60_000.0, 60_000.0],
+        photon1_eta=[0.5, 0.5, 0.5, 1.4, 0.5],
+        photon1_isTightID=[1.0, 1.0, 1.0, 1.0, 0.0],
+    )
+    assert cut_flow(raw) == {
+        "all": 5.0,
+        "trigger": 4.0,
+        "two photons": 4.0,
+        "photon pT > 25 GeV": 3.0,
+        "photon |eta|": 2.0,
+        "pT/m_yy": 2.0,
+        "105 < m_yy < 160 GeV": 2.0,
+        "tight and isolated": 1.0,
+    }
+    weighted = cut_flow(raw, np.array([0.5, 1.0, 2.0, 4.0, 8.0]))
+    assert (weighted["all"], weighted["trigger"], weighted["105 < m_yy < 160 GeV"]) == (15.5, 14.5, 8.5)
+    assert weighted["tight and isolated"] == 0.5
+
+
+def test_a_missing_photon_fails_the_two_photon_cut() -> None:
+    sel = preselect(events(photon2_pt=[60_000.0, np.nan]))
+    assert list(sel.cuts["two photons"]) == [True, False]
+    assert np.isnan(sel.m_yy[1])
+    assert list(sel.passed) == [True, False]
