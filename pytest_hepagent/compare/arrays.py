@@ -24,9 +24,11 @@ def sort_rows(a: NDArray[np.float64]) -> NDArray[np.float64]:
     """Rows in a canonical order (lexicographic on all columns, NaN last), for row-order-insensitive checks."""
     if a.ndim == 1:
         return np.sort(a)
-    flat = a.reshape(a.shape[0], -1)
-    order = np.lexsort(flat.T[::-1])
-    return a[order]
+    return a[_row_order(a)]
+
+
+def _row_order(a: NDArray[np.float64]) -> NDArray[np.intp]:
+    return np.lexsort(a.reshape(a.shape[0], -1).T[::-1])
 
 
 def _load_reference(path: Path) -> NDArray[np.float64]:
@@ -76,7 +78,8 @@ def compare_arrays(
             return replace(base, status="pass", max_diff=float(np.nanmax(diff, initial=0.0)))
         # Diagnose the rows without a partner against the reference rows left over, in sorted order.
         spare = np.setdiff1d(np.arange(reference.shape[0]), match.pairs[match.pairs >= 0])
-        rows = _elementwise(sort_rows(generated[unmatched]), sort_rows(reference[spare]), check, atol, column_names)
+        unmatched = unmatched[_row_order(generated[unmatched])]  # sorted, and still naming the generated rows
+        rows = _elementwise(generated[unmatched], sort_rows(reference[spare]), check, atol, column_names)
         return replace(
             rows,
             path=check.path,
