@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_hepagent.compare.arrays import compare_array_files, compare_arrays
+from pytest_hepagent.compare.arrays import compare_aligned_files, compare_array_files, compare_arrays
 from pytest_hepagent.compare.result import ColumnStats, Mismatch, OutputResult
 from pytest_hepagent.specs import OutputCheck
 
@@ -100,6 +100,7 @@ def test_infinities_match_only_themselves_and_add_no_difference() -> None:
 def test_only_the_first_ten_mismatches_are_listed() -> None:
     result = compare_arrays(np.arange(25.0) + 100, np.arange(25.0), CHECK)
     assert result.mismatches == 25 and len(result.first) == 10
+    assert result.columns == ()  # a 1-D array has no columns
     assert result.first[-1] == Mismatch((9,), 109.0, 9.0)
 
 
@@ -112,7 +113,7 @@ def test_arrays_in_another_memory_order_are_still_compared_by_value() -> None:
     assert compare_arrays(reference + 1.0, np.asfortranarray(reference), CHECK).status == "values"
 
 
-ANY = OutputCheck("arrays/x.npy", rtol=1e-6, row_order="any")
+ANY = OutputCheck("arrays/x.npy", rtol=1e-6, atol=1e-12, row_order="any")
 
 
 def test_rows_in_any_order_pass_when_allowed() -> None:
@@ -130,6 +131,7 @@ def test_rows_without_a_partner_are_named_by_their_own_index() -> None:
     assert (result.status, result.mismatches, result.total) == ("values", 2, 4)
     assert result.message == "2/4 rows have no partner within tolerance in the reference (rows may come in any order)"
     assert (result.generated_shape, result.reference_shape, result.path) == ((4, 2), (4, 2), "arrays/x.npy")
+    assert (result.row_order, result.rtol, result.atol) == ("any", 1e-6, 1e-12)
     # the spare reference rows (2, 20), (3, 30) against the unmatched rows, both sorted: row 3 (3, 35), row 1 (9, 20);
     # each mismatch names the generated row it is in
     assert result.first == (
@@ -174,3 +176,86 @@ def test_a_golden_array_is_never_unpickled(tmp_path: Path) -> None:
     np.save(work / "arrays/x.npy", np.zeros(1))
     with pytest.raises(ValueError, match="allow_pickle"):
         compare_array_files(work, golden, CHECK)
+
+
+def test_nans_in_both_arrays_add_no_difference() -> None:
+    result = compare_arrays(np.array([NAN, 1.0]), np.array([NAN, 1.05]), CHECK)
+    assert (result.status, result.max_diff) == ("pass", pytest.approx(0.05))
+
+
+def test_a_mismatch_of_nans_alone_has_no_difference_statistics() -> None:
+    result = compare_arrays(np.array([NAN]), np.array([1.0]), CHECK)
+    assert (result.status, result.max_diff, result.mean_diff) == ("nan_mask", 0.0, 0.0)
+
+
+def test_a_column_whose_mismatches_are_small_reports_their_size() -> None:
+    result = compare_arrays(np.array([[0.5, 0.0]]), np.array([[0.0, 0.0]]), CHECK, ("a", "b"))
+    assert result.columns == (ColumnStats(0, "a", 1, 0.5),)
+
+
+def test_a_shape_mismatch_keeps_the_tolerance_it_was_judged_with() -> None:
+    result = compare_arrays(np.zeros(2), np.zeros(3), OutputCheck("arrays/x.npy", rtol=0.2, atol=0.3))
+    assert (result.rtol, result.atol) == (0.2, 0.3)
+
+
+def test_file_comparisons_name_the_columns(tmp_path: Path) -> None:
+    golden = tmp_path / "golden.npy"
+    np.save(golden, np.zeros((2, 2)))
+    work = tmp_path / "work"
+    (work / "arrays").mkdir(parents=True)
+    np.save(work / "arrays/x.npy", np.array([[0.0, 1.0], [0.0, 0.0]]))
+    result = compare_array_files(work, golden, CHECK, ("a", "b"))
+    assert result.columns == (ColumnStats(1, "b", 1, 1.0),)
+
+
+SCORES = OutputCheck("arrays/scores.npy", rtol=1e-6, aligned_with="solution/arrays/rows.npy")
+
+
+@pytest.fixture
+def aligned(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """Golden input rows and their scores; a work folder to put a trial's input and output in."""
+    rows = np.array([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0], [4.0, 40.0]])
+    np.save(tmp_path / "rows.npy", rows)
+    np.save(tmp_path / "scores.npy", np.array([0.1, 0.2, 0.3, 0.4]))
+    work = tmp_path / "work"
+    (work / "arrays").mkdir(parents=True)
+    (work / "solution" / "arrays").mkdir(parents=True)
+    return tmp_path / "scores.npy", tmp_path / "rows.npy", work
+
+
+def _aligned(work: Path, golden: tuple[Path, Path, Path], producer: OutputCheck | None) -> OutputResult:
+    scores, rows, _ = golden
+    return compare_aligned_files(work, scores, SCORES, "solution/arrays/rows.npy", rows, producer)
+
+
+def test_an_output_follows_its_input_rows_in_another_order(aligned: tuple[Path, Path, Path]) -> None:
+    _, rows, work = aligned
+    order = [2, 0, 3, 1]
+    np.save(work / "solution/arrays/rows.npy", np.load(rows)[order])
+    np.save(work / "arrays/scores.npy", np.array([0.1, 0.2, 0.3, 0.4])[order])
+    assert _aligned(work, aligned, None).status == "pass"
+    np.save(work / "arrays/scores.npy", np.array([0.1, 0.2, 0.3, 0.4]))  # the golden order: wrong for these rows
+    wrong = _aligned(work, aligned, None)
+    assert wrong.status == "values" and wrong.mismatches == 4
+
+
+def test_input_rows_are_matched_within_the_producing_steps_tolerance(aligned: tuple[Path, Path, Path]) -> None:
+    _, rows, work = aligned
+    order = [1, 0, 2, 3]
+    shifted = np.load(rows)[order] * (1 + 1e-4)  # the input rows moved by 1e-4: within 1e-3, not exactly equal
+    np.save(work / "solution/arrays/rows.npy", shifted)
+    np.save(work / "arrays/scores.npy", np.array([0.2, 0.1, 0.3, 0.4]))
+    producer = OutputCheck("arrays/rows.npy", rtol=1e-3)
+    assert _aligned(work, aligned, producer).status == "pass"
+    assert _aligned(work, aligned, None).status == "values"  # matched exactly, no row pairs: the golden order
+    tight = OutputCheck("arrays/rows.npy", rtol=1e-6, column_atol=(("m_yy", 1.0),), columns="sample")
+    assert _aligned(work, aligned, tight).status == "values"
+
+
+def test_without_an_input_beside_it_the_output_is_in_the_golden_order(aligned: tuple[Path, Path, Path]) -> None:
+    _, _, work = aligned
+    np.save(work / "arrays/scores.npy", np.array([0.1, 0.2, 0.3, 0.4]))
+    assert _aligned(work, aligned, None).status == "pass"
+    np.save(work / "solution/arrays/rows.npy", np.zeros((4, 3)))  # another shape: not the rows of this output
+    assert _aligned(work, aligned, None).status == "pass"
+    assert compare_aligned_files(work, aligned[0], SCORES, "missing.npy", aligned[1], None).status == "pass"

@@ -232,8 +232,8 @@ def test_isolation_and_tight_id_make_an_event_nti() -> None:
     # isolation: ptcone30 / pT < 0.065, strictly (60 GeV * 0.065 = 3.9 GeV)
     iso = events(photon1_ptcone30=[3_899.0, 3_900.0, 3_901.0])
     assert list(preselect(iso).tight_isolated) == [True, False, False]
-    iso = events(photon2_etcone20=[3_899.0, 3_901.0])
-    assert list(preselect(iso).tight_isolated) == [True, False]
+    iso = events(photon2_etcone20=[3_899.0, 3_900.0, 3_901.0])
+    assert list(preselect(iso).tight_isolated) == [True, False, False]
 
 
 def test_the_signal_sample_keeps_ti_events_with_their_mc_weight_and_unit_total_training_weight() -> None:
@@ -241,15 +241,15 @@ def test_the_signal_sample_keeps_ti_events_with_their_mc_weight_and_unit_total_t
     for name, value in {
         "mcWeight": 2.0,
         "scaleFactor_PHOTON": 0.5,
-        "scaleFactor_PhotonTRIGGER": 1.0,
-        "scaleFactor_PILEUP": 1.0,
+        "scaleFactor_PhotonTRIGGER": 2.0,
+        "scaleFactor_PILEUP": 4.0,
         "XSection": 3.0,
         "SumWeights": 4.0,
     }.items():
         raw[:, COLUMNS.index(name)] = value
     signal = signal_sample({"a": raw, "b": raw[:1]})
     assert signal.shape == (3, 8)  # two TI events of a, one of b
-    assert list(signal[:, 6]) == pytest.approx([2 * 0.5 * 3 * 10_064 / 4] * 3)  # L = 10.064 fb^-1 in pb^-1
+    assert list(signal[:, 6]) == pytest.approx([2 * 0.5 * 2 * 4 * 3 * 10_064 / 4] * 3)  # L = 10.064 fb^-1 in pb^-1
     assert list(signal[:, 7]) == pytest.approx([1 / 3] * 3)
     assert signal[0, 0] == pytest.approx(120.0)
     assert list(signal[0, 1:3]) == pytest.approx([0.5, 0.5])  # pT / m_yy of both photons
@@ -297,3 +297,33 @@ def test_a_missing_photon_fails_the_two_photon_cut() -> None:
     assert list(sel.cuts["two photons"]) == [True, False]
     assert np.isnan(sel.m_yy[1])
     assert list(sel.passed) == [True, False]
+
+
+def test_window_and_sideband_edges_belong_to_neither() -> None:
+    # masses 2 p: 120 and 130 GeV end the sidebands, 123 and 127 GeV the window; all open intervals
+    pts = [60_000.0, 65_000.0, 61_500.0, 63_500.0, 62_500.0, 59_000.0]
+    raw = events(photon1_pt=pts, photon2_pt=pts, photon1_isTightID=[0.0] * 6)
+    bkg = background_sample({"data": raw})
+    assert (bkg.nti_sidebands, bkg.nti_signal_window) == (1, 1)  # 118 GeV in a sideband, 125 GeV in the window
+    assert list(bkg.array[:, 0]) == pytest.approx([118.0])
+
+
+def test_counts_add_up_over_data_samples() -> None:
+    pts = [55_000.0, 62_500.0, 55_000.0]
+    raw = events(photon1_pt=pts, photon2_pt=pts, photon1_isTightID=[0.0, 0.0, 1.0])
+    bkg = background_sample({"a": raw, "b": raw})
+    assert (bkg.ti_sidebands, bkg.nti_sidebands, bkg.nti_signal_window) == (2, 2, 2)
+    assert bkg.array.shape == (2, 8)
+
+
+def test_data_without_nti_sideband_events_give_an_empty_background() -> None:
+    raw = events(photon1_pt=[62_500.0], photon2_pt=[62_500.0])  # TI, in the window
+    bkg = background_sample({"a": raw})
+    assert (bkg.nti_sidebands, bkg.array.shape) == (0, (0, 8))
+
+
+def test_categorize_goes_on_from_a_small_positive_significance(monkeypatch: pytest.MonkeyPatch) -> None:
+    scripted(monkeypatch, 0.5, [(0.5, 1.0), (0.25, 1.01), (0.1, 9.0)])
+    boundaries, zs = categorize(SIGNAL, BKGD)
+    assert list(boundaries) == [0.0, 0.25, 0.5, 1.0]
+    assert list(zs) == [0.5, 1.0, 1.01]

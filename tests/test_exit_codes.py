@@ -163,3 +163,26 @@ def test_an_unconfined_sandbox_is_announced_on_stderr(capsys: pytest.CaptureFixt
         "",
         "warning: --sandbox none: generated code runs unconfined, with your access to this machine\n",
     )
+
+
+def test_main_prints_a_usage_error_and_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_hepagent.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["hepagent", "trial", "categorization", "--max-iterations", "x"])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Usage: hepagent trial") and "'x' is not a valid integer" in err
+
+
+def test_the_workflow_commands_are_part_of_the_command_line() -> None:
+    assert {"step", "bench-prepare", "bench-trial", "bench-merge", "workflow"} <= set(cli.commands)
+
+
+def test_a_data_folder_is_checked_and_used(small_dataset: Dataset) -> None:
+    from pytest_hepagent.cli import _dataset
+
+    assert _dataset(small_dataset.root).root == small_dataset.root

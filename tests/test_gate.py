@@ -80,6 +80,7 @@ def test_cells_count_outcomes_and_average_only_judged_trials() -> None:
     assert d["wilson_95"] == pytest.approx(list(stats.binomtest(1, 2).proportion_ci(method="wilson")[:]), abs=1e-12)
     assert d["binomial_error"] == pytest.approx(0.5 / 2**0.5)
     assert (d["total"], d["started"], d["fraction"]) == (2, 3, 0.5)
+    assert d["fraction_errors_as_failures"] == pytest.approx(1 / 3)
 
 
 def test_a_cell_of_errors_only_has_no_fraction_and_no_means() -> None:
@@ -87,6 +88,11 @@ def test_a_cell_of_errors_only_has_no_fraction_and_no_means() -> None:
     assert (c.total, c.started, c.fraction, c.fraction_errors_failed) == (0, 1, 0.0, 0.0)
     assert (c.mean_api_calls, c.mean_agent_work) == (0.0, 0.0)
     assert c.interval == (0.0, 1.0)
+
+
+def test_a_step_of_unknown_name_comes_after_the_analysis_steps() -> None:
+    cells = cells_from_records([record("m", "aaa", 1, "passed"), record("m", "categorization", 1, "passed")])
+    assert [c.step for c in cells] == ["categorization", "aaa"]
 
 
 def test_the_last_record_of_a_trial_wins() -> None:
@@ -109,12 +115,13 @@ def test_chain_cells_count_whole_chains_and_where_they_broke() -> None:
         link(2, "root_inspection", "passed", False, "preprocessing"),
         link(2, "preprocessing", "failed", False, "preprocessing"),
         link(3, "root_inspection", "failed", False, "root_inspection"),
+        link(5, "root_inspection", "failed", False, "root_inspection"),
         link(4, "root_inspection", "error", False, None),  # an infrastructure error is no chain result
         record("m", "categorization", 9, "passed"),  # not chained
     ]
     (c,) = chain_cells(records)
-    assert (c.model, c.passed, c.total) == ("m", 1, 3)
-    assert c.broken_at == {"preprocessing": 1, "root_inspection": 1}
+    assert (c.model, c.passed, c.total) == ("m", 1, 4)
+    assert c.broken_at == {"preprocessing": 1, "root_inspection": 2}
 
 
 # ---------------------------------------------------------------- the gate
@@ -151,8 +158,15 @@ def test_too_few_trials_is_inconclusive_with_the_p_of_zero_successes() -> None:
 @pytest.mark.parametrize("baseline", [[], [cell(3, 0, model="other")], [cell(0, 0, errors=3)]])
 def test_a_cell_without_baseline_trials_is_new(baseline: list[Cell]) -> None:
     (v,) = gate([cell(2, 1)], baseline)
-    assert (v.verdict, v.p_value, v.base_passed, v.base_total) == ("NEW", 1.0, 0, 0)
-    assert v.reason == "no baseline for this cell"
+    assert v == Verdict("m", "categorization", "NEW", 2, 3, 0, 0, 1.0, "no baseline for this cell")
+
+
+def test_every_cell_gets_its_verdict_after_a_new_one() -> None:
+    verdicts = gate([cell(2, 1, model="new"), cell(20, 0, step="preprocessing")], [cell(20, 0, step="preprocessing")])
+    assert [(v.model, v.step, v.verdict) for v in verdicts] == [
+        ("new", "categorization", "NEW"),
+        ("m", "preprocessing", "OK"),
+    ]
 
 
 def test_the_floor_regresses_below_it_and_is_inconclusive_across_it() -> None:
@@ -238,6 +252,10 @@ def test_a_baseline_reads_the_same_from_results_summary_and_run_folder(tmp_path:
     assert from_results == cells
     assert from_summary == cells
     assert load_baseline_cells(store.folder) == cells
+    changed = summary_dict("run", cells_from_records(records[:3]), None, {})
+    store.write_summary(changed)  # a folder holding both: the records decide
+    assert load_baseline_cells(store.folder) == cells
+    store.write_summary(summary_dict("run", cells, None, {}))
     store.results_path.unlink()  # a folder with a summary only
     assert load_baseline_cells(store.folder) == cells
     assert [(c.model, c.step, c.passed, c.failed, c.errors) for c in cells] == [
@@ -251,7 +269,7 @@ def test_a_baseline_reads_the_same_from_results_summary_and_run_folder(tmp_path:
 
 
 def test_records_are_appended_one_line_each_and_read_back(tmp_path: Path) -> None:
-    path = tmp_path / "deep" / "results.jsonl"
+    path = tmp_path / "a" / "deep" / "results.jsonl"
     append_jsonl(path, record("m", "s", 1, "passed"))
     append_jsonl(path, record("m", "s", 2, "failed"))
     assert path.read_text().count("\n") == 2

@@ -30,6 +30,7 @@ INF, NAN = np.inf, np.nan
         (INF, 1e308, False),
         (1e308, INF, False),
         (INF, NAN, False),
+        (1e308, -1e308, False),  # the difference overflows: not close, and no warning
     ],
 )
 def test_within_is_relative_to_the_reference(generated: float, reference: float, close: bool) -> None:
@@ -102,3 +103,27 @@ def test_rows_the_key_cannot_tell_apart_are_compared_in_sorted_order() -> None:
     assert (match.pairs == -1).sum() == 1
     unpaired = int(np.flatnonzero(match.pairs == -1)[0])
     assert unpaired == 0  # the odd row, and only it
+
+
+def test_a_key_at_the_edge_of_the_tolerance_is_still_a_candidate() -> None:
+    # 110 is within 10% of 100 (relative to the reference); the search window around 110 must reach 100
+    reference = np.array([[100.0, 1.0], [300.0, 2.0]])
+    generated = np.array([[110.0, 1.0], [300.0, 2.0]])
+    assert match_rows(generated, reference, 0.1, np.zeros(2)).pairs.tolist() == [0, 1]
+
+
+def test_crossed_rows_are_paired_by_their_other_columns() -> None:
+    # keys pairwise within tolerance, the second column decides: a rank-by-rank comparison would fail here
+    reference = np.array([[1.0, 100.0], [1.05, 200.0], [5.0, 300.0], [5.2, 400.0]])
+    generated = np.array([[1.0, 200.0], [1.05, 100.0], [5.0, 400.0], [5.2, 300.0]])
+    match = match_rows(generated, reference, 0.1, np.zeros(2))
+    assert match.matched and match.pairs.tolist() == [1, 0, 3, 2]
+
+
+def test_the_sorted_comparison_orders_both_arrays_by_the_same_columns() -> None:
+    pattern = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    reference = np.repeat(pattern, 10, axis=0)  # 2 values per column: every row has 20 candidates, above 16
+    generated = reference[np.random.default_rng(2).permutation(40)]
+    match = match_rows(generated, reference, 1e-9, np.zeros(2))
+    assert match.matched
+    assert (reference[match.pairs] == generated).all()

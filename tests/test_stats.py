@@ -97,3 +97,10 @@ def test_fisher_drop_pvalue_equals_scipys_for_any_table(now: tuple[int, int], ba
     table = [[now[0], now[1] - now[0]], [base[0], base[1] - base[0]]]
     expected = stats.fisher_exact(table, alternative="less").pvalue
     assert fisher_drop_pvalue(*now, *base) == pytest.approx(min(1.0, expected), rel=1e-9, abs=1e-15)
+
+
+def test_rounding_never_takes_a_p_value_or_a_bound_out_of_zero_to_one() -> None:
+    # the raw sums and formulas land just outside [0, 1] here: 1 + 7e-14, 1 + 2e-16, -1e-17
+    assert fisher_drop_pvalue(24, 24, 28, 30) == 1.0
+    assert wilson_interval(499, 499)[1] == 1.0
+    assert wilson_interval(0, 21)[0] == 0.0

@@ -51,6 +51,7 @@ def test_each_difference_is_named_with_where_it_is() -> None:
     data["branches"] = [branch("photon_n", "int32_t"), branch("extra")]
     generated["files"][1]["file"] = "other.root"
     result = compare_summaries(generated, REFERENCE, CHECK)
+    assert result.path == "summary/root_summary.json"
     assert (result.status, result.message, result.total, result.mismatches) == (
         "structure",
         "6 structural differences",
@@ -133,7 +134,7 @@ def test_files_are_read_from_the_trial_folder(tmp_path: Path) -> None:
     assert compare_summary_files(work, reference, CHECK).status == "pass"
     (work / CHECK.path).write_text("{not json")
     broken = compare_summary_files(work, reference, CHECK)
-    assert broken.status == "unreadable" and CHECK.path in broken.message
+    assert (broken.path, broken.status) == (CHECK.path, "unreadable") and CHECK.path in broken.message
     (work / CHECK.path).unlink()
     (work / CHECK.path).symlink_to(reference)  # a link out of the trial folder is not read
     linked = compare_summary_files(work, reference, CHECK)

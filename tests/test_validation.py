@@ -158,3 +158,36 @@ def test_whatever_breaks_a_check_fails_that_output_in_one_line(
     assert validate_step(INSPECTION, work, hepagent_solution).outputs[0].message == (
         "summary/root_summary.json could not be validated (RuntimeError: )"
     )
+
+
+def test_an_unreadable_output_is_one_line_of_the_log() -> None:
+    unreadable = OutputResult(TEXT, "unreadable", "summary/root_summary.txt: a symbolic link, not a file")
+    log = StepValidation(INSPECTION, (unreadable,)).log()
+    assert "Validating root_summary.txt...\n[X] summary/root_summary.txt: a symbolic link, not a file\n" in log
+
+
+def test_results_name_the_output_they_belong_to(work: Path, hepagent_solution: Path) -> None:
+    (work / TEXT).symlink_to(hepagent_solution / TEXT)
+    (work / "summary/root_summary.json").write_text("{")
+    results = validate_step(INSPECTION, work, hepagent_solution).outputs
+    assert [(o.path, o.status) for o in results] == [
+        ("summary/root_summary.json", "unreadable"),
+        (TEXT, "unreadable"),
+    ]
+
+
+def test_array_mismatches_name_the_columns_of_the_step(tmp_path: Path, hepagent_solution: Path) -> None:
+    import shutil
+
+    import numpy as np
+
+    work = tmp_path / "work"
+    (work / "arrays").mkdir(parents=True)
+    for name in ("signal.npy", "bkgd.npy"):
+        shutil.copy(hepagent_solution / "arrays" / name, work / "arrays" / name)
+    signal = np.load(work / "arrays/signal.npy")
+    signal[0, 0] += 10.0  # m_yy of the first event
+    np.save(work / "arrays/signal.npy", signal)
+    result = validate_step(PREPROCESSING, work, hepagent_solution).outputs[0]
+    assert result.path == "arrays/signal.npy" and result.status == "values"
+    assert [c.name for c in result.columns] == ["m_yy"]
