@@ -259,3 +259,24 @@ def test_without_an_input_beside_it_the_output_is_in_the_golden_order(aligned: t
     np.save(work / "solution/arrays/rows.npy", np.zeros((4, 3)))  # another shape: not the rows of this output
     assert _aligned(work, aligned, None).status == "pass"
     assert compare_aligned_files(work, aligned[0], SCORES, "missing.npy", aligned[1], None).status == "pass"
+
+
+def test_values_whose_difference_overflows_differ_without_a_warning() -> None:
+    result = compare_arrays(np.array([1e308]), np.array([-1e308]), CHECK)
+    assert (result.status, result.max_diff) == ("values", INF)
+
+
+def test_unmatched_rows_are_counted_out_of_all_rows() -> None:
+    reference = np.array([[1.0, 10.0, 0.0], [2.0, 20.0, 0.0], [3.0, 30.0, 0.0]])
+    generated = reference[[2, 1, 0]].copy()
+    generated[1, 2] = 5.0
+    result = compare_arrays(generated, reference, ANY)
+    assert (result.mismatches, result.total) == (1, 3)
+
+
+def test_sort_rows_orders_lexicographically_with_nan_last() -> None:
+    from pytest_hepagent.compare.arrays import sort_rows
+
+    a = np.array([[2.0, 1.0], [1.0, NAN], [1.0, 0.0]])
+    assert np.array_equal(sort_rows(a), np.array([[1.0, 0.0], [1.0, NAN], [2.0, 1.0]]), equal_nan=True)
+    assert sort_rows(np.array([3.0, NAN, 1.0])).tolist()[:2] == [1.0, 3.0]

@@ -327,3 +327,8 @@ def test_categorize_goes_on_from_a_small_positive_significance(monkeypatch: pyte
     boundaries, zs = categorize(SIGNAL, BKGD)
     assert list(boundaries) == [0.0, 0.25, 0.5, 1.0]
     assert list(zs) == [0.5, 1.0, 1.01]
+
+
+def test_a_photon_of_zero_momentum_fails_quietly() -> None:
+    sel = preselect(events(photon1_pt=[0.0], photon2_pt=[0.0]))  # m_yy = 0: pT/m_yy is 0/0
+    assert not sel.passed[0] and not sel.cuts["photon pT > 25 GeV"][0]

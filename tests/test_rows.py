@@ -127,3 +127,17 @@ def test_the_sorted_comparison_orders_both_arrays_by_the_same_columns() -> None:
     match = match_rows(generated, reference, 1e-9, np.zeros(2))
     assert match.matched
     assert (reference[match.pairs] == generated).all()
+
+
+def test_a_key_below_the_reference_at_the_edge_is_still_a_candidate() -> None:
+    # 90 is within 10% of 100; seen from 90 that is 11.1%, so the search window must be wider than 10% of 90
+    assert match_rows(np.array([[90.0]]), np.array([[100.0]]), 0.1, np.zeros(1)).pairs.tolist() == [0]
+
+
+def test_many_crossed_rows_are_still_paired_one_by_one() -> None:
+    keys = np.repeat(100 + np.arange(40.0) * 10, 2) + np.tile([0.0, 0.05], 40)
+    reference = np.column_stack([keys, np.tile([1.0, 2.0], 40)])
+    generated = np.column_stack([keys, np.tile([2.0, 1.0], 40)])  # each pair of rows crossed
+    match = match_rows(generated, reference, 0.01, np.zeros(2))
+    assert match.matched
+    assert (reference[match.pairs, 1] == generated[:, 1]).all()

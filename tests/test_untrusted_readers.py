@@ -51,6 +51,7 @@ def test_json_depth_is_the_nesting_of_the_value(value: Any) -> None:
     [
         (b"", 0),
         (b"1", 0),
+        (b"[", 1),
         (b"[]", 1),
         (b"[[{}]]", 3),
         (b'["]]]"]', 1),
@@ -185,3 +186,28 @@ def test_more_elements_than_allowed_are_not_read(tmp_path: Path) -> None:
     with pytest.raises(UnreadableOutput) as exc:
         read_npy(tmp_path, "a.npy", 11)
     assert str(exc.value) == "a.npy: 12 elements, more than the 11 this output may have"
+
+
+def test_only_the_declared_data_is_read_whatever_follows_it(tmp_path: Path) -> None:
+    import tracemalloc
+
+    data = npy(tmp_path / "a.npy", np.arange(4.0)).read_bytes()
+    (tmp_path / "a.npy").write_bytes(data + b"\0" * (64 << 20))  # 64 MiB of trailing bytes
+    tracemalloc.start()
+    try:
+        assert read_npy(tmp_path, "a.npy", 4).tolist() == [0.0, 1.0, 2.0, 3.0]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+def test_a_long_reason_is_cut_to_one_short_line(tmp_path: Path) -> None:
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), '" + "y" * 400 + "': 1}"  # a long unknown key
+    header += " " * (64 - (10 + len(header) + 1) % 64) + "\n"
+    (tmp_path / "a.npy").write_bytes(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode())
+    with pytest.raises(UnreadableOutput) as exc:
+        read_npy(tmp_path, "a.npy", 10)
+    message = str(exc.value)
+    assert message.startswith("a.npy is not a readable .npy file (") and "\n" not in message
+    assert len(message) == len("a.npy is not a readable .npy file ()") + 160

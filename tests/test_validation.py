@@ -152,7 +152,10 @@ def test_whatever_breaks_a_check_fails_that_output_in_one_line(
 
     monkeypatch.setattr(validation, "_validate", broken)
     result = validate_step(INSPECTION, work, hepagent_solution)
-    assert [o.status for o in result.outputs] == ["unreadable", "unreadable"]
+    assert [(o.path, o.status) for o in result.outputs] == [
+        ("summary/root_summary.json", "unreadable"),
+        (TEXT, "unreadable"),
+    ]
     assert result.outputs[1].message == f"{TEXT} could not be validated (ValueError: first line)"
     monkeypatch.setattr(validation, "_validate", lambda *a: (_ for _ in ()).throw(RuntimeError("")))
     assert validate_step(INSPECTION, work, hepagent_solution).outputs[0].message == (
@@ -191,3 +194,33 @@ def test_array_mismatches_name_the_columns_of_the_step(tmp_path: Path, hepagent_
     result = validate_step(PREPROCESSING, work, hepagent_solution).outputs[0]
     assert result.path == "arrays/signal.npy" and result.status == "values"
     assert [c.name for c in result.columns] == ["m_yy"]
+
+
+def test_a_long_exception_is_cut_to_200_characters(
+    work: Path, hepagent_solution: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(validation, "_validate", lambda *a: (_ for _ in ()).throw(ValueError("x" * 300)))
+    message = validate_step(INSPECTION, work, hepagent_solution).outputs[0].message
+    assert message == f"summary/root_summary.json could not be validated (ValueError: {'x' * 200})"
+
+
+@pytest.mark.parametrize("layout", ["trial", "analysis"])
+def test_scores_follow_their_inputs_in_either_folder_layout(
+    layout: str, tmp_path: Path, hepagent_solution: Path
+) -> None:
+    """A trial's folder holds step 4's inputs under solution/, an analysis folder beside the outputs: in both, scores
+    of reordered (and within step 3's tolerance, not bitwise equal) inputs pass when they follow their rows."""
+    import numpy as np
+
+    work = tmp_path / "work"
+    inputs = work / ("solution/arrays" if layout == "trial" else "arrays")
+    inputs.mkdir(parents=True)
+    (work / "arrays").mkdir(exist_ok=True)
+    for sample in ("signal", "bkgd"):
+        rows = np.load(hepagent_solution / "arrays" / f"{sample}.npy")
+        scores = np.load(hepagent_solution / "arrays" / f"{sample}_scores.npy")
+        order = np.random.default_rng(0).permutation(len(rows))
+        np.save(inputs / f"{sample}.npy", rows[order] * (1 + 1e-9))
+        np.save(work / "arrays" / f"{sample}_scores.npy", scores[order])
+    result = validate_step(SPECS["sb_separation"], work, hepagent_solution)
+    assert result.passed, result.summary()
