@@ -267,9 +267,9 @@ def test_values_whose_difference_overflows_differ_without_a_warning() -> None:
 
 
 def test_unmatched_rows_are_counted_out_of_all_rows() -> None:
-    reference = np.array([[1.0, 10.0, 0.0], [2.0, 20.0, 0.0], [3.0, 30.0, 0.0]])
+    reference = np.array([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0]])
     generated = reference[[2, 1, 0]].copy()
-    generated[1, 2] = 5.0
+    generated[1, 1] = 25.0
     result = compare_arrays(generated, reference, ANY)
     assert (result.mismatches, result.total) == (1, 3)
 
@@ -280,3 +280,13 @@ def test_sort_rows_orders_lexicographically_with_nan_last() -> None:
     a = np.array([[2.0, 1.0], [1.0, NAN], [1.0, 0.0]])
     assert np.array_equal(sort_rows(a), np.array([[1.0, 0.0], [1.0, NAN], [2.0, 1.0]]), equal_nan=True)
     assert sort_rows(np.array([3.0, NAN, 1.0])).tolist()[:2] == [1.0, 3.0]
+
+
+def test_input_rows_are_matched_with_the_producing_steps_column_tolerance(aligned: tuple[Path, Path, Path]) -> None:
+    _, rows, work = aligned
+    moved = np.load(rows)[[1, 0, 2, 3]]
+    moved[:, 0] += 0.5  # every row's first column off by 0.5: within that column's absolute tolerance only
+    np.save(work / "solution/arrays/rows.npy", moved)
+    np.save(work / "arrays/scores.npy", np.array([0.2, 0.1, 0.3, 0.4]))
+    producer = OutputCheck("arrays/rows.npy", rtol=1e-9, columns="sample", column_atol=(("m_yy", 1.0),))
+    assert _aligned(work, aligned, producer).status == "pass"

@@ -326,7 +326,7 @@ def test_read_run_keeps_the_latest_record_and_names_a_folder_that_is_no_run(tmp_
 
 
 def test_write_json_replaces_the_file_whole(tmp_path: Path) -> None:
-    path = tmp_path / "a" / "summary.json"
+    path = tmp_path / "a" / "b" / "summary.json"
     write_json(path, {"b": 1, "a": [1, 2]})
     write_json(path, {"c": Path("x")})
     assert json.loads(path.read_text()) == {"c": "x"}
@@ -361,3 +361,24 @@ def test_the_store_reads_nothing_from_a_run_without_results(tmp_path: Path) -> N
     assert [r["trial"] for r in store.records()] == [1]
     assert store.results_path == tmp_path / "run" / "results.jsonl"
     assert store.summary_path == tmp_path / "run" / "summary.json"
+
+
+def test_records_without_a_key_are_all_kept() -> None:
+    first, second = {"outcome": "passed"}, {"outcome": "failed"}
+    assert latest_records([first, second]) == [first, second]
+
+
+def test_undecodable_bytes_and_skipped_lines_are_reported_by_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "results.jsonl"
+    good = json.dumps(record("m", "s", 1, "passed")).encode()
+    bad = json.dumps(record("m", "s", 2, "lost")).encode()
+    path.write_bytes(bad + b"\n" + b'{"key": "\xff torn\n' + good.replace(b'"m"', b'"m\xff"', 1) + b"\n")
+    with caplog.at_level("WARNING"):
+        records = read_records(path)
+    assert [(r["model"], r["trial"]) for r in records] == [("m\ufffd", 1)]  # kept, the byte replaced
+    assert caplog.messages == [
+        f"{path}:2: skipping an incomplete line (a run was killed while writing it)",
+        f"{path}:1: skipping a record the report cannot use: outcome is 'lost', not one of passed, failed, error",
+    ]

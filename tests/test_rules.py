@@ -143,6 +143,7 @@ def test_a_failed_run_without_an_exception_is_other() -> None:
         (ExceptionInfo("ValueError", "TTree 'mini2' is not in the file"), "incorrect branch name", "missing-branch"),
         (ExceptionInfo("KeyError", "'photon_pt'"), "other", "exception-KeyError"),
         (ExceptionInfo("FileNotFoundError", "[Errno 2] No such file or directory: 'x.npy'"), "intermediate file not found", "missing-file"),
+        (ExceptionInfo("FileNotFoundError", "data.csv"), "intermediate file not found", "missing-file"),
         (ExceptionInfo("OSError", "arrays/signal.npy does not exist"), "intermediate file not found", "missing-file"),
         (ExceptionInfo("RuntimeError", "not found: 'solution/arrays/bkgd.npy'"), "intermediate file not found", "missing-file"),
         (ExceptionInfo("RuntimeError", "something broke"), "other", "exception-RuntimeError"),
@@ -210,3 +211,30 @@ def test_errors_that_are_not_call_errors_or_not_at_a_helper_are_other() -> None:
     assert failed_with(ExceptionInfo("ValueError", "bad value", (plain,))).rule == "exception-ValueError"  # type: ignore[union-attr]
     # the helper's frame comes before the trial's: not a call from the trial's code into the helper
     assert failed_with(ExceptionInfo("ValueError", "bad", (HELPER, plain))).rule == "exception-ValueError"  # type: ignore[union-attr]
+
+
+def test_the_code_line_without_source_and_a_nested_code_folder() -> None:
+    bare = Frame("/trial/generated_code/sub/generated_code/step.py", 3, "<module>", "")
+    verdict = failed_with(ExceptionInfo("RuntimeError", "boom", (bare,)))
+    assert verdict is not None and verdict.evidence == (
+        "RuntimeError: boom",
+        "at step.py line 3",
+        "attempt 1 failed: exit code 1",
+    )
+    outside = failed_with(ExceptionInfo("RuntimeError", "boom", (HELPER,)))  # no frame of the trial's code
+    assert outside is not None and outside.evidence == ("RuntimeError: boom", "attempt 1 failed: exit code 1")
+
+
+def test_every_zero_weight_and_constant_output_is_named() -> None:
+    zero = tuple(OutputDiagnostic(f"arrays/{n}.npy", "values", all_weights_zero=True) for n in ("signal", "bkgd"))
+    verdict = classify_by_rules(evidence(attempt(), outputs=zero))
+    assert verdict is not None and verdict.evidence[0] == "every weight in arrays/signal.npy, arrays/bkgd.npy is 0"
+    constant = tuple(OutputDiagnostic(f"arrays/{n}.npy", "values", constant=True) for n in ("a", "b"))
+    verdict = classify_by_rules(evidence(attempt(), outputs=constant))
+    assert verdict is not None and verdict.evidence[0] == "arrays/a.npy, arrays/b.npy hold(s) one repeated value"
+
+
+def test_the_helper_named_is_the_one_the_trial_called() -> None:
+    inner = Frame("/trial/utils.py", 170, "_sorted_boundaries", "raise ValueError(...)")
+    verdict = failed_with(ExceptionInfo("ValueError", "bad boundaries", (OWN, inner)))
+    assert verdict is not None and verdict.evidence[0] == "raised at a call of get_significance()"

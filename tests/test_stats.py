@@ -104,3 +104,16 @@ def test_rounding_never_takes_a_p_value_or_a_bound_out_of_zero_to_one() -> None:
     assert fisher_drop_pvalue(24, 24, 28, 30) == 1.0
     assert wilson_interval(499, 499)[1] == 1.0
     assert wilson_interval(0, 21)[0] == 0.0
+
+
+def test_no_small_table_gives_a_p_value_of_exactly_five_percent() -> None:
+    """The gate's `p < alpha` and `p <= alpha` (and `>=` for the INCONCLUSIVE test) agree unless p is exactly 0.05."""
+    hits = [
+        (k, n, bk, bn)
+        for n in range(1, 21)
+        for k in range(n + 1)
+        for bn in range(1, 21)
+        for bk in range(bn + 1)
+        if fisher_drop_pvalue(k, n, bk, bn) == 0.05
+    ]
+    assert hits == []

@@ -52,6 +52,7 @@ def test_json_depth_is_the_nesting_of_the_value(value: Any) -> None:
         (b"", 0),
         (b"1", 0),
         (b"[", 1),
+        (b"[][[", 2),
         (b"[]", 1),
         (b"[[{}]]", 3),
         (b'["]]]"]', 1),
