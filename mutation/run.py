@@ -1,7 +1,8 @@
 """The mutation score of the core modules, with mutmut, run outside the repository.
 
-    python mutation/run.py                 # every core module, from scratch (about 15 min on 2 cores)
-    python mutation/run.py --survivors     # only the mutants that survived last time (after adding tests)
+    python mutation/run.py                 # every core module, from scratch (about 10 min on 2 cores)
+    python mutation/run.py --survivors     # only the mutants that survived last time (after adding tests to the
+                                           # selected files; changing the selection re-checks every mutant)
     python mutation/run.py --report        # the last run's table, without running anything
 
 The core modules and the tests that may kill their mutants are `[tool.mutmut]` in pyproject.toml. This script copies
