@@ -238,3 +238,9 @@ def test_the_helper_named_is_the_one_the_trial_called() -> None:
     inner = Frame("/trial/utils.py", 170, "_sorted_boundaries", "raise ValueError(...)")
     verdict = failed_with(ExceptionInfo("ValueError", "bad boundaries", (OWN, inner)))
     assert verdict is not None and verdict.evidence[0] == "raised at a call of get_significance()"
+
+
+def test_the_code_line_keeps_its_own_last_characters() -> None:
+    frame = Frame("/trial/generated_code/step.py", 7, "<module>", "y = X")
+    verdict = failed_with(ExceptionInfo("RuntimeError", "boom", (frame,)))
+    assert verdict is not None and verdict.evidence[1] == "at step.py line 7: y = X"
