@@ -142,7 +142,14 @@ def print_table(modules: list[Module], workdir: Path, show: int) -> float:
         )
     killed, scored = sum(m.killed for m in modules), sum(m.scored for m in modules)
     total = 100 * killed / scored if scored else 100.0
-    print(f"{'all core modules':<{width}}  {scored:>7}  {killed:>6}  {'':>8}  {'':>8}  {'':>10}  {total:5.1f}%")
+    every = Counter[str]()
+    for m in modules:
+        every += m.status
+    survived = every["survived"] + every["suspicious"] + every["segfault"] + every["not checked"]
+    print(
+        f"{'all core modules':<{width}}  {sum(every.values()):>7}  {killed:>6}  {survived:>8}  "
+        f"{every['no tests']:>8}  {every['equivalent']:>10}  {total:5.1f}%"
+    )
     survivors = [s for m in modules for s in m.survivors]
     if survivors:
         print(f"\n{len(survivors)} mutants not killed (see one: cd {workdir} && mutmut show NAME):")
