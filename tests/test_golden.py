@@ -68,3 +68,14 @@ def test_ensure_solution_repairs_a_tampered_cache(
 def test_goldens_of_another_dataset_are_refused(small_dataset: Dataset) -> None:
     with pytest.raises(GoldenError, match=r"made for dataset \w+, not \w+ .*hepagent golden --data"):
         ensure_solution(small_dataset, golden_dir())
+
+
+def test_the_shipped_manifest_records_the_code_that_made_it() -> None:
+    """A warm cache reuses verified outputs without regenerating them, so a change to the analysis code would pass
+    every local run and fail only where the cache is fresh: catch it here, at once."""
+    from pytest_hepagent.golden.manifest import code_hash
+
+    assert read_manifest(golden_dir())["code_sha256"] == code_hash(), (
+        "the analysis code changed since golden/manifest.json was made: run `hepagent golden`, check that only "
+        "code_sha256 changed (or that the output changes are intended) and commit it"
+    )
