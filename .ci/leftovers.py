@@ -13,13 +13,15 @@ import json
 import sys
 from pathlib import Path
 
-CGROUP_PARENTS = [Path("/sys/fs/cgroup", *parts, "hepagent") for parts in (("pids",), ("memory",), ())]
-TRIAL_UIDS = range(2_000_000_000, 2_001_000_000)  # pytest_hepagent.sandbox.backends.TRIAL_UIDS
+from pytest_hepagent.sandbox.backends import TRIAL_UIDS as _FIRST_AND_COUNT
+from pytest_hepagent.sandbox.cgroups import cgroup_parents
+
+TRIAL_UIDS = range(_FIRST_AND_COUNT[0], _FIRST_AND_COUNT[0] + _FIRST_AND_COUNT[1])
 SANDBOX_COMMANDS = {"bwrap", "setpriv"}
 
 
 def cgroups() -> list[str]:
-    return sorted(str(p) for parent in CGROUP_PARENTS if parent.is_dir() for p in parent.iterdir() if p.is_dir())
+    return sorted(str(p) for parent in cgroup_parents() if parent.is_dir() for p in parent.iterdir() if p.is_dir())
 
 
 def processes() -> dict[str, str]:

@@ -47,6 +47,11 @@ class Module:
     def killed(self) -> int:
         return sum(n for s, n in self.status.items() if s in KILLED)
 
+    @property
+    def score(self) -> float:
+        """Killed of the scored mutants, in %: 100 for a module with none."""
+        return 100 * self.killed / self.scored if self.scored else 100.0
+
 
 def default_workdir() -> Path:
     cache = Path(os.environ.get("HEPAGENT_CACHE", Path.home() / ".cache" / "pytest-hepagent"))
@@ -130,26 +135,21 @@ def collect(workdir: Path) -> tuple[list[Module], list[str]]:
     return modules, problems
 
 
+def _row(label: str, m: Module, width: int) -> str:
+    survived = m.status["survived"] + m.status["suspicious"] + m.status["segfault"] + m.status["not checked"]
+    return (
+        f"{label:<{width}}  {sum(m.status.values()):>7}  {m.killed:>6}  {survived:>8}  "
+        f"{m.status['no tests']:>8}  {m.status['equivalent']:>10}  {m.score:5.1f}%"
+    )
+
+
 def print_table(modules: list[Module], workdir: Path, show: int) -> float:
     width = max(len(m.path) for m in modules)
     print(f"{'module':<{width}}  mutants  killed  survived  no-tests  equivalent  score")
     for m in modules:
-        survived = m.status["survived"] + m.status["suspicious"] + m.status["segfault"] + m.status["not checked"]
-        score = 100 * m.killed / m.scored if m.scored else 100.0
-        print(
-            f"{m.path:<{width}}  {sum(m.status.values()):>7}  {m.killed:>6}  {survived:>8}  "
-            f"{m.status['no tests']:>8}  {m.status['equivalent']:>10}  {score:5.1f}%"
-        )
-    killed, scored = sum(m.killed for m in modules), sum(m.scored for m in modules)
-    total = 100 * killed / scored if scored else 100.0
-    every = Counter[str]()
-    for m in modules:
-        every += m.status
-    survived = every["survived"] + every["suspicious"] + every["segfault"] + every["not checked"]
-    print(
-        f"{'all core modules':<{width}}  {sum(every.values()):>7}  {killed:>6}  {survived:>8}  "
-        f"{every['no tests']:>8}  {every['equivalent']:>10}  {total:5.1f}%"
-    )
+        print(_row(m.path, m, width))
+    every = Module("all core modules", status=sum((m.status for m in modules), Counter[str]()))
+    print(_row(every.path, every, width))
     survivors = [s for m in modules for s in m.survivors]
     if survivors:
         print(f"\n{len(survivors)} mutants not killed (see one: cd {workdir} && mutmut show NAME):")
@@ -157,7 +157,7 @@ def print_table(modules: list[Module], workdir: Path, show: int) -> float:
             print(f"  {s}")
         if len(survivors) > show:
             print(f"  ... and {len(survivors) - show} more (--show {len(survivors)})")
-    return total
+    return every.score
 
 
 def survivor_names(workdir: Path) -> list[str]:

@@ -13,7 +13,7 @@ from hypothesis import settings
 
 from pytest_hepagent.data import Dataset, GeneratorConfig, ensure_synthetic
 from pytest_hepagent.resources import cache_root
-from pytest_hepagent.sandbox.cgroups import Cgroup
+from pytest_hepagent.sandbox.cgroups import Cgroup, cgroup_owner, cgroup_parents, is_foreign
 
 # pytester points HOME at each test's folder: pin the cache, or every in-process run would regenerate the data and
 # goldens there (and import scikit-learn inside a run whose modules pytester then unloads).
@@ -39,12 +39,9 @@ def raw(hepagent_solution: Path) -> dict[str, np.ndarray]:
     return {p.name.removesuffix("_raw.npy"): np.load(p) for p in (hepagent_solution / "arrays").glob("*_raw.npy")}
 
 
-CGROUP_PARENTS = tuple(Path("/sys/fs/cgroup", *parts, "hepagent") for parts in (("pids",), ("memory",), ()))
-
-
 def hepagent_cgroups() -> set[Path]:
     found: set[Path] = set()
-    for parent in CGROUP_PARENTS:
+    for parent in cgroup_parents():
         with contextlib.suppress(OSError):
             found |= {p for p in parent.iterdir() if p.is_dir()}
     return found
@@ -52,8 +49,7 @@ def hepagent_cgroups() -> set[Path]:
 
 def _made_here(folder: Path) -> bool:
     """Made by this process, or by one that no longer runs (a run that a test started and killed)."""
-    owner, dash, _ = folder.name.partition("-")
-    return bool(dash) and owner.isdigit() and (owner == str(os.getpid()) or not Path(f"/proc/{owner}").exists())
+    return cgroup_owner(folder.name) is not None and not is_foreign(folder.name)
 
 
 @pytest.fixture(autouse=True)

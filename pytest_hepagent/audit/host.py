@@ -15,7 +15,6 @@ Set up fresh for every attack in a temporary folder (`root`):
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import socket
 import stat
@@ -165,14 +164,11 @@ class Host:
     @staticmethod
     def _cgroups() -> set[str]:
         """The hepagent cgroups but those of other harnesses still running (their trials are not this attack's)."""
-        from pytest_hepagent.sandbox.cgroups import cgroup_owner
+        from pytest_hepagent.sandbox.cgroups import is_foreign
 
         found = set()
         for base in (Path("/sys/fs/cgroup"), *Path("/sys/fs/cgroup").glob("*")):
-            for name in _listing(base / "hepagent"):
-                owner = cgroup_owner(name)
-                if owner is None or owner == os.getpid() or not Path(f"/proc/{owner}").exists():
-                    found.add(str(base / "hepagent" / name))
+            found |= {str(base / "hepagent" / name) for name in _listing(base / "hepagent") if not is_foreign(name)}
         return found
 
     # ---------------------------------------------------------------------------------------------- checks

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Cgroup", "cgroup_owner", "create_cgroup", "sweep_stale_cgroups"]
+__all__ = ["Cgroup", "cgroup_owner", "cgroup_parents", "create_cgroup", "is_foreign", "sweep_stale_cgroups"]
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +126,8 @@ def _v2(name: str, processes: int, memory_bytes: int) -> Cgroup | None:
     return Cgroup((folder,))
 
 
-def _parents() -> tuple[Path, ...]:
-    """The folders that hold this harness's cgroups (v1: one per controller; v2: one)."""
+def cgroup_parents() -> tuple[Path, ...]:
+    """The folders that hold the harnesses' cgroups (v1: one per controller; v2: one)."""
     return (ROOT / "pids" / "hepagent", ROOT / "memory" / "hepagent", ROOT / "hepagent")
 
 
@@ -137,16 +137,26 @@ def cgroup_owner(name: str) -> int | None:
     return int(pid) if pid.isdigit() and "-" in name else None
 
 
+def _running(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+def is_foreign(name: str) -> bool:
+    """Cgroup `name` belongs to another harness that still runs (its trials are none of this process's business)."""
+    owner = cgroup_owner(name)
+    return owner is not None and owner != os.getpid() and _running(owner)
+
+
 def sweep_stale_cgroups() -> list[Path]:
     """Kill what is left in the cgroups of harnesses that no longer run (killed with SIGKILL, they could not clean
     up: their sandboxed code may still be running), and remove those cgroups; remove empty ones of unknown owner.
     Returns the folders removed."""
     removed = []
-    for parent in _parents():
+    for parent in cgroup_parents():
         with contextlib.suppress(OSError):
             for folder in parent.iterdir():
                 owner = cgroup_owner(folder.name)
-                if not folder.is_dir() or (owner is not None and Path(f"/proc/{owner}").exists()):
+                if not folder.is_dir() or (owner is not None and _running(owner)):
                     continue
                 if owner is not None:
                     Cgroup((folder,)).remove()
