@@ -30,8 +30,8 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-from pytest_hepagent.bench.store import read_records
 from pytest_hepagent.llm.cassette import load_cassette, save_cassette
+from pytest_hepagent.records import read_records
 from pytest_hepagent.trial import TrialEnvironment, TrialRequest, run_trial
 
 

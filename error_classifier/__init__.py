@@ -7,19 +7,18 @@ judge of the paper's section V.C (`judge.py`). `store.py` re-classifies stored r
 
 from __future__ import annotations
 
-from error_classifier.categories import CATEGORIES, Category, category_by_name
-from error_classifier.classify import Classification, classify_trial
+from error_classifier.classify import Classification, classify_trial, trial_classifier
 from error_classifier.judge import JudgeVerdict, parse_category
 from error_classifier.rules import RuleVerdict, classify_by_rules
+from pytest_hepagent.records import Category
 
 __all__ = [
-    "CATEGORIES",
     "Category",
     "Classification",
     "JudgeVerdict",
     "RuleVerdict",
-    "category_by_name",
     "classify_by_rules",
     "classify_trial",
     "parse_category",
+    "trial_classifier",
 ]

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from error_classifier.categories import CATEGORIES
 from error_classifier.classify import classify_trial
 from error_classifier.judge import JudgeVerdict
 from error_classifier.rules import RuleVerdict
+from pytest_hepagent.records import Category
 
 __all__ = ["JUDGE_CASSETTES", "Calibration", "CalibrationCase", "calibrate"]
 
@@ -85,17 +85,17 @@ class Calibration:
             lines.append("")
         wrong = [c for c in self.cases if c.rule is None or c.rule.category != c.label]
         for c in wrong:
-            got = c.rule.category if c.rule else f"none (trial {c.trial_outcome})"
+            got = str(c.rule.category) if c.rule else f"none (trial {c.trial_outcome})"
             lines.append(f"rules wrong on {c.case}: labelled {c.label!r}, got {got!r}")
         disagreements = [c for c in self.cases if c.judge and c.rule and c.judge.category != c.rule.category]
         for c in disagreements:
-            lines.append(f"judge and rules disagree on {c.case}: judge {c.judge.category!r}, rules {c.rule.category!r}")  # type: ignore[union-attr]
+            lines.append(f"judge and rules disagree on {c.case}: judge '{c.judge.category}', rules '{c.rule.category}'")  # type: ignore[union-attr]
         lines.append("legend: " + ", ".join(f"{v} = {k}" for k, v in SHORT.items()))
         return lines
 
 
 def _matrix(counts: dict[tuple[str, str], int]) -> list[str]:
-    names = [c.name for c in CATEGORIES]
+    names = [c.value for c in Category]
     predicted = names + (["none"] if any(p == "none" for _, p in counts) else [])
     head = "true \\ predicted".ljust(18) + "".join(f"{SHORT.get(p, p):>5}" for p in predicted)
     rows = [head]

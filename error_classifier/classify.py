@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,8 +10,10 @@ from typing import Any
 from error_classifier.evidence import Evidence, evidence_from_trial
 from error_classifier.judge import JudgeVerdict, run_judge
 from error_classifier.rules import RULES_VERSION, RuleVerdict, classify_by_rules
+from pytest_hepagent.errors import HepAgentError
+from pytest_hepagent.records import Category, CategoryVerdict
 
-__all__ = ["Classification", "classify_trial"]
+__all__ = ["Classification", "classify_trial", "trial_classifier"]
 
 _RESPONSE_CHARS = 2_000
 """Judge answers are stored up to this length (a well-behaved judge answers in a few tokens)."""
@@ -25,31 +27,31 @@ class Classification:
     """The judge could not be asked (an infrastructure error): the rules decide, and this says why."""
 
     @property
-    def final(self) -> str:
+    def final(self) -> Category:
         return self.judge.category if self.judge is not None else self.rule.category
 
     @property
     def disagree(self) -> bool:
         return self.judge is not None and self.judge.category != self.rule.category
 
-    def to_dict(self) -> dict[str, Any]:
+    def verdict(self) -> CategoryVerdict:
         """The record's `category` field."""
         judge = self.judge
-        return {
-            "rule": self.rule.category,
-            "judge": judge.category if judge else None,
-            "final": self.final,
-            "disagree": self.disagree,
-            "decided_by": "judge" if judge else "rules",
-            "rule_id": self.rule.rule,
-            "rules_version": RULES_VERSION,
-            "evidence": list(self.rule.evidence),
-            "judge_model": judge.model if judge else None,
-            "judge_parse_failed": judge.parse_failed if judge else False,
-            "judge_responses": [r[:_RESPONSE_CHARS] for r in judge.responses] if judge else [],
-            "judge_cost_usd": judge.cost_usd if judge else 0.0,
-            "judge_error": self.judge_error,
-        }
+        return CategoryVerdict(
+            rule=self.rule.category,
+            judge=judge.category if judge else None,
+            final=self.final,
+            disagree=self.disagree,
+            decided_by="judge" if judge else "rules",
+            rule_id=self.rule.rule,
+            rules_version=RULES_VERSION,
+            evidence=tuple(self.rule.evidence),
+            judge_model=judge.model if judge else None,
+            judge_parse_failed=judge.parse_failed if judge else False,
+            judge_responses=tuple(r[:_RESPONSE_CHARS] for r in judge.responses) if judge else (),
+            judge_cost_usd=judge.cost_usd if judge else 0.0,
+            judge_error=self.judge_error,
+        )
 
 
 def _read(path: Path) -> str:
@@ -89,7 +91,6 @@ def classify_trial(
         return None
     classification = Classification(rule)
     if judge_model and not evidence.limit:  # a reached limit is a fact, not a judgement
-        from pytest_hepagent.errors import HepAgentError
         from pytest_hepagent.llm.gateway import Gateway
 
         logs = trial_dir / "logs"
@@ -107,3 +108,27 @@ def classify_trial(
         except HepAgentError as exc:  # the API failed, or refused what the logs hold: the rules decide
             classification.judge_error = str(exc)
     return classification
+
+
+def trial_classifier(
+    *,
+    solution_dir: Path | None = None,
+    judge_model: str | None = None,
+    gateway: Any = None,
+    api_base: str | None = None,
+) -> Callable[[Path, dict[str, Any]], CategoryVerdict | None]:
+    """The function a benchmark run classifies its failed trials with (`bench.execute.Classifier`): the rules, and
+    the judge `judge_model` through `gateway` when given."""
+
+    def classify(trial_dir: Path, result: dict[str, Any]) -> CategoryVerdict | None:
+        classification = classify_trial(
+            trial_dir,
+            result=result,
+            solution_dir=solution_dir,
+            judge_model=judge_model,
+            gateway=gateway,
+            api_base=api_base,
+        )
+        return classification.verdict() if classification is not None else None
+
+    return classify

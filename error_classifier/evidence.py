@@ -13,7 +13,6 @@ written before that channel existed (no `exception` key) fall back to parsing st
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_hepagent.analysis.columns import SAMPLE_COLUMNS
+from pytest_hepagent.errors import HepAgentError
+from pytest_hepagent.records import read_transcript
 
 __all__ = [
     "HELPERS",
@@ -245,8 +246,8 @@ def _diagnose(work: Path, solution_dir: Path | None, raw: Mapping[str, Any]) -> 
 def _diagnose_array(work: Path, solution_dir: Path | None, raw: Mapping[str, Any]) -> OutputDiagnostic:
     import numpy as np
 
-    from pytest_hepagent.compare.untrusted import UnreadableOutput, read_npy
     from pytest_hepagent.sandbox.trial_files import UnsafeFile
+    from pytest_hepagent.sandbox.untrusted import UnreadableOutput, read_npy
 
     path, status = _text(raw.get("path")), _text(raw.get("status"))
     message = _text(raw.get("message"))
@@ -294,12 +295,10 @@ def evidence_from_trial(
     if result is None:
         transcript = trial_dir / "logs" / "transcript.json"
         try:
-            result = json.loads(transcript.read_bytes().decode("utf-8", errors="replace"))
-        except (OSError, ValueError) as exc:
+            result = read_transcript(transcript)
+        except (OSError, HepAgentError) as exc:
             notes.append(f"{transcript}: unreadable ({type(exc).__name__})")
             result = {}
-    if not isinstance(result, Mapping):
-        result = {}
     agent = result.get("agent") if isinstance(result.get("agent"), Mapping) else {}
     raw_attempts: Sequence[Any] = agent.get("attempts") or () if isinstance(agent, Mapping) else ()
     attempts = tuple(_attempt(a) for a in raw_attempts if isinstance(a, Mapping))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from error_classifier.categories import CATEGORIES, Category, category_by_name
+from pytest_hepagent.records import Category
 
 __all__ = [
     "DEFAULT_CONTEXT_TOKENS",
@@ -63,14 +63,14 @@ _STARS = re.compile(r"\*{3,}")
 
 
 def _system() -> str:
-    lines = "\n".join(f"- {c.name}: {c.definition}" for c in CATEGORIES)
+    lines = "\n".join(f"- {c.value}: {c.definition}" for c in Category)
     return SYSTEM_PROMPT.format(categories=lines)
 
 
 def parse_category(text: str) -> Category | None:
     """The one known category in `***...***` in `text`; None when there is none, or several different ones."""
-    found = {c.name: c for c in (category_by_name(m) for m in _STARRED.findall(text or "")) if c is not None}
-    return next(iter(found.values())) if len(found) == 1 else None
+    found = {c for c in (Category.parse(m) for m in _STARRED.findall(text or "")) if c is not None}
+    return next(iter(found)) if len(found) == 1 else None
 
 
 def _tokens(text: str) -> int:
@@ -131,7 +131,7 @@ def judge_messages(
 
 @dataclass
 class JudgeVerdict:
-    category: str
+    category: Category
     model: str
     parse_failed: bool = False
     """No readable category after the retry: the category is `other`."""
@@ -140,26 +140,15 @@ class JudgeVerdict:
     output_tokens: int = 0
     cost_usd: float = 0.0
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "category": self.category,
-            "model": self.model,
-            "parse_failed": self.parse_failed,
-            "responses": self.responses,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cost_usd": self.cost_usd,
-        }
-
 
 def context_tokens(model: str) -> int:
     """The judge model's input window from litellm's model map, else `DEFAULT_CONTEXT_TOKENS`."""
     if model.startswith("hepagent/"):
         return DEFAULT_CONTEXT_TOKENS
-    from pytest_hepagent.llm.gateway import _litellm
+    from pytest_hepagent.llm.gateway import load_litellm
 
     try:
-        info = _litellm().get_model_info(model)
+        info = load_litellm().get_model_info(model)
     except Exception:  # noqa: BLE001 - litellm raises several types for unmapped models
         return DEFAULT_CONTEXT_TOKENS
     return int(info.get("max_input_tokens") or DEFAULT_CONTEXT_TOKENS)
@@ -181,7 +170,7 @@ def run_judge(
     `gateway` is a `pytest_hepagent.llm.gateway.Gateway`; an infrastructure error propagates (it is no verdict).
     """
     messages: list[dict[str, str]] = judge_messages(comprehensive, validation, context_tokens(model), key_lines)
-    verdict = JudgeVerdict("other", model)
+    verdict = JudgeVerdict(Category.OTHER, model)
     for call_index in range(2):
         metadata = {"hepagent": {"role": "judge", "step": step, "call_index": call_index}}
         if cassette is not None:
@@ -193,7 +182,7 @@ def run_judge(
         verdict.cost_usd += done.cost_usd
         category = parse_category(done.text)
         if category is not None:
-            verdict.category = category.name
+            verdict.category = category
             return verdict
         messages = [*messages, {"role": "assistant", "content": done.text}, {"role": "user", "content": _RETRY}]
     verdict.parse_failed = True

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 
 from error_classifier.evidence import HELPERS, Attempt, Evidence, ExceptionInfo
+from pytest_hepagent.records import Category, Outcome
 
 __all__ = ["RULES_VERSION", "RuleVerdict", "classify_by_rules"]
 
@@ -40,7 +41,7 @@ _CALL_ERRORS = ("TypeError", "ValueError", "AttributeError", "KeyError", "IndexE
 
 @dataclass(frozen=True)
 class RuleVerdict:
-    category: str
+    category: Category
     rule: str
     """Which rule decided (a short name, stable across versions of a rule)."""
     evidence: tuple[str, ...]
@@ -89,12 +90,14 @@ def _clean_run(final: Attempt, evidence: Evidence) -> RuleVerdict:
     head = f"attempt {final.iteration} ran cleanly (exit 0)"
     zero = [o.path for o in evidence.outputs if o.all_weights_zero]
     if zero:
-        return RuleVerdict("all data weights = 0", "weights-zero", (f"every weight in {', '.join(zero)} is 0", head))
+        return RuleVerdict(
+            Category.ALL_DATA_WEIGHTS_ZERO, "weights-zero", (f"every weight in {', '.join(zero)} is 0", head)
+        )
     wrong = [o for o in evidence.outputs if o.status != "pass"]
     constant = [o.path for o in wrong if o.constant]
     if constant:
         return RuleVerdict(
-            "dummy data created", "constant-output", (f"{', '.join(constant)} hold(s) one repeated value", head)
+            Category.DUMMY_DATA_CREATED, "constant-output", (f"{', '.join(constant)} hold(s) one repeated value", head)
         )
     if final.fabricates_data:
         unrelated = [o for o in wrong if o.overlap is not None and o.overlap < LOW_OVERLAP]
@@ -104,39 +107,41 @@ def _clean_run(final: Attempt, evidence: Evidence) -> RuleVerdict:
         if not final.reads_inputs:
             facts.append("the code never refers to its input files")
         if unrelated or not final.reads_inputs:
-            return RuleVerdict("dummy data created", "fabricated-output", (*facts, head))
+            return RuleVerdict(Category.DUMMY_DATA_CREATED, "fabricated-output", (*facts, head))
     if wrong:
         facts = [f"{o.path}: {o.status}" + (f" ({o.message})" if o.message else "") for o in wrong[:5]]
-        return RuleVerdict("semantic error", "wrong-output", (*facts, head))
-    return RuleVerdict("other", "no-mismatch", ("no output mismatch recorded", head))
+        return RuleVerdict(Category.SEMANTIC_ERROR, "wrong-output", (*facts, head))
+    return RuleVerdict(Category.OTHER, "no-mismatch", ("no output mismatch recorded", head))
 
 
 def _failed_run(final: Attempt) -> RuleVerdict:
     head = f"attempt {final.iteration} failed" + (f": {final.reason}" if final.reason else "")
     exc = final.exception
     if exc is None:
-        return RuleVerdict("other", "no-exception", (head, "no Python exception in the output"))
+        return RuleVerdict(Category.OTHER, "no-exception", (head, "no Python exception in the output"))
     facts = tuple(x for x in (exc.first_line, _where(exc), head) if x)
     if _is_branch_error(exc):
-        return RuleVerdict("incorrect branch name", "missing-branch", facts)
+        return RuleVerdict(Category.INCORRECT_BRANCH_NAME, "missing-branch", facts)
     if _is_missing_file(exc):
-        return RuleVerdict("intermediate file not found", "missing-file", facts)
+        return RuleVerdict(Category.INTERMEDIATE_FILE_NOT_FOUND, "missing-file", facts)
     helper = _helper_misuse(exc)
     if helper:
-        return RuleVerdict("function-calling error", "helper-call", (f"raised at a call of {helper}()", *facts))
-    return RuleVerdict("other", f"exception-{exc.short_type}", facts)
+        return RuleVerdict(Category.FUNCTION_CALLING_ERROR, "helper-call", (f"raised at a call of {helper}()", *facts))
+    return RuleVerdict(Category.OTHER, f"exception-{exc.short_type}", facts)
 
 
 def classify_by_rules(evidence: Evidence) -> RuleVerdict | None:
     """The category of a failed trial; None for a trial that passed or ended in an infrastructure error."""
-    if evidence.outcome not in ("failed", ""):
+    if evidence.outcome not in (Outcome.FAILED, ""):
         return None
     if evidence.limit:  # the harness's verdict, whatever the code did before it
-        return RuleVerdict("other", f"limit-{evidence.limit}", (evidence.error or f"{evidence.limit} limit reached",))
+        return RuleVerdict(
+            Category.OTHER, f"limit-{evidence.limit}", (evidence.error or f"{evidence.limit} limit reached",)
+        )
     final = evidence.final
     if final is None:
         reason = "no attempt produced code to run" if evidence.attempts else "the trial has no recorded attempts"
-        return RuleVerdict("other", "no-code", (reason, *evidence.notes))
+        return RuleVerdict(Category.OTHER, "no-code", (reason, *evidence.notes))
     if final.succeeded:
         return _clean_run(final, evidence)
     return _failed_run(final)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from importlib import metadata
+from typing import Any
 
 from pytest_hepagent.errors import DataError, GoldenError, HepAgentError, SpecError
 
-try:
-    __version__ = metadata.version("pytest-hepagent")
-except metadata.PackageNotFoundError:  # a source checkout that is not installed
-    __version__ = "0.0.0"
-
 __all__ = ["DataError", "GoldenError", "HepAgentError", "SpecError", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    """`__version__`, looked up on first use: reading the installed metadata costs every process that loads the
+    plugin a few milliseconds it rarely needs."""
+    if name != "__version__":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import metadata
+
+    try:
+        return metadata.version("pytest-hepagent")
+    except metadata.PackageNotFoundError:  # a source checkout that is not installed
+        return "0.0.0"

@@ -7,25 +7,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
-from pytest_hepagent.agent.limits import DEFAULT_TIME_LIMIT_S, TrialLimits
-from pytest_hepagent.cli_options import SANDBOX_OPTION
+from pytest_hepagent.agent.limits import TrialLimits
+from pytest_hepagent.cli_options import DATA_OPTION, SANDBOX_OPTION, dataset_of
 from pytest_hepagent.errors import HepAgentError
-from pytest_hepagent.llm.gateway import DEFAULT_MAX_OUTPUT_TOKENS
-
-if TYPE_CHECKING:
-    from pytest_hepagent.data.dataset import Dataset
+from pytest_hepagent.options import click_option
 
 __all__ = ["main"]
-
-
-def _dataset(data: Path | None) -> Dataset:
-    from pytest_hepagent.data.dataset import Dataset, ensure_synthetic
-
-    return Dataset(data).check() if data is not None else ensure_synthetic()
 
 
 GOLDEN_DIR_OPTION = click.option(
@@ -84,7 +74,7 @@ def download(directory: Path, base_url: str | None, samples: tuple[str, ...], re
 
 
 @cli.command()
-@click.option("--data", type=click.Path(path_type=Path), help="Folder of GamGam files (default: synthetic stand-in)")
+@DATA_OPTION
 @click.option(
     "--backend",
     type=click.Choice(["auto", "hgb", "tabpfn"]),
@@ -111,7 +101,7 @@ def golden(data: Path | None, backend: str, golden_dir: Path | None, solution_di
     from pytest_hepagent.golden.regenerate import default_solution_dir
     from pytest_hepagent.resources import golden_dir as shipped_golden_dir
 
-    dataset = _dataset(data)
+    dataset = dataset_of(data)
     golden_dir = golden_dir or shipped_golden_dir()
     start = time.perf_counter()
     solution = solution_dir or default_solution_dir(dataset.content_hash(), backend)
@@ -136,7 +126,7 @@ def golden(data: Path | None, backend: str, golden_dir: Path | None, solution_di
 @cli.command()
 @click.argument("step")
 @click.argument("output_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
-@click.option("--data", type=click.Path(path_type=Path), help="Folder of GamGam files (default: synthetic stand-in)")
+@DATA_OPTION
 @GOLDEN_DIR_OPTION
 def validate(step: str, output_dir: Path, data: Path | None, golden_dir: Path | None) -> None:
     """Validate one step's outputs in OUTPUT_DIR against the golden outputs; print the validation log."""
@@ -147,14 +137,14 @@ def validate(step: str, output_dir: Path, data: Path | None, golden_dir: Path | 
     from pytest_hepagent.specs import load_specs
 
     spec = load_specs()[step_by_name(step).name]
-    solution = ensure_solution(_dataset(data), golden_dir or shipped_golden_dir())
+    solution = ensure_solution(dataset_of(data), golden_dir or shipped_golden_dir())
     result = validate_step(spec, output_dir, solution)
     click.echo(result.log(), nl=False)
     raise SystemExit(0 if result.passed else 1)
 
 
 @cli.command()
-@click.option("--data", type=click.Path(path_type=Path), help="Folder of GamGam files (default: synthetic stand-in)")
+@DATA_OPTION
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Where to write the outputs")
 @GOLDEN_DIR_OPTION
 def run(data: Path | None, out: Path | None, golden_dir: Path | None) -> None:
@@ -165,7 +155,7 @@ def run(data: Path | None, out: Path | None, golden_dir: Path | None) -> None:
     from pytest_hepagent.resources import golden_dir as shipped_golden_dir
     from pytest_hepagent.specs import load_specs
 
-    dataset = _dataset(data)
+    dataset = dataset_of(data)
     golden_dir = golden_dir or shipped_golden_dir()
     solution = ensure_solution(dataset, golden_dir)
     backend = read_manifest(golden_dir)["sb_backend"]
@@ -184,48 +174,29 @@ def run(data: Path | None, out: Path | None, golden_dir: Path | None) -> None:
 
 @cli.command()
 @click.argument("step")
-@click.option(
-    "--model",
+@click_option(
+    "model",
+    dest="model",
+    multiple=False,
     default="hepagent/oracle",
-    show_default=True,
     help="Coder model: any litellm model, hepagent/oracle or hepagent/replay",
 )
-@click.option("--supervisor-model", default=None, help="Supervisor model (default: the coder's)")
-@click.option("--max-iterations", type=int, default=3, show_default=True, help="Coder attempts")
+@click_option("supervisor-model")
+@click_option("max-iterations")
 @click.option(
     "--cassette",
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
     help="Trajectory to replay (with --model hepagent/replay)",
 )
 @click.option("--record", type=click.Path(path_type=Path, dir_okay=False), help="Write this trajectory as a cassette")
-@click.option("--api-base", default=None, help="OpenAI-compatible server for openai/<name> models")
+@click_option("api-base")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Trial folder (default: a new temp folder)")
-@click.option("--data", type=click.Path(path_type=Path), help="Folder of GamGam files (default: synthetic stand-in)")
-@click.option(
-    "--max-output-tokens",
-    type=click.IntRange(min=1),
-    default=DEFAULT_MAX_OUTPUT_TOKENS,
-    show_default=True,
-    help="Most tokens one answer may write",
-)
-@click.option(
-    "--call-timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=300.0,
-    show_default=True,
-    help="Seconds one call may wait (a timeout is retried once)",
-)
-@click.option(
-    "--token-limit", type=click.IntRange(min=1), default=None, help="Tokens the trial may use (default: none)"
-)
-@click.option("--cost-limit", type=click.FloatRange(min=0, min_open=True), default=None, help="USD the trial may cost")
-@click.option(
-    "--time-limit",
-    type=click.FloatRange(min=0, min_open=True),
-    default=DEFAULT_TIME_LIMIT_S,
-    show_default=True,
-    help="Seconds the whole trial may take",
-)
+@DATA_OPTION
+@click_option("max-output-tokens")
+@click_option("call-timeout")
+@click_option("token-limit")
+@click_option("cost-limit")
+@click_option("time-limit")
 @GOLDEN_DIR_OPTION
 @SANDBOX_OPTION
 def trial(
@@ -238,11 +209,11 @@ def trial(
     api_base: str | None,
     out: Path | None,
     data: Path | None,
-    max_output_tokens: int,
-    call_timeout: float,
+    max_output_tokens: int | None,
+    call_timeout_s: float,
     token_limit: int | None,
     cost_limit: float | None,
-    time_limit: float,
+    time_limit: float | None,
     golden_dir: Path | None,
     sandbox: str,
 ) -> None:
@@ -257,8 +228,8 @@ def trial(
     name = step_by_name(step).name
     if cassette is not None and (recorded := load_cassette(cassette).step) != name:
         raise click.UsageError(f"--cassette {cassette}: a trajectory of step {recorded}, not {name}; replay it there")
-    settings = GatewaySettings(api_base=api_base, timeout_s=call_timeout, max_output_tokens=max_output_tokens)
-    env = TrialEnvironment.create(_dataset(data), golden_dir, settings, sandbox)
+    settings = GatewaySettings(api_base=api_base, timeout_s=call_timeout_s, max_output_tokens=max_output_tokens)
+    env = TrialEnvironment.create(dataset_of(data), golden_dir, settings, sandbox)
     request = TrialRequest(
         name,
         model,
@@ -293,7 +264,7 @@ def _warn_unconfined(sandbox: str) -> None:
 @cli.command()
 @click.option("--attack", "attacks", multiple=True, help="Only this attack (repeatable; default: the whole suite)")
 @click.option("--keep", type=click.Path(path_type=Path, file_okay=False), default=None, help="Keep the trials here")
-@click.option("--data", type=click.Path(path_type=Path), help="Folder of GamGam files (default: synthetic stand-in)")
+@DATA_OPTION
 @SANDBOX_OPTION
 def audit(attacks: tuple[str, ...], keep: Path | None, data: Path | None, sandbox: str) -> None:
     """Run the hackability suite against this installation: hostile trajectories that try to pass without doing
@@ -304,7 +275,7 @@ def audit(attacks: tuple[str, ...], keep: Path | None, data: Path | None, sandbo
 
     _warn_unconfined(sandbox)
     chosen = load_attacks(names=attacks)
-    env = TrialEnvironment.create(_dataset(data), sandbox=sandbox)
+    env = TrialEnvironment.create(dataset_of(data), sandbox=sandbox)
     description = env.sandbox.describe()
     click.echo(f"hackability suite: {len(chosen)} attacks, sandbox {description['backend']} {env.sandbox.version}")
     broken = 0
@@ -322,7 +293,7 @@ def audit(attacks: tuple[str, ...], keep: Path | None, data: Path | None, sandbo
 
 @cli.command()
 @click.option("--step", "steps", multiple=True, help="Only this step's mutants (repeatable)")
-@click.option("--data", type=click.Path(path_type=Path), help="Folder of GamGam files (default: synthetic stand-in)")
+@DATA_OPTION
 def ruler(steps: tuple[str, ...], data: Path | None) -> None:
     """Run the mutants of the reference answers through the harness: wrong answers a model plausibly writes must
     fail, valid variants must pass. Prints the kill ratio per step and every equivalent mutant with why; exit 0
@@ -333,25 +304,37 @@ def ruler(steps: tuple[str, ...], data: Path | None) -> None:
 
     wanted = {step_by_name(s).name for s in steps}
     chosen = [m for m in MUTANTS if not wanted or m.step in wanted]
-    results = run_mutants(TrialEnvironment.create(_dataset(data)), chosen)
+    results = run_mutants(TrialEnvironment.create(dataset_of(data)), chosen)
     for line in mutation_table(results):
         click.echo(line)
     raise SystemExit(0 if all(r.as_expected for r in results) else 1)
 
 
-def _add_workflow_commands() -> None:
+def _add_commands() -> None:
+    """The commands other packages define: the workflow's jobs, the classifier's and the report's."""
+    from error_classifier.commands import calibrate_command, classify_command
+    from pytest_hepagent.report.command import report_command
     from pytest_hepagent.workflow.commands import bench_merge, bench_prepare, bench_trial, step, workflow
 
-    for command in (step, bench_prepare, bench_trial, bench_merge, workflow):
+    for command in (
+        classify_command,
+        calibrate_command,
+        report_command,
+        step,
+        bench_prepare,
+        bench_trial,
+        bench_merge,
+        workflow,
+    ):
         cli.add_command(command)
 
 
-_add_workflow_commands()
+_add_commands()
 
 
 def main() -> None:
     try:
-        cli(standalone_mode=True)
+        cli(prog_name="hepagent", standalone_mode=True)
     except HepAgentError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None

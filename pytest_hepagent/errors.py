@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 __all__ = [
+    "ConfigError",
     "ContextWindowExceeded",
     "ConversationEnded",
     "DataError",
@@ -20,6 +20,10 @@ __all__ = [
 
 class HepAgentError(Exception):
     """Base class of every error the harness raises on purpose."""
+
+
+class ConfigError(HepAgentError):
+    """A bad option or combination of the benchmark's settings; the plugin turns it into a pytest.UsageError."""
 
 
 class DataError(HepAgentError):
@@ -66,5 +70,7 @@ class ContextWindowExceeded(ProviderRefused):
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """' (did you mean X?)' for the closest candidate, or '' when none is close."""
+    import difflib  # only on an error
+
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""

@@ -15,92 +15,37 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_hepagent.bench.config import BenchmarkConfig, ConfigError, new_run_id, safe_name
+from pytest_hepagent.bench.config import BenchmarkConfig, new_run_id, safe_name
 from pytest_hepagent.benchmark import BENCHMARK_MODULE
-from pytest_hepagent.plugin import _data_dir
+from pytest_hepagent.errors import ConfigError
+from pytest_hepagent.options import DEFAULTS, NOT_GIVEN, OPTIONS, OptionError, pytest_value
 from pytest_hepagent.steps import STEP_NAMES
+
+if TYPE_CHECKING:
+    from pytest_hepagent.records import TrialRecord
 
 log = logging.getLogger(__name__)
 
 RECORD_PROPERTY = "hepagent_record"
 
-_NUMBERS: dict[str, tuple[str, str, type, str]] = {
-    "concurrency": ("--hep-concurrency", "hep_concurrency", int, "a whole number of trials"),
-    "max_connections": ("--hep-max-connections", "hep_max_connections", int, "a whole number of calls"),
-    "max_output_tokens": ("--hep-max-output-tokens", "hep_max_output_tokens", int, "a whole number of tokens"),
-    "call_timeout_s": ("--hep-call-timeout", "hep_call_timeout", float, "seconds"),
-    "token_limit": ("--hep-token-limit", "hep_token_limit", int, "a whole number of tokens"),
-    "cost_limit": ("--hep-cost-limit", "hep_cost_limit", float, "an amount of USD"),
-    "time_limit": ("--hep-time-limit", "hep_time_limit", float, "seconds"),
-}
-"""The numeric options: BenchmarkConfig field -> (option, ini key, type, what it is)."""
-_NONE_ALLOWED = {"max_output_tokens", "token_limit", "cost_limit", "time_limit"}
-
-
-def _option(config: pytest.Config, name: str, ini: str | None = None) -> Any:
-    value = config.getoption(name)
-    if value is None and ini is not None:
-        value = config.getini(ini) or None
-    return value
-
 
 def _build(config: pytest.Config) -> BenchmarkConfig:
-    models = config.getoption("--hep-model") or config.getini("hep_models") or None
-    steps = _option(config, "--hep-steps", "hep_steps")
-    trials = _option(config, "--hep-trials", "hep_trials")
-    iterations = _option(config, "--hep-max-iterations", "hep_max_iterations")
-    max_usd = _option(config, "--hep-max-usd", "hep_max_usd")
-    report_dir = Path(_option(config, "--hep-report-dir", "hep_report_dir") or "reports")
-    if not report_dir.is_absolute():
-        report_dir = config.rootpath / report_dir
-    resume = config.getoption("--hep-resume")
-    kwargs: dict[str, Any] = {
-        "supervisor_model": config.getoption("--hep-supervisor-model"),
-        "judge_model": config.getoption("--hep-judge-model"),
-        "report_dir": report_dir,
-        "floor": config.getoption("--hep-floor"),
-        "resume": resume,
-        "api_base": config.getoption("--hep-api-base"),
-        "chain": bool(config.getoption("--hep-chain") or config.getini("hep_chain")),
-    }
-    if sandbox := _option(config, "--hep-sandbox", "hep_sandbox"):
-        kwargs["sandbox"] = str(sandbox)
-    if models:
-        kwargs["models"] = tuple(dict.fromkeys(models))
-    if steps is not None:
-        kwargs["steps"] = tuple(s.strip() for s in str(steps).split(",") if s.strip())
-        if not kwargs["steps"]:
-            raise pytest.UsageError(f"--hep-steps: no step named in {steps!r}; name steps separated by commas")
+    """The run's settings from the options table: each option from the command line, else the ini file."""
+    kwargs: dict[str, Any] = {}
     try:
-        if trials is not None:
-            kwargs["trials"] = int(trials)
-        if iterations is not None:
-            kwargs["max_iterations"] = int(iterations)
-        if max_usd is not None:
-            kwargs["max_usd"] = float(max_usd)
-    except ValueError as exc:
-        raise pytest.UsageError(f"hep options: not a number ({exc}); fix the value") from None
-    for key, (option, ini, kind, what) in _NUMBERS.items():
-        value = _option(config, option, ini)
-        if value is None:
-            continue
-        text = str(value).strip()
-        if text.lower() == "none" and key in _NONE_ALLOWED:
-            kwargs[key] = None
-            continue
-        try:
-            kwargs[key] = kind(text)
-        except ValueError:
-            none = ", or none" if key in _NONE_ALLOWED else ""
-            raise pytest.UsageError(f"{option}: {text!r} is not {what}; give {what}{none}") from None
-    for key, option in (("baseline", "--hep-baseline"), ("record", "--hep-record"), ("replay", "--hep-replay")):
-        if value := config.getoption(option):
-            kwargs[key] = Path(value)
-    kwargs["data"] = _data_dir(config)
+        for o in OPTIONS:
+            value = pytest_value(config, o.name)
+            if value is not NOT_GIVEN:
+                kwargs[o.config_field] = value
+    except OptionError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    report_dir = Path(kwargs.get("report_dir", DEFAULTS["report_dir"]))
+    kwargs["report_dir"] = report_dir if report_dir.is_absolute() else config.rootpath / report_dir
+    resume = kwargs.get("resume")
     if hasattr(config, "workerinput"):
         kwargs["run_id"] = config.workerinput["hepagent_run_id"]
     else:
@@ -113,7 +58,7 @@ def _build(config: pytest.Config) -> BenchmarkConfig:
 
 class HepBenchmarkSession:
     def __init__(self, config: pytest.Config, bench: BenchmarkConfig) -> None:
-        from pytest_hepagent.bench.store import ResultsStore
+        from pytest_hepagent.records import ResultsStore
 
         self.config, self.bench = config, bench
         self.store = ResultsStore(bench.run_dir)
@@ -165,9 +110,9 @@ class HepBenchmarkSession:
             config.pluginmanager.register(XdistHooks(session), "hepagent-xdist")
         if config.pluginmanager.hasplugin("html"):
             from pytest_hepagent.report.pytest_html import HtmlReportHooks
-            from pytest_hepagent.report.render import TRIALS
+            from pytest_hepagent.report.render import PAGES
 
-            hooks = HtmlReportHooks(RECORD_PROPERTY, bench.run_dir / TRIALS)
+            hooks = HtmlReportHooks(RECORD_PROPERTY, bench.run_dir / PAGES)
             config.pluginmanager.register(hooks, "hepagent-html")
         return session
 
@@ -176,10 +121,10 @@ class HepBenchmarkSession:
         """Data and goldens once, before any worker starts; the run folder and its recorded settings."""
         self.environment()
         if self.bench.resume:
-            from pytest_hepagent.bench.store import latest_records
+            from pytest_hepagent.records import latest_records
 
-            done = [r for r in latest_records(self.store.records()) if r["outcome"] in ("passed", "failed")]
-            self.done_keys = {r["key"] for r in done} | {r["chain"]["id"] for r in done if r.get("chain")}
+            done = [r for r in latest_records(self.store.records()) if r.judged]
+            self.done_keys = {r.key for r in done} | {r.chain.id for r in done if r.chain is not None}
         settings = self.bench.run_dir / "config.json"
         try:
             self.bench.run_dir.mkdir(parents=True, exist_ok=True)
@@ -275,7 +220,7 @@ class HepBenchmarkSession:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
-        from pytest_hepagent.bench.records import chain_id, trial_key
+        from pytest_hepagent.records import chain_id, trial_key
 
         keep: list[pytest.Item] = []
         drop: list[pytest.Item] = []
@@ -337,7 +282,7 @@ class HepBenchmarkSession:
         return not self.is_worker and bool(getattr(session.config.option, "numprocesses", None))
 
     def _spend_recorded(self) -> list[tuple[str, float]]:
-        return [(r["key"], _spent(r)) for r in self.store.records()]
+        return [(r.key, _spent(r)) for r in self.store.records()]
 
     def _item_environment(self, overrides: dict[str, Any]) -> Any:
         env = self.environment()
@@ -357,11 +302,15 @@ class HepBenchmarkSession:
     def _task(self, param: tuple[Any, ...], overrides: dict[str, Any]) -> Callable[[], Any]:
         """The work of one benchmark item (a trial, or a chain with `(model, trial)`), runnable in any thread: it
         returns `Skipped`, or the result and its records, and never calls pytest."""
+        from error_classifier import trial_classifier
         from pytest_hepagent.bench.execute import run_benchmark_trial, run_chain
         from pytest_hepagent.bench.pool import Skipped
 
         bench = self.bench
         env = self._item_environment(overrides)
+        classifier = trial_classifier(
+            solution_dir=env.solution_dir, judge_model=bench.judge_model, gateway=env.gateway, api_base=bench.api_base
+        )
         worker = os.environ.get("PYTEST_XDIST_WORKER", "")
         limits, trial_limits = overrides.get("limits"), overrides.get("trial_limits")
 
@@ -369,14 +318,14 @@ class HepBenchmarkSession:
             budget = self.budget
             if budget is not None and (why := budget.admit()) is not None:
                 return Skipped(why)
-            records: list[dict[str, Any]] = []
+            records: list[TrialRecord] = []
             try:
                 return work(records)
             finally:
                 if budget is not None:
-                    budget.finish({r["key"]: _spent(r) for r in records})
+                    budget.finish({r.key: _spent(r) for r in records})
 
-        def work(records: list[dict[str, Any]]) -> Any:
+        def work(records: list[TrialRecord]) -> Any:
             if len(param) == 2:
                 model, trial = param
                 chain = run_chain(
@@ -389,6 +338,7 @@ class HepBenchmarkSession:
                     limits=limits,
                     trial_limits=trial_limits,
                     worker=worker,
+                    classifier=classifier,
                 )
                 records += chain.records
                 return chain, chain.records
@@ -403,13 +353,14 @@ class HepBenchmarkSession:
                 limits=limits,
                 trial_limits=trial_limits,
                 worker=worker,
+                classifier=classifier,
             )
             records.append(record)
             return result, [record]
 
         return task
 
-    def _run(self, request: pytest.FixtureRequest, overrides: dict[str, Any]) -> tuple[Any, list[dict[str, Any]]]:
+    def _run(self, request: pytest.FixtureRequest, overrides: dict[str, Any]) -> tuple[Any, list[TrialRecord]]:
         """Run this item's work (in the pool, with the items queued behind it, under --hep-concurrency); skip
         the item when the budget is spent."""
         from pytest_hepagent.bench.pool import Skipped
@@ -445,15 +396,23 @@ class HepBenchmarkSession:
         return self._attach(request, outcome)
 
     @staticmethod
-    def _attach(request: pytest.FixtureRequest, outcome: Any) -> tuple[Any, list[dict[str, Any]]]:
-        """The item's report carries the records of its work (the controller appends them to the store)."""
+    def attach_record(properties: list[tuple[str, object]], record: TrialRecord) -> None:
+        """Carry `record` in a test report's `user_properties` (the controller appends it to the store), as plain
+        JSON: what pytest-xdist can send."""
+        from pytest_hepagent.records import record_to_json
+
+        properties.append((RECORD_PROPERTY, record_to_json(record)))
+
+    @staticmethod
+    def _attach(request: pytest.FixtureRequest, outcome: Any) -> tuple[Any, list[TrialRecord]]:
+        """The item's report carries the records of its work."""
         from pytest_hepagent.bench.pool import Skipped
 
         if isinstance(outcome, Skipped):
             return None, []
         result, records = outcome
         for record in records:
-            request.node.user_properties.append((RECORD_PROPERTY, record))
+            HepBenchmarkSession.attach_record(request.node.user_properties, record)
         return result, records
 
     def _upcoming(self, request: pytest.FixtureRequest) -> list[pytest.Item]:
@@ -494,10 +453,10 @@ class HepBenchmarkSession:
             )
         return chain
 
-    def crash_record(self, nodeid: str, message: str) -> dict[str, Any] | None:
+    def crash_record(self, nodeid: str, message: str) -> TrialRecord | None:
         """The record of the trial a crashed worker was running (`nodeid` of a benchmark item), or None."""
-        from pytest_hepagent.bench.execute import trial_folder
-        from pytest_hepagent.bench.records import chain_id, record_from_result
+        from pytest_hepagent.bench.execute import record_from_result, trial_folder
+        from pytest_hepagent.records import ChainLink, Outcome, chain_id
         from pytest_hepagent.trial import TrialRequest, TrialResult
 
         parsed = _parse_item_id(nodeid, self.bench.models)
@@ -509,27 +468,35 @@ class HepBenchmarkSession:
         result = TrialResult(
             TrialRequest(step, model, trial, self.bench.supervisor_model, self.bench.max_iterations),
             trial_folder(self.bench.run_dir, model, "chain" if chained else step, trial),
-            "error",
+            Outcome.ERROR,
             None,
             None,
             error=f"worker crashed: {message.splitlines()[0] if message else ''}".strip(),
         )
         record = record_from_result(result, run_id=self.bench.run_id, hashes=self.hashes(step), worker="crashed")
         if chained:
-            steps = list(self.bench.steps)
-            record["chain"] = {"id": chain_id(model, trial), "position": 1, "steps": steps, "broken_at": step}
-            record["chain"]["passed"] = False
+            record = replace(record, chain=ChainLink(chain_id(model, trial), 1, tuple(self.bench.steps), step, False))
         return record
 
     # ------------------------------------------------------------------ records, summary, gate
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.is_worker:
             return
+        from pytest_hepagent.records import record_from_json
+
         for name, value in report.user_properties:
-            if name == RECORD_PROPERTY and isinstance(value, dict) and value["key"] not in self._seen:
-                self._seen.add(value["key"])
+            if name != RECORD_PROPERTY:
+                continue
+            try:
+                record = record_from_json(value, f"the report of {report.nodeid}")
+            except ValueError as exc:  # a harness bug, not the trial's: say so, keep the run going
+                self.unsaved += 1
+                self.unsaved_error = f"the record of {report.nodeid} is unusable: {exc}"
+                continue
+            if record.key not in self._seen:
+                self._seen.add(record.key)
                 try:
-                    self.store.append(value)
+                    self.store.append(record)
                 except OSError as exc:  # a full disk: what is written stays; the run must not look complete
                     self.unsaved += 1
                     self.unsaved_error = exc.strerror or str(exc)
@@ -543,7 +510,7 @@ class HepBenchmarkSession:
             gate,
             load_baseline_cells,
             run_exit_status,
-            summary_dict,
+            run_summary,
         )
 
         cells = cells_from_records(self.store.records())
@@ -554,7 +521,7 @@ class HepBenchmarkSession:
         hashes = self._all_hashes() if self._env is not None else {}
         extra = summary_extra(self.bench, self._env, hashes)
         try:
-            self.store.write_summary(summary_dict(self.bench.run_id, cells, self.verdicts, extra))
+            self.store.write_summary(run_summary(self.bench.run_id, cells, self.verdicts, extra))
         except OSError as exc:
             self.unsaved_error = self.unsaved_error or exc.strerror or str(exc)
             self.unsaved = self.unsaved or 1
@@ -624,11 +591,11 @@ def _benchmark_param(item: pytest.Item) -> tuple[Any, ...] | None:
 
 
 def _work_key(param: tuple[Any, ...]) -> str:
-    from pytest_hepagent.bench.records import chain_id, trial_key
+    from pytest_hepagent.records import chain_id, trial_key
 
     return chain_id(*param) if len(param) == 2 else trial_key(*param)
 
 
-def _spent(record: dict[str, Any]) -> float:
+def _spent(record: TrialRecord) -> float:
     """What a trial cost: the agent's calls and the judge's."""
-    return float(record.get("cost_usd") or 0.0) + float((record.get("category") or {}).get("judge_cost_usd") or 0.0)
+    return record.cost_usd + record.category.judge_cost_usd

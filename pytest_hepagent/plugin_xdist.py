@@ -100,11 +100,9 @@ class XdistHooks:
     def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
         """A worker died in the middle of a trial: that trial still gets a record (an error, kept out of success
         rates and re-run on resume) and counts as a pytest error, not a pass; xdist replaces the worker."""
-        from pytest_hepagent.plugin_session import RECORD_PROPERTY
-
         record = self.session.crash_record(crashitem, str(report.longrepr or "worker crashed"))
         if record is not None:
-            report.user_properties.append((RECORD_PROPERTY, record))
+            self.session.attach_record(report.user_properties, record)
             report.when = "setup"  # an error in the terminal's counts, like every infrastructure error
 
     @pytest.hookimpl(optionalhook=True)

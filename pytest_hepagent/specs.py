@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from pytest_hepagent.analysis.columns import COLUMN_SETS, column_names
 from pytest_hepagent.errors import SpecError, did_you_mean
 from pytest_hepagent.resources import spec_dir
 
@@ -20,7 +21,7 @@ SPEC_VERSION = 1
 Kind = Literal["array", "root_summary", "exists"]
 _KINDS = ("array", "root_summary", "exists")
 _ROW_ORDERS = ("strict", "any")
-_COLUMN_SETS = ("ntuple", "sample")
+_COLUMN_SETS = tuple(COLUMN_SETS)
 _OUTPUT_KEYS = {"kind", "description", "rtol", "atol", "row_order", "columns", "column_atol", "aligned_with", "why"}
 _SPEC_KEYS = {"schema_version", "step", "index", "title", "outputs", "timeout_s", "inputs", "prompt"}
 _INPUT_ROOTS = ("data/", "solution/")
@@ -123,8 +124,6 @@ def _output(path: Path, rel: str, raw: Any) -> OutputCheck:
     if not isinstance(column_atol, dict) or (column_atol and columns is None):
         raise _fail(path, f"{key}.column_atol", "a mapping of column name to atol", "name the `columns` set too")
     if column_atol:
-        from pytest_hepagent.compare.columns import column_names
-
         names = column_names(columns)
         for name in column_atol:
             _choice(path, f"{key}.column_atol.{name}", name, names)

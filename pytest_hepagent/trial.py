@@ -12,7 +12,6 @@ The code runs in the trial's `work/` folder inside the sandbox; the logs go to `
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
@@ -31,6 +30,7 @@ from pytest_hepagent.errors import HepAgentError, InfrastructureError
 from pytest_hepagent.golden import ensure_solution, read_manifest
 from pytest_hepagent.llm.cassette import Cassette, CassetteCall, save_cassette
 from pytest_hepagent.llm.gateway import Gateway, GatewaySettings
+from pytest_hepagent.records import CategoryVerdict, Outcome, write_transcript
 from pytest_hepagent.resources import golden_dir
 from pytest_hepagent.sandbox.backends import DEFAULT_SANDBOX, Sandbox, get_sandbox
 from pytest_hepagent.sandbox.layout import READONLY, TrialFolder, prepare_trial_dir
@@ -121,7 +121,7 @@ class TrialEnvironment:
 class TrialResult:
     request: TrialRequest
     trial_dir: Path
-    outcome: str
+    outcome: Outcome
     """passed, failed (a model failure) or error (an infrastructure error)."""
     agent: AgentRun | None
     validation: StepValidation | None
@@ -131,8 +131,8 @@ class TrialResult:
     """ISO 8601 UTC time the trial started (for timelines across workers)."""
     files: dict[str, str] = field(default_factory=dict)
     """Log files written, by kind: comprehensive, transcript, validation."""
-    category: dict[str, Any] | None = None
-    """A failed trial's error category (`error_classifier.Classification.to_dict()`), set by whoever classifies."""
+    category: CategoryVerdict | None = None
+    """A failed trial's error category, set by whoever classifies it (`bench.execute.Classifier`)."""
     sandbox: dict[str, Any] = field(default_factory=dict)
     """The sandbox the trial's code ran in (backend, version, the code's uid)."""
 
@@ -214,7 +214,7 @@ def _write_logs(result: TrialResult, spec: TaskSpec) -> None:
         (logs / "validation.log").write_text(result.validation.log(), encoding="utf-8", errors="backslashreplace")
         result.files["validation"] = str(logs / "validation.log")
     result.files["transcript"] = str(logs / "transcript.json")
-    (logs / "transcript.json").write_text(json.dumps(result.to_dict(), indent=1, default=str) + "\n")
+    write_transcript(logs / "transcript.json", result.to_dict())
 
 
 def _record(run: AgentRun, path: Path) -> None:
@@ -228,7 +228,7 @@ def run_trial(request: TrialRequest, env: TrialEnvironment, trial_dir: Path) -> 
     spec = env.specs[request.step]
     limits = request.limits or Limits(wall_time_s=spec.timeout_s, cpu_time_s=2 * spec.timeout_s)
     trial_dir = Path(trial_dir).resolve()
-    result = TrialResult(request, trial_dir, "error", None, None, started_at=datetime.now(UTC).isoformat())
+    result = TrialResult(request, trial_dir, Outcome.ERROR, None, None, started_at=datetime.now(UTC).isoformat())
     uid = env.sandbox.trial_uid()
     result.sandbox = env.sandbox.describe() | ({"code_uid": uid} if uid is not None else {})
     ran: list[int] = []
@@ -255,7 +255,7 @@ def run_trial(request: TrialRequest, env: TrialEnvironment, trial_dir: Path) -> 
             result.validation = validate_step(spec, folder.work, env.solution_dir)
             # A trial that reached a limit fails whatever it left: the outputs are shown, the limit decides.
             passed = result.validation.passed and run.status != "limit"
-            result.outcome = "passed" if passed else "failed"
+            result.outcome = Outcome.PASSED if passed else Outcome.FAILED
         if request.record_to is not None:
             _record(run, request.record_to)
     except (InfrastructureError, HepAgentError, OSError) as exc:
@@ -265,7 +265,7 @@ def run_trial(request: TrialRequest, env: TrialEnvironment, trial_dir: Path) -> 
         # an infrastructure error it could have forged. Before that, it is the harness's own fault.
         log.exception("%s: unexpected error in the harness", trial_dir)
         first = (str(exc).splitlines() or [""])[0][:300]
-        result.outcome = "failed" if ran else "error"
+        result.outcome = Outcome.FAILED if ran else Outcome.ERROR
         result.error = f"the harness could not go on ({type(exc).__name__}: {first})"
     result.duration_s = time.monotonic() - start
     try:

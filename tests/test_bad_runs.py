@@ -9,12 +9,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from pytest_hepagent.bench.store import read_records
 from pytest_hepagent.data.dataset import Dataset
 from pytest_hepagent.llm.cassette import Cassette, CassetteCall, load_cassette, save_cassette
+from pytest_hepagent.records import read_records
 from pytest_hepagent.resources import failure_cassette_dir
 
 CHECKOUT = Path(__file__).resolve().parents[1]
@@ -77,14 +78,18 @@ def test_a_folder_of_labelled_cassettes_replays_as_a_set(pytester: pytest.Pytest
     )
     run.assert_outcomes(failed=sum(by_step.values()))  # every labelled trajectory is a failure
     records = read_records(next((pytester.path / "r").iterdir()) / "results.jsonl")
-    assert {s: sum(r["step"] == s for r in records) for s in by_step} == by_step
+    assert {s: sum(r.step == s for r in records) for s in by_step} == by_step
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--hep-max-usd=nan"], "--hep-max-usd: a finite amount of USD >= 0, got nan"),
-        (["--hep-max-usd=inf"], "--hep-max-usd: a finite amount of USD >= 0, got inf"),
+        (["--hep-max-usd=nan"], "--hep-max-usd: 'nan' is not a finite number; give a number of USD"),
+        (["--hep-max-usd=inf"], "--hep-max-usd: 'inf' is not a finite number; give a number of USD"),
+        (["--hep-max-usd=-1"], "--hep-max-usd: a finite amount of USD >= 0, got -1"),
+        (["--hep-trials=0"], "--hep-trials: 0 is not above 0; give a larger number"),
+        (["--hep-token-limit=lots"], "--hep-token-limit: 'lots' is not a whole number of tokens; give a whole number"),
+        (["--hep-sandbox=bwrp"], "--hep-sandbox: unknown sandbox 'bwrp' (did you mean 'bwrap'?); choose one of"),
         (["--hep-steps=,"], "--hep-steps: no step named in ','; name steps separated by commas"),
     ],
 )
@@ -99,11 +104,14 @@ def test_numbers_and_lists_that_mean_nothing_stop_the_run(
     [
         ('{"not": "a record"}\n', "holds no trial of any model and step"),
         ("garbage\n", "holds no trial of any model and step"),
-        ('{"cells": "oops"}', "cannot be read as a run"),
+        ('{"cells": "oops"}', "not a run summary (no schema_version: not a record of this harness)"),
+        ('{"schema_version": 1, "run_id": "r", "cells": "oops"}', "not a run summary (cells: Input should be"),
+        ('{"schema_version": 9, "cells": []}', "schema_version 9 is not one this harness reads (1 to 1)"),
+        ("{", "not valid JSON"),
     ],
 )
 def test_a_baseline_that_is_no_run_stops_the_run(pytester: pytest.Pytester, content: str, message: str) -> None:
-    name = "summary.json" if content.startswith('{"cells"') else "results.jsonl"
+    name = "results.jsonl" if "record" in content or "garbage" in content else "summary.json"
     baseline = pytester.path / name
     baseline.write_text(content)
     line = _usage_error(pytester, "--hep-model=hepagent/oracle", f"--hep-baseline={baseline}")
@@ -152,18 +160,18 @@ def test_a_truncated_root_file_is_named_in_one_line(pytester: pytest.Pytester, s
 def test_a_full_disk_loses_nothing_written_and_fails_the_run(
     pytester: pytest.Pytester, oracle: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pytest_hepagent.bench import store
+    from pytest_hepagent.records import store
 
     written = []
-    real = store.append_jsonl
+    real = store.append_record
 
-    def fill_up(path: Path, record: dict) -> None:  # type: ignore[type-arg]
+    def fill_up(path: Path, record: Any) -> None:
         if written:
             raise OSError(errno.ENOSPC, "No space left on device")
         written.append(record)
         real(path, record)
 
-    monkeypatch.setattr(store, "append_jsonl", fill_up)
+    monkeypatch.setattr(store, "append_record", fill_up)
     reports = pytester.path / "r"
     run = pytester.runpytest_inprocess(
         "--hep-model=hepagent/replay", f"--hep-replay={oracle}", "--hep-trials=3", "--hep-steps=categorization",
@@ -175,7 +183,7 @@ def test_a_full_disk_loses_nothing_written_and_fails_the_run(
     )
     assert "Traceback" not in run.stdout.str()
     (run_dir,) = reports.iterdir()
-    assert [r["trial"] for r in read_records(run_dir / "results.jsonl")] == [1]  # what was written stays
+    assert [r.trial for r in read_records(run_dir / "results.jsonl")] == [1]  # what was written stays
 
 
 def test_a_record_the_readers_cannot_use_is_skipped_with_its_line(
@@ -188,11 +196,13 @@ def test_a_record_the_readers_cannot_use_is_skipped_with_its_line(
         "--hep-model=hepagent/replay", f"--hep-replay={oracle}", "--hep-trials=2", f"--hep-report-dir={reports}"
     ).assert_outcomes(passed=2)
     (run_dir,) = reports.iterdir()
-    good = read_records(run_dir / "results.jsonl")[0]
+    good = json.loads((run_dir / "results.jsonl").read_text().splitlines()[0])
     with (run_dir / "results.jsonl").open("a") as f:
         f.write(json.dumps(good | {"key": "x|categorization|9", "model": None}) + "\n")
     render_report(run_dir)  # no crash
-    assert "results.jsonl:3: skipping a record the report cannot use: model is None, not str" in caplog.text
+    assert "results.jsonl:3: skipping a record the report cannot use: model: Input should be a valid string" in (
+        caplog.text
+    )
     assert 'data-total="2"' in (run_dir / "index.html").read_text()
 
 
@@ -206,7 +216,7 @@ def test_resume_under_xdist_runs_exactly_what_the_run_lacks(pytester: pytest.Pyt
     results.write_text("\n".join(lines[:2]) + "\n")  # as if the run died after two trials
     resumed = pytester.runpytest(*args, f"--hep-resume={run_dir.name}", "-n", "2")
     resumed.assert_outcomes(passed=2)
-    assert sorted(r["trial"] for r in read_records(results)) == [1, 2, 3, 4]
+    assert sorted(r.trial for r in read_records(results)) == [1, 2, 3, 4]
 
 
 def test_a_trial_folder_inside_the_checkout_works(tmp_path: Path, hepagent_solution: Path) -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from pytest_hepagent.bench.cells import cells_from_records, gate
-from pytest_hepagent.bench.store import read_records
 from pytest_hepagent.llm.cassette import Cassette, CassetteCall, load_cassette, save_cassette
+from pytest_hepagent.records import read_records, record_from_json
 from pytest_hepagent.sandbox.backends import TRIAL_UIDS
 
 FAILING = Path(__file__).parents[1] / "pytest_hepagent/cassettes/failures/semantic-2.yaml"
@@ -49,7 +49,7 @@ def test_the_matrix_with_and_without_xdist_gives_the_same_records(
         run.assert_outcomes(passed=10)
         records = _records(reports)
         assert len(records) == 10
-        results[mode[0]] = sorted((r["key"], r["outcome"], r["api_calls"], r["tokens"]["input"]) for r in records)
+        results[mode[0]] = sorted((r.key, r.outcome, r.api_calls, r.tokens.input) for r in records)
         run.stdout.fnmatch_lines(["*hepagent benchmark*", "*hepagent/oracle*categorization   *2    0    0*100%*"])
     assert results["-n"] == results["-p"]
 
@@ -104,7 +104,7 @@ def test_ids_and_markers_select_items(pytester: pytest.Pytester, hepagent_soluti
         ),
         (["--hep-model=gpt-5-mnii"], "*unknown model 'gpt-5-mnii' (did you mean*"),
         (["--hep-model=hepagent/replay"], "*needs --hep-replay FILE_OR_FOLDER*"),
-        (["--hep-model=hepagent/oracle", "--hep-trials=0"], "*--hep-trials: must be at least 1*"),
+        (["--hep-model=hepagent/oracle", "--hep-trials=0"], "*--hep-trials: 0 is not above 0; give a larger number*"),
         (["--hep-model=hepagent/oracle", "--hep-resume=nope"], "*--hep-resume: no run 'nope'*"),
         (["--hep-model=hepagent/oracle", "--hep-record=x"], "*--hep-record: recording needs a live model*"),
         (["--hep-model=hepagent/oracle", "--hep-sandbox=bwarp"], "*--hep-sandbox: unknown sandbox 'bwarp'*bwrap*"),
@@ -146,7 +146,7 @@ def test_a_model_failure_fails_and_an_infrastructure_error_errors(
             "*error category: semantic error (rules)*",
         ]
     )
-    outcomes = sorted(r["outcome"] for r in _records(tmp_path / "r"))
+    outcomes = sorted(r.outcome for r in _records(tmp_path / "r"))
     assert outcomes == ["error", "failed"]
     (cell,) = cells_from_records(_records(tmp_path / "r"))
     assert (cell.passed, cell.total, cell.errors) == (0, 1, 1)  # the error is kept out of the success rate
@@ -160,8 +160,8 @@ def test_the_sandbox_is_in_every_record_and_unconfined_runs_say_so(
     confined.stdout.fnmatch_lines(["hepagent: sandbox bwrap *; generated code runs as *"])
     (record,) = _records(tmp_path / "bwrap")
     bwrap = subprocess.run(["bwrap", "--version"], capture_output=True, text=True, check=True).stdout.split()[-1]
-    code_uid = record["sandbox"].pop("code_uid")
-    assert record["sandbox"] == {"backend": "bwrap", "version": bwrap, "confined": True}
+    code_uid = record.sandbox.pop("code_uid")
+    assert record.sandbox == {"backend": "bwrap", "version": bwrap, "confined": True}
     if os.geteuid() == 0:  # root runs the code as a uid of its own, recorded
         assert TRIAL_UIDS[0] <= code_uid < TRIAL_UIDS[0] + TRIAL_UIDS[1]
     else:
@@ -171,7 +171,7 @@ def test_the_sandbox_is_in_every_record_and_unconfined_runs_say_so(
     loose.assert_outcomes(passed=1)
     loose.stdout.fnmatch_lines(["hepagent: WARNING: --hep-sandbox=none: generated code runs UNCONFINED*"])
     (record,) = _records(tmp_path / "none")
-    assert record["sandbox"] == {"backend": "none", "version": "", "confined": False}
+    assert record.sandbox == {"backend": "none", "version": "", "confined": False}
     (run_dir,) = (tmp_path / "none").iterdir()
     assert "none: generated code ran UNCONFINED" in (run_dir / "index.html").read_text()
 
@@ -196,9 +196,9 @@ def test_a_crashed_worker_still_leaves_a_record_and_counts_as_an_error(
     )  # fmt: skip
     run.assert_outcomes(passed=2, errors=1)
     assert run.ret == pytest.ExitCode.TESTS_FAILED
-    records = {r["trial"]: r for r in _records(tmp_path / "r")}
+    records = {r.trial: r for r in _records(tmp_path / "r")}
     assert sorted(records) == [1, 2, 3]
-    assert records[2]["outcome"] == "error" and records[2]["error"].startswith("worker crashed: worker 'gw")
+    assert records[2].outcome == "error" and records[2].error.startswith("worker crashed: worker 'gw")
     run.stdout.fnmatch_lines(["*hepagent/oracle*categorization   *2    0    1*100%*67%*"])
 
 
@@ -237,16 +237,21 @@ def test_the_gate(pytester: pytest.Pytester, tmp_path: Path, oracle_cassette: Pa
 def test_gate_verdicts_follow_the_statistics() -> None:
     def records(model: str, passed: int, failed: int) -> list[dict]:  # type: ignore[type-arg]
         return [
-            {
-                "key": f"{model}|s|{i}",
-                "model": model,
-                "step": "s",
-                "outcome": "passed" if i < passed else "failed",
-                "api_calls": 3,
-                "agent_work": 1.0,
-                "tokens": {"input": 1, "output": 1},
-                "cost_usd": 0.0,
-            }
+            record_from_json(
+                {
+                    "schema_version": 1,
+                    "run_id": "r",
+                    "key": f"{model}|s|{i}",
+                    "model": model,
+                    "step": "s",
+                    "trial": i,
+                    "outcome": "passed" if i < passed else "failed",
+                    "api_calls": 3,
+                    "agent_work": 1.0,
+                    "tokens": {"input": 1, "output": 1},
+                    "cost_usd": 0.0,
+                }
+            )
             for i in range(passed + failed)
         ]
 
@@ -296,7 +301,7 @@ def test_resume_after_a_run_killed_mid_way(pytester: pytest.Pytester, tmp_path: 
     (run_dir,) = reports.iterdir()
     with (run_dir / "results.jsonl").open("a") as f:
         f.write('{"key": "torn')  # as if killed in the middle of writing a line
-    assert [r["trial"] for r in read_records(run_dir / "results.jsonl")] == [1]
+    assert [r.trial for r in read_records(run_dir / "results.jsonl")] == [1]
     (cassettes / "categorization-trial2.yaml").write_text(oracle_cassette.read_text())
     resumed = pytester.runpytest(
         "--hep-model=hepagent/replay",
@@ -308,7 +313,7 @@ def test_resume_after_a_run_killed_mid_way(pytester: pytest.Pytester, tmp_path: 
     )
     resumed.assert_outcomes(passed=2, deselected=13)  # 12 items of other steps and the trial already done
     records = read_records(run_dir / "results.jsonl")
-    assert sorted(r["trial"] for r in records) == [1, 2, 3]
+    assert sorted(r.trial for r in records) == [1, 2, 3]
     summary = json.loads((run_dir / "summary.json").read_text())  # the whole run: the killed part and the resumed
     assert summary["run_id"] == run_dir.name
     assert [(c["step"], c["passed"], c["failed"], c["errors"]) for c in summary["cells"]] == [
@@ -337,7 +342,7 @@ def test_budget_stops_new_trials(pytester: pytest.Pytester, tmp_path: Path, orac
     run.assert_outcomes(passed=1, skipped=2)
     run.stdout.fnmatch_lines(["*budget spent*--hep-max-usd is 1e-06*"])
     (record,) = _records(tmp_path / "r")
-    assert record["cost_usd"] > 0.000001
+    assert record.cost_usd > 0.000001
 
 
 def test_a_judge_model_decides_and_the_rules_verdict_stays_beside_it(
@@ -355,9 +360,9 @@ def test_a_judge_model_decides_and_the_rules_verdict_stays_beside_it(
     run.assert_outcomes(failed=1)
     run.stdout.fnmatch_lines(["*error category: other (judge openai/judge-model); the rules say semantic error*"])
     (record,) = _records(tmp_path / "r")
-    category = record["category"]
-    assert (category["final"], category["judge"], category["rule"]) == ("other", "other", "semantic error")
-    assert category["disagree"] and category["decided_by"] == "judge" and category["judge_responses"] == ["***other***"]
+    category = record.category
+    assert (category.final, category.judge, category.rule) == ("other", "other", "semantic error")
+    assert category.disagree and category.decided_by == "judge" and category.judge_responses == ("***other***",)
     assert len(fake.requests) == 1  # the judge was asked once; the replayed agent made no network call
 
 
@@ -375,12 +380,12 @@ def test_the_judges_cost_counts_against_the_budget(pytester: pytest.Pytester, tm
         )  # fmt: skip
     run.assert_outcomes(failed=1, skipped=2)
     (record,) = _records(tmp_path / "r")
-    assert record["cost_usd"] == 0.0
-    assert record["category"]["judge_cost_usd"] > 0.000001
+    assert record.cost_usd == 0.0
+    assert record.category.judge_cost_usd > 0.000001
 
 
 def test_resume_reruns_the_trials_that_ended_in_an_error(pytester: pytest.Pytester, oracle_cassette: Path) -> None:
-    from pytest_hepagent.bench.store import append_jsonl
+    from pytest_hepagent.records import append_jsonl
 
     reports = pytester.path / "r"
     run_dir = reports / "20261201-000000-beef"
@@ -388,6 +393,7 @@ def test_resume_reruns_the_trials_that_ended_in_an_error(pytester: pytest.Pytest
         append_jsonl(
             run_dir / "results.jsonl",
             {
+                "schema_version": 1, "run_id": run_dir.name,
                 "key": f"hepagent/replay|categorization|{trial}", "model": "hepagent/replay", "step": "categorization",
                 "trial": trial, "outcome": outcome, "api_calls": 1, "agent_work": 0.0,
                 "tokens": {"input": 1, "output": 1}, "cost_usd": 0.0,
@@ -396,5 +402,5 @@ def test_resume_reruns_the_trials_that_ended_in_an_error(pytester: pytest.Pytest
     resumed = _replay_run(pytester, oracle_cassette, 3, reports, f"--hep-resume={run_dir.name}", "-p", "no:xdist")
     resumed.assert_outcomes(passed=1, deselected=14)  # only trial 1: a failed trial is a result, an error is not
     records = read_records(run_dir / "results.jsonl")
-    assert [(r["trial"], r["outcome"]) for r in records][-1] == (1, "passed")
+    assert [(r.trial, r.outcome) for r in records][-1] == (1, "passed")
     assert len(records) == 4

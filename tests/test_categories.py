@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from error_classifier import CATEGORIES, category_by_name
+import json
+
+from pytest_hepagent.records import Category, Outcome
 
 PAPER_TABLE_I = [
     "All data weights = 0",
@@ -14,13 +16,20 @@ PAPER_TABLE_I = [
 
 
 def test_the_seven_categories_carry_the_papers_names() -> None:
-    assert [c.name for c in CATEGORIES] == [name.lower() for name in PAPER_TABLE_I]
-    assert all(len(c.definition) > 40 for c in CATEGORIES)
+    assert [c.value for c in Category] == [name.lower() for name in PAPER_TABLE_I]
+    assert all(len(c.definition) > 40 for c in Category)
+    assert len({c.definition for c in Category}) == 7
 
 
 def test_lookup_tolerates_case_and_spacing_only() -> None:
     for name in PAPER_TABLE_I:
-        found = category_by_name(f"  {name.upper().replace(' ', '   ')} ")
-        assert found is not None and found.name == name.lower()
-    assert category_by_name("weights = 0") is None
-    assert category_by_name("semantic") is None
+        found = Category.parse(f"  {name.upper().replace(' ', '   ')} ")
+        assert found is not None and found.value == name.lower()
+    assert Category.parse("weights = 0") is None
+    assert Category.parse("semantic") is None
+
+
+def test_the_words_are_stored_as_plain_strings() -> None:
+    assert json.dumps([Category.SEMANTIC_ERROR, Outcome.ERROR]) == '["semantic error", "error"]'
+    assert f"{Category.OTHER}" == "other"
+    assert [o.judged for o in Outcome] == [True, True, False]

@@ -13,19 +13,19 @@ from fake_openai import FakeOpenAI, serve
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from error_classifier import CATEGORIES, classify_by_rules, parse_category
+from error_classifier import classify_by_rules, parse_category
 from error_classifier.calibrate import Calibration, calibrate
 from error_classifier.evidence import evidence_from_trial, parse_traceback
 from error_classifier.judge import judge_messages, run_judge
-from error_classifier.store import CLASSIFICATIONS, current_categories, table_one
-from pytest_hepagent.bench.store import read_jsonl, read_records
+from pytest_hepagent.bench.table_one import table_one
 from pytest_hepagent.llm.cassette import Cassette, CassetteCall, save_cassette
 from pytest_hepagent.llm.gateway import Gateway, GatewaySettings
 from pytest_hepagent.llm.tokens import count_message_tokens
+from pytest_hepagent.records import CLASSIFICATIONS, Category, current_categories, read_jsonl, read_records, read_run
 from pytest_hepagent.resources import failure_cassette_dir
 from pytest_hepagent.trial import TrialEnvironment
 
-NAMES = [c.name for c in CATEGORIES]
+NAMES = [c.value for c in Category]
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def test_the_parser_finds_one_category_in_any_surrounding_text(
     shown = name.upper() if upper else name
     text = f"{before}***{inner}{shown.replace(' ', inner + ' ' if inner else ' ')}{inner}***{after}"
     found = parse_category(text)
-    assert found is not None and found.name == name
+    assert found is not None and found.value == name
 
 
 def _squashed(text: str) -> str:
@@ -87,7 +87,7 @@ _PIECES = st.one_of(
 def test_the_parser_never_invents_a_category(text: str) -> None:
     found = parse_category(text)
     if found is not None:  # a name the text holds between stars
-        assert "***" + found.name.replace(" ", "") + "***" in _squashed(text)
+        assert "***" + found.value.replace(" ", "") + "***" in _squashed(text)
     if "***" not in text or not any(n.replace(" ", "") in _squashed(text) for n in NAMES):
         assert found is None
 
@@ -95,7 +95,7 @@ def test_the_parser_never_invents_a_category(text: str) -> None:
 @given(a=st.sampled_from(NAMES), b=st.sampled_from(NAMES), filler=st.text(max_size=50))
 def test_two_different_categories_are_no_answer(a: str, b: str, filler: str) -> None:
     found = parse_category(f"***{a}***{filler.replace('*', '')}***{b}***")
-    assert (found is None) if a != b else (found is not None and found.name == a)
+    assert (found is None) if a != b else (found is not None and found.value == a)
 
 
 @pytest.mark.parametrize("text", ["semantic error", "**semantic error**", "***semantic***", "***", "", "***unknown***"])
@@ -232,10 +232,10 @@ def failed_run(tmp_path_factory: pytest.TempPathFactory, hepagent_solution: Path
 
 
 def test_the_benchmark_records_the_rules_verdict(failed_run: Path) -> None:
-    records = {r["trial"]: r for r in read_records(failed_run / "results.jsonl")}
-    assert records[1]["category"]["final"] == "semantic error" and records[1]["category"]["decided_by"] == "rules"
-    assert records[2]["category"]["final"] == "intermediate file not found"
-    assert any("scores_signal.npy" in line for line in records[2]["category"]["evidence"])
+    records = {r.trial: r for r in read_records(failed_run / "results.jsonl")}
+    assert records[1].category.final == "semantic error" and records[1].category.decided_by == "rules"
+    assert records[2].category.final == "intermediate file not found"
+    assert any("scores_signal.npy" in line for line in records[2].category.evidence)
 
 
 def test_reclassifying_a_stored_run_appends_and_changes_no_record(failed_run: Path, tmp_path: Path) -> None:
@@ -262,9 +262,9 @@ def test_reclassifying_a_stored_run_appends_and_changes_no_record(failed_run: Pa
     assert results.read_bytes() == before  # history is not rewritten
     lines = read_jsonl(failed_run / CLASSIFICATIONS)
     assert len(lines) == 4  # appended, twice
-    current = current_categories(failed_run)
+    current = current_categories(failed_run, read_run(failed_run))
     by_trial = {key.rsplit("|", 1)[1]: value for key, value in current.items()}
-    assert by_trial["1"]["final"] == "other" and by_trial["1"]["rule"] == "semantic error" and by_trial["1"]["disagree"]
+    assert by_trial["1"].final == "other" and by_trial["1"].rule == "semantic error" and by_trial["1"].disagree
     table = table_one(read_records(results), current)
     assert table[0].split() == ["Error", "type", "categorization"]
     rows = {line.rsplit(None, 1)[0].strip(): int(line.rsplit(None, 1)[1]) for line in table[2:] if line[:1] != "-"}

@@ -18,10 +18,10 @@ from fake_openai import FakeOpenAI, oracle_responder, serve
 from pytest_hepagent.agent.limits import LimitTracker, TrialLimits
 from pytest_hepagent.bench.budget import Budget
 from pytest_hepagent.bench.cells import cells_from_records, gate
-from pytest_hepagent.bench.store import read_records
 from pytest_hepagent.llm.cassette import Cassette, CassetteCall, load_cassette, save_cassette
 from pytest_hepagent.llm.gateway import Gateway, GatewaySettings
 from pytest_hepagent.llm.limiter import CallLimiter
+from pytest_hepagent.records import read_records
 from pytest_hepagent.sandbox.runner import _environment
 
 FAILURES = Path(__file__).parents[1] / "pytest_hepagent/cassettes/failures"
@@ -34,10 +34,7 @@ def _records(report_dir: Path) -> list[dict[str, Any]]:
 
 def _facts(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """What must not depend on how the trials were scheduled."""
-    return sorted(
-        (r["key"], r["outcome"], (r["category"] or {}).get("final"), r["api_calls"], r["iterations"], r["tokens"])
-        for r in records
-    )
+    return sorted((r.key, r.outcome, r.category.final, r.api_calls, r.iterations, r.tokens) for r in records)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +57,7 @@ def replays(tmp_path_factory: pytest.TempPathFactory, hepagent_solution: Path) -
 
 def _overlapping(records: list[dict[str, Any]]) -> int:
     """Most trials that ran at the same moment, from the records' start times and durations."""
-    spans = [(datetime.fromisoformat(r["started_at"]).timestamp(), r["duration_s"]) for r in records]
+    spans = [(datetime.fromisoformat(r.started_at).timestamp(), r.duration_s) for r in records]
     return max(sum(s <= start < s + d for s, d in spans) for start, _ in spans)
 
 
@@ -98,7 +95,7 @@ def test_the_gate_and_resume_work_alike_with_concurrency(pytester: pytest.Pytest
         *common, "--hep-trials=4", f"--hep-report-dir={reports}", f"--hep-resume={run_dir.name}"
     )
     resumed.assert_outcomes(passed=0, failed=2)  # only trials 3 and 4 run
-    assert sorted(r["trial"] for r in read_records(run_dir / "results.jsonl")) == [1, 2, 3, 4]
+    assert sorted(r.trial for r in read_records(run_dir / "results.jsonl")) == [1, 2, 3, 4]
     gate = [f"--hep-baseline={run_dir}", "--hep-trials=4"]
     gated = pytester.runpytest(*common, *gate, f"--hep-report-dir={pytester.path / 'again'}")
     sequential = pytester.runpytest(*common[:-1], *gate, f"--hep-report-dir={pytester.path / 'seq'}")
@@ -353,10 +350,10 @@ def test_a_trial_cannot_reach_the_trials_that_run_beside_it(
         "no:xdist",
         f"--hep-report-dir={reports}",
     )
-    records = {r["trial"]: r for r in _records(reports)}
-    assert records[1]["outcome"] == "passed"  # the oracle beside it was not disturbed
-    assert records[2]["outcome"] == "failed"
-    transcript = Path(records[2]["logs"]["transcript"]).read_text()
+    records = {r.trial: r for r in _records(reports)}
+    assert records[1].outcome == "passed"  # the oracle beside it was not disturbed
+    assert records[2].outcome == "failed"
+    transcript = Path(records[2].logs["transcript"]).read_text()
     assert "FOUND 0" in transcript
     run.assert_outcomes(passed=1, failed=1)
 
@@ -370,7 +367,7 @@ def test_trials_that_ran_ahead_of_items_never_run_keep_their_records(pytester: p
     stopped = pytester.runpytest(*common, "--hep-concurrency=4", "-x", f"--hep-report-dir={reports}")
     stopped.assert_outcomes(passed=1, failed=1)  # trial 1 passes, trial 2 fails: -x stops there
     (run_dir,) = reports.iterdir()
-    assert sorted(r["trial"] for r in read_records(run_dir / "results.jsonl")) == [1, 2, 3, 4]
+    assert sorted(r.trial for r in read_records(run_dir / "results.jsonl")) == [1, 2, 3, 4]
     resumed = pytester.runpytest(*common, f"--hep-report-dir={reports}", f"--hep-resume={run_dir.name}")
     resumed.assert_outcomes()  # nothing left to run
     assert len(read_records(run_dir / "results.jsonl")) == 4
@@ -397,8 +394,8 @@ def test_settings_that_differ_per_item_are_never_applied_to_another_item_s_trial
     concurrent.stdout.fnmatch_lines(["*hepagent_config gives this item other settings than an earlier item*"])
     (run_dir,) = (pytester.path / "c").iterdir()
     recorded = read_records(run_dir / "results.jsonl")
-    assert [r["trial"] for r in recorded] == [1, 2]  # what ran under trial 2's key is recorded: it spent
-    assert recorded[1]["status"] != "limit"  # ... and it ran with trial 1's settings, hence the error
+    assert [r.trial for r in recorded] == [1, 2]  # what ran under trial 2's key is recorded: it spent
+    assert recorded[1].status != "limit"  # ... and it ran with trial 1's settings, hence the error
 
 
 def test_equal_settings_built_in_another_order_are_the_same_settings(pytester: pytest.Pytester) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from error_classifier import CATEGORIES
 from pytest_hepagent.llm.cassette import load_cassette
+from pytest_hepagent.records import Category
 from pytest_hepagent.resources import failure_cassette_dir
 from pytest_hepagent.trial import TrialEnvironment, TrialRequest, TrialResult, run_trial
 
@@ -22,9 +22,9 @@ def env(hepagent_dataset, hepagent_solution: Path) -> TrialEnvironment:  # type:
 
 def test_at_least_three_labelled_cassettes_per_category() -> None:
     labels = [load_cassette(p).label for p in CASSETTES]
-    for category in CATEGORIES:
-        assert labels.count(category.name) >= 3, category.name
-    assert set(labels) <= {c.name for c in CATEGORIES}
+    for category in Category:
+        assert labels.count(category) >= 3, category
+    assert set(labels) <= set(Category)
 
 
 def _errors(result: TrialResult) -> str:

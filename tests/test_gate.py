@@ -18,22 +18,28 @@ from pytest_hepagent.bench.cells import (
     gate,
     load_baseline_cells,
     run_exit_status,
-    summary_dict,
+    run_summary,
 )
-from pytest_hepagent.bench.store import (
+from pytest_hepagent.records import (
+    RecordError,
     ResultsStore,
+    TrialRecord,
     append_jsonl,
     latest_records,
     read_jsonl,
     read_records,
     read_run,
-    record_problem,
+    record_from_json,
+    record_to_json,
     write_json,
 )
 
 
-def record(model: str, step: str, trial: int, outcome: str, **extra: Any) -> dict[str, Any]:
+def raw(model: str, step: str, trial: int, outcome: str, **extra: Any) -> dict[str, Any]:
+    """A trial record as stored: the JSON object of one line of results.jsonl."""
     return {
+        "schema_version": 1,
+        "run_id": "run",
         "key": f"{model}|{step}|{trial}",
         "model": model,
         "step": step,
@@ -44,6 +50,10 @@ def record(model: str, step: str, trial: int, outcome: str, **extra: Any) -> dic
         "tokens": {"input": 10, "output": 5},
         "cost_usd": 0.01,
     } | extra
+
+
+def record(model: str, step: str, trial: int, outcome: str, **extra: Any) -> TrialRecord:
+    return record_from_json(raw(model, step, trial, outcome, **extra))
 
 
 def cell(passed: int, failed: int, model: str = "m", step: str = "categorization", errors: int = 0) -> Cell:
@@ -76,7 +86,7 @@ def test_cells_count_outcomes_and_average_only_judged_trials() -> None:
     assert pre.cost_usd == pytest.approx(0.52)
     assert pre.fraction == 0.5
     assert pre.fraction_errors_failed == pytest.approx(1 / 3)
-    d = pre.to_dict()
+    d = pre.to_json()
     assert d["wilson_95"] == pytest.approx(list(stats.binomtest(1, 2).proportion_ci(method="wilson")[:]), abs=1e-12)
     assert d["binomial_error"] == pytest.approx(0.5 / 2**0.5)
     assert (d["total"], d["started"], d["fraction"]) == (2, 3, 0.5)
@@ -105,8 +115,8 @@ def test_the_last_record_of_a_trial_wins() -> None:
 
 
 def test_chain_cells_count_whole_chains_and_where_they_broke() -> None:
-    def link(trial: int, step: str, outcome: str, passed: bool, broken_at: str | None) -> dict[str, Any]:
-        chain = {"id": f"m|chain|{trial}", "passed": passed, "broken_at": broken_at}
+    def link(trial: int, step: str, outcome: str, passed: bool, broken_at: str | None) -> TrialRecord:
+        chain = {"id": f"m|chain|{trial}", "position": 1, "steps": [step], "passed": passed, "broken_at": broken_at}
         return record("m", step, trial, outcome, key=f"m|{step}|chain|{trial}", chain=chain)
 
     records = [
@@ -228,15 +238,16 @@ def test_run_exit_status(status: int, verdicts: list[Verdict] | None, unsaved: i
 def test_the_summary_holds_the_cells_the_gate_and_the_total_cost() -> None:
     cells = [cell(2, 1), Cell("m", "preprocessing", 1, 0, 0, 3.0, 1.0, 10, 0.25)]
     verdicts = gate(cells, cells)
-    summary = summary_dict("run-1", cells, verdicts, {"dataset": "synthetic"})
+    dataset = {"kind": "synthetic", "path": "/data"}
+    summary = run_summary("run-1", cells, verdicts, {"dataset": dataset}).to_json()
     assert summary["schema_version"] == 1
     assert summary["run_id"] == "run-1"
-    assert summary["dataset"] == "synthetic"
+    assert summary["dataset"] == dataset
     assert summary["total_cost_usd"] == 0.25
     assert [c["step"] for c in summary["cells"]] == ["categorization", "preprocessing"]
     assert summary["cells"][0]["passed"] == 2 and summary["cells"][0]["wilson_95"] == list(cells[0].interval)
     assert [g["verdict"] for g in summary["gate"]] == ["INCONCLUSIVE", "INCONCLUSIVE"]  # 3 and 1 trials
-    assert summary_dict("run-1", cells, None, {})["gate"] is None
+    assert run_summary("run-1", cells, None, {}).to_json()["gate"] is None
 
 
 def test_a_baseline_reads_the_same_from_results_summary_and_run_folder(tmp_path: Path) -> None:
@@ -246,16 +257,16 @@ def test_a_baseline_reads_the_same_from_results_summary_and_run_folder(tmp_path:
     for r in records:
         store.append(r)
     cells = cells_from_records(records)
-    store.write_summary(summary_dict("run", cells, None, {}))
+    store.write_summary(run_summary("run", cells, None, {}))
     from_results = load_baseline_cells(store.results_path)
     from_summary = load_baseline_cells(store.summary_path)
     assert from_results == cells
     assert from_summary == cells
     assert load_baseline_cells(store.folder) == cells
-    changed = summary_dict("run", cells_from_records(records[:3]), None, {})
+    changed = run_summary("run", cells_from_records(records[:3]), None, {})
     store.write_summary(changed)  # a folder holding both: the records decide
     assert load_baseline_cells(store.folder) == cells
-    store.write_summary(summary_dict("run", cells, None, {}))
+    store.write_summary(run_summary("run", cells, None, {}))
     store.results_path.unlink()  # a folder with a summary only
     assert load_baseline_cells(store.folder) == cells
     assert [(c.model, c.step, c.passed, c.failed, c.errors) for c in cells] == [
@@ -270,57 +281,93 @@ def test_a_baseline_reads_the_same_from_results_summary_and_run_folder(tmp_path:
 
 def test_records_are_appended_one_line_each_and_read_back(tmp_path: Path) -> None:
     path = tmp_path / "a" / "deep" / "results.jsonl"
-    append_jsonl(path, record("m", "s", 1, "passed"))
-    append_jsonl(path, record("m", "s", 2, "failed"))
+    append_jsonl(path, raw("m", "s", 1, "passed"))
+    append_jsonl(path, raw("m", "s", 2, "failed"))
     assert path.read_text().count("\n") == 2
     assert [n for n, _ in read_jsonl(path)] == [1, 2]
-    assert [r["trial"] for r in read_records(path)] == [1, 2]
+    assert [r.trial for r in read_records(path)] == [1, 2]
 
 
 def test_a_torn_line_is_skipped_and_the_next_record_starts_a_fresh_line(tmp_path: Path) -> None:
     path = tmp_path / "results.jsonl"
-    append_jsonl(path, record("m", "s", 1, "passed"))
+    append_jsonl(path, raw("m", "s", 1, "passed"))
     with path.open("a") as f:
         f.write('{"key": "m|s|2", "tor')
-    append_jsonl(path, record("m", "s", 3, "passed"))
+    append_jsonl(path, raw("m", "s", 3, "passed"))
     assert [(n, r["trial"]) for n, r in read_jsonl(path)] == [(1, 1), (3, 3)]
 
 
-def test_blank_lines_and_non_objects_are_not_records(tmp_path: Path) -> None:
+def test_blank_lines_and_non_objects_are_not_records(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "results.jsonl"
-    path.write_text('\n[1, 2]\n"text"\n' + json.dumps(record("m", "s", 1, "passed")) + "\n\n")
-    assert [n for n, _ in read_jsonl(path)] == [4]
+    path.write_text('\n[1, 2]\n"text"\n' + json.dumps(raw("m", "s", 1, "passed")) + "\n\n")
+    assert [n for n, _ in read_jsonl(path)] == [2, 3, 4]
+    with caplog.at_level("WARNING"):
+        assert [r.trial for r in read_records(path)] == [1]
+    assert [m.rsplit(": ", 1)[-1] for m in caplog.messages] == [
+        "not a JSON object but list",
+        "not a JSON object but str",
+    ]
 
 
 @pytest.mark.parametrize(
     ("change", "problem"),
     [
-        ({"trial": "1"}, "trial is '1', not int"),
-        ({"trial": True}, "trial is True, not int"),
-        ({"cost_usd": None}, "cost_usd is None, not int or float"),
-        ({"outcome": "skipped"}, "outcome is 'skipped', not one of passed, failed, error"),
-        ({"tokens": {"input": 1}}, "tokens lacks whole-number input and output counts"),
-        ({"tokens": {"input": 1, "output": 2.5}}, "tokens lacks whole-number input and output counts"),
-        ({}, ""),
+        ({"trial": "1"}, "trial: Input should be a valid integer"),
+        ({"trial": True}, "trial: Input should be a valid integer"),
+        ({"trial": 1.5}, "trial: Input should be a valid integer"),
+        ({"cost_usd": None}, "cost_usd: Input should be a valid number"),
+        ({"outcome": "skipped"}, "outcome: Input should be 'passed', 'failed' or 'error'"),
+        ({"tokens": {"input": 1, "output": 2.5}}, "tokens.output: Input should be a valid integer"),
+        ({"category": {"final": "bad luck"}}, "category.final: Input should be 'all data weights = 0'"),
+        ({"chain": {"id": "c"}}, "chain.position: Field required"),
     ],
 )
-def test_record_problem_names_the_field(change: dict[str, Any], problem: str) -> None:
-    assert record_problem(record("m", "s", 1, "passed") | change) == problem
+def test_an_unusable_record_names_the_field(change: dict[str, Any], problem: str) -> None:
+    with pytest.raises(ValueError, match="^" + problem.replace("(", r"\(")) as info:
+        record_from_json(raw("m", "s", 1, "passed") | change)
+    assert "\n" not in str(info.value)
 
 
-def test_record_problem_of_a_missing_field_and_a_non_record() -> None:
-    r = record("m", "s", 1, "passed")
+def test_a_missing_field_and_a_non_record() -> None:
+    r = raw("m", "s", 1, "passed")
     del r["model"]
-    assert record_problem(r) == "model is None, not str"
-    assert record_problem([1]) == "not a record but list"
+    with pytest.raises(ValueError, match=r"^model: Field required"):
+        record_from_json(r)
+    with pytest.raises(ValueError, match=r"^not a JSON object but list$"):
+        record_from_json([1])
+    assert record_from_json(raw("m", "s", 1, "passed") | {"added_later": 1}).model == "m"  # a new field is no problem
+
+
+@pytest.mark.parametrize("version", [2, 0, None, "1", True])
+def test_a_record_of_an_unknown_schema_version_is_a_one_line_error(tmp_path: Path, version: Any) -> None:
+    path = tmp_path / "results.jsonl"
+    append_jsonl(path, raw("m", "s", 1, "passed"))
+    append_jsonl(path, raw("m", "s", 2, "passed", schema_version=version))
+    with pytest.raises(RecordError) as info:
+        read_records(path)
+    assert str(info.value) == (
+        f"{path}:2: schema_version {version!r} is not one this harness reads (1 to 1); read it with the "
+        "pytest-hepagent version that wrote it, or upgrade"
+    )
+
+
+def test_a_record_round_trips_through_its_json(tmp_path: Path) -> None:
+    chain = {"id": "m|chain|1", "position": 2, "steps": ["a", "b"], "passed": False, "broken_at": "b"}
+    category = {"rule": "semantic error", "final": "other", "judge": "other", "evidence": ["x"], "disagree": True}
+    r = record("m", "s", 1, "failed", chain=chain, category=category, hashes={"dataset": "0"})
+    data = record_to_json(r)
+    assert json.loads(json.dumps(data)) == data  # plain JSON: what pytest-xdist can send
+    assert record_from_json(data) == r
+    ResultsStore(tmp_path).append(r)
+    assert read_records(tmp_path / "results.jsonl") == [r]
 
 
 def test_read_run_keeps_the_latest_record_and_names_a_folder_that_is_no_run(tmp_path: Path) -> None:
     store = ResultsStore(tmp_path)
     store.append(record("m", "s", 1, "error"))
     store.append(record("m", "s", 1, "passed"))
-    store.append(record("m", "s", 2, "failed") | {"outcome": "lost"})  # unusable: skipped
-    assert [(r["trial"], r["outcome"]) for r in read_run(tmp_path)] == [(1, "passed")]
+    append_jsonl(store.results_path, raw("m", "s", 2, "lost"))  # unusable: skipped
+    assert [(r.trial, r.outcome) for r in read_run(tmp_path)] == [(1, "passed")]
     with pytest.raises(FileNotFoundError, match=r"results.jsonl: no results.jsonl; give a run folder"):
         read_run(tmp_path / "nothing")
 
@@ -358,27 +405,22 @@ def test_the_store_reads_nothing_from_a_run_without_results(tmp_path: Path) -> N
     store = ResultsStore(tmp_path / "run")
     assert store.records() == []
     store.append(record("m", "s", 1, "passed"))
-    assert [r["trial"] for r in store.records()] == [1]
+    assert [r.trial for r in store.records()] == [1]
     assert store.results_path == tmp_path / "run" / "results.jsonl"
     assert store.summary_path == tmp_path / "run" / "summary.json"
-
-
-def test_records_without_a_key_are_all_kept() -> None:
-    first, second = {"outcome": "passed"}, {"outcome": "failed"}
-    assert latest_records([first, second]) == [first, second]
 
 
 def test_undecodable_bytes_and_skipped_lines_are_reported_by_line(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "results.jsonl"
-    good = json.dumps(record("m", "s", 1, "passed")).encode()
-    bad = json.dumps(record("m", "s", 2, "lost")).encode()
+    good = json.dumps(raw("m", "s", 1, "passed")).encode()
+    bad = json.dumps(raw("m", "s", 2, "lost")).encode()
     path.write_bytes(bad + b"\n" + b'{"key": "\xff torn\n' + good.replace(b'"m"', b'"m\xff"', 1) + b"\n")
     with caplog.at_level("WARNING"):
         records = read_records(path)
-    assert [(r["model"], r["trial"]) for r in records] == [("m\ufffd", 1)]  # kept, the byte replaced
+    assert [(r.model, r.trial) for r in records] == [("m\ufffd", 1)]  # kept, the byte replaced
     assert caplog.messages == [
         f"{path}:2: skipping an incomplete line (a run was killed while writing it)",
-        f"{path}:1: skipping a record the report cannot use: outcome is 'lost', not one of passed, failed, error",
+        f"{path}:1: skipping a record the report cannot use: outcome: Input should be 'passed', 'failed' or 'error'",
     ]

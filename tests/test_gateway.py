@@ -158,10 +158,10 @@ def test_importing_the_package_and_plugin_loads_no_heavy_library() -> None:
 
 
 def test_offline_token_counts_match_litellms_counter() -> None:
-    from pytest_hepagent.llm.gateway import _litellm
+    from pytest_hepagent.llm.gateway import load_litellm
     from pytest_hepagent.llm.tokens import count_message_tokens, count_text_tokens
 
-    litellm = _litellm()
+    litellm = load_litellm()
 
     messages = [
         {"role": "system", "content": "You are a supervisor. <|endoftext|> is only text here."},

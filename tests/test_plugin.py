@@ -120,8 +120,8 @@ def test_record_supervisor_model_and_max_iterations_reach_the_trials(
 ) -> None:
     from fake_openai import FakeOpenAI, oracle_responder, serve
 
-    from pytest_hepagent.bench.store import read_run
     from pytest_hepagent.llm.cassette import load_cassette
+    from pytest_hepagent.records import read_run
     from pytest_hepagent.resources import failure_cassette_dir
 
     cassettes, reports = pytester.path / "cassettes", pytester.path / "r"
@@ -139,8 +139,8 @@ def test_record_supervisor_model_and_max_iterations_reach_the_trials(
     assert cassette.step == "categorization"
     assert [c.role for c in cassette.calls] == ["supervisor", "coder", "reviewer"]
     (record,) = read_run(next(reports.iterdir()))
-    assert (record["model"], record["supervisor_model"]) == ("openai/coder-model", "openai/supervisor-model")
-    assert (record["api_calls"], record["max_iterations"]) == (3, 3)
+    assert (record.model, record.supervisor_model) == ("openai/coder-model", "openai/supervisor-model")
+    assert (record.api_calls, record.max_iterations) == (3, 3)
 
     # a trajectory that needs every attempt it gets: with one, the coder is asked once
     failing = failure_cassette_dir() / "function-calling-1.yaml"  # three attempts at categorization
@@ -152,4 +152,4 @@ def test_record_supervisor_model_and_max_iterations_reach_the_trials(
     )  # fmt: skip
     run.assert_outcomes(failed=1)
     (record,) = read_run(next((pytester.path / "one").iterdir()))
-    assert (record["iterations"], record["max_iterations"]) == (1, 1)
+    assert (record.iterations, record.max_iterations) == (1, 1)

@@ -18,12 +18,12 @@ from fake_openai import FakeOpenAI, oracle_responder, serve
 
 from error_classifier import classify_trial
 from pytest_hepagent.agent.limits import TrialLimits
-from pytest_hepagent.bench.config import BenchmarkConfig, ConfigError
-from pytest_hepagent.errors import InfrastructureError, LimitReached
+from pytest_hepagent.bench.config import BenchmarkConfig
+from pytest_hepagent.errors import ConfigError, InfrastructureError, LimitReached
 from pytest_hepagent.llm.cassette import Cassette, CassetteCall, save_cassette
 from pytest_hepagent.llm.gateway import DEFAULT_MAX_OUTPUT_TOKENS, Gateway, GatewaySettings
 from pytest_hepagent.report import render_report
-from pytest_hepagent.report.render import TRIALS
+from pytest_hepagent.report.render import PAGES
 from pytest_hepagent.trial import TrialEnvironment, TrialRequest, TrialResult, run_trial
 
 REPO = Path(__file__).parents[1]
@@ -295,8 +295,8 @@ def test_a_real_provider_run_from_the_checkout_shrugs_off_provider_warnings(
 
 
 def test_the_trial_page_shows_a_cut_answer_and_the_limit(env: TrialEnvironment, tmp_path: Path) -> None:
-    from pytest_hepagent.bench.records import record_from_result
-    from pytest_hepagent.bench.store import ResultsStore
+    from pytest_hepagent.bench.execute import record_from_result
+    from pytest_hepagent.records import ResultsStore
 
     faults = deque([None, ("truncate", None)])
     run_dir = tmp_path / "run"
@@ -304,10 +304,10 @@ def test_the_trial_page_shows_a_cut_answer_and_the_limit(env: TrialEnvironment, 
         result = _trial(_served(env, fake), run_dir / "trials" / "t1", trial_limits=TrialLimits(tokens=1000))
     assert result.agent is not None and result.agent.limit == "tokens"
     record = record_from_result(result, run_id="run", hashes={})
-    assert record["limit"] == "tokens" and record["truncated_calls"] == 1 and record["outcome"] == "failed"
+    assert record.limit == "tokens" and record.truncated_calls == 1 and record.outcome == "failed"
     ResultsStore(run_dir).append(record)
     pages = render_report(run_dir)
-    (page,) = (pages.index.parent / TRIALS).glob("*.html")
+    (page,) = (pages.index.parent / PAGES).glob("*.html")
     html = page.read_text()
     assert "cut at the output cap (16384 tokens)" in html and 'id="limit">tokens limit' in html
 

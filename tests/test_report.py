@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from pytest_hepagent.bench.cells import cells_from_records
-from pytest_hepagent.bench.store import read_records
+from pytest_hepagent.records import read_records
 from pytest_hepagent.report import render_report
 from pytest_hepagent.report.demo import write_generated_run
 from pytest_hepagent.report.run import load_run, trial_page_name
@@ -75,13 +75,13 @@ def test_every_run_writes_its_report_and_the_figures_show_the_records(small_run:
             index,
         )
         assert match is not None and (int(match[1]), int(match[2])) == (cell.passed, cell.total)
-    calls = {(r["model"], r["step"]): r["api_calls"] for r in records}
+    calls = {(r.model, r.step): r.api_calls for r in records}
     for (model, step), n in calls.items():  # Fig. 4: mean API calls (one trial per cell here)
         assert f'data-group="{step}" data-series="{model}" data-value="{n:.6g}"' in index
-    failed = [r for r in records if r["outcome"] == "failed"]
+    failed = [r for r in records if r.outcome == "failed"]
     for r in failed:  # Table I has each failure under its category and step
-        category = r["category"]["final"]
-        assert re.search(rf'data-category="{re.escape(category)}" data-step="{r["step"]}">1<', index)
+        category = str(r.category.final)
+        assert re.search(rf'data-category="{re.escape(category)}" data-step="{r.step}">1<', index)
     assert 'id="fig-myy"' in index and 'id="fig-scores"' in index  # Fig. 6 from the golden outputs
     for r in records:
         assert (small_run / "pages" / trial_page_name(r)).is_file()
@@ -114,7 +114,8 @@ def test_a_missing_run_folder_is_a_one_line_error(tmp_path: Path) -> None:
 
 def test_the_report_shows_the_gate_against_a_baseline(small_run: Path, tmp_path: Path) -> None:
     run = load_run(small_run)
-    summary = dict(run.summary)
+    assert run.summary is not None
+    summary = run.summary.to_json()
     summary["gate"] = [
         {
             "model": "hepagent/replay",
@@ -201,11 +202,11 @@ def _check_index(browser: Any, run_dir: Path, shot: str) -> None:
 
     Select(browser.find_element("css selector", "select[data-filter=outcome]")).select_by_visible_text("failed")
     visible = browser.execute_script("return document.querySelectorAll('#trials tr.trial:not([hidden])').length")
-    assert visible == sum(r["outcome"] == "failed" for r in records)
-    model = records[0]["model"]
+    assert visible == sum(r.outcome == "failed" for r in records)
+    model = records[0].model
     Select(browser.find_element("css selector", "select[data-filter=model]")).select_by_visible_text(model)
     visible = browser.execute_script("return document.querySelectorAll('#trials tr.trial:not([hidden])').length")
-    assert visible == sum(r["outcome"] == "failed" and r["model"] == model for r in records)
+    assert visible == sum(r.outcome == "failed" and r.model == model for r in records)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / shot))
     assert (ARTIFACTS / shot).stat().st_size > 10_000

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pytest_hepagent.analysis.columns import column_names
 from pytest_hepagent.compare import compare_arrays, compare_summaries, validate_step
-from pytest_hepagent.compare.columns import column_names
 from pytest_hepagent.ruler import KINDS, MUTANTS, Mutant, mutant_script, run_mutant
 from pytest_hepagent.specs import OutputCheck, load_specs
 from pytest_hepagent.trial import TrialEnvironment

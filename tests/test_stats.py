@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats
 
-from pytest_hepagent.bench.stats import binomial_error, fisher_drop_pvalue, wilson_interval
+from pytest_hepagent.stats import binomial_error, fisher_drop_pvalue, wilson_interval
 
 # (passed, total): the edges 0/n and n/n, a half, small and large n
 COUNTS = [(0, 1), (1, 1), (0, 5), (5, 5), (1, 3), (2, 3), (5, 10), (3, 20), (17, 20), (0, 100), (100, 100), (37, 120)]

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from pytest_hepagent.compare import validate_step
-from pytest_hepagent.compare.untrusted import UnreadableOutput, json_depth, read_json, read_npy, read_npy_header
 from pytest_hepagent.sandbox.trial_files import (
     UnsafeFile,
     disk_usage,
@@ -19,6 +18,7 @@ from pytest_hepagent.sandbox.trial_files import (
     remove_tree,
     write_regular,
 )
+from pytest_hepagent.sandbox.untrusted import UnreadableOutput, json_depth, read_json, read_npy, read_npy_header
 from pytest_hepagent.specs import load_specs
 
 

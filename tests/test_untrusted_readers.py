@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_hepagent.compare.untrusted import (
+from pytest_hepagent.sandbox.untrusted import (
     MAX_JSON_DEPTH,
     UnreadableOutput,
     json_depth,

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pytest_hepagent.bench.store import read_records
 from pytest_hepagent.golden.manifest import sha256_file
+from pytest_hepagent.records import TrialRecord, read_record, read_records
 from pytest_hepagent.resources import failure_cassette_dir, golden_dir
 from pytest_hepagent.trial import TrialEnvironment, TrialRequest, run_trial
 
@@ -67,10 +67,10 @@ def test_a_chained_oracle_run_passes_end_to_end(tmp_path: Path, hepagent_solutio
     assert "end-to-end hepagent/oracle: 1/1 chains passed" in run.stdout
     (run_dir,) = (tmp_path / "r").iterdir()
     records = read_records(run_dir / "results.jsonl")
-    assert [r["step"] for r in sorted(records, key=lambda r: r["chain"]["position"])] == [
+    assert [r.step for r in sorted(records, key=lambda r: r.chain.position)] == [
         "root_inspection", "ntuple_conversion", "preprocessing", "sb_separation", "categorization"
     ]  # fmt: skip
-    assert all(r["outcome"] == "passed" and r["chain"]["passed"] and r["chain"]["broken_at"] is None for r in records)
+    assert all(r.outcome == "passed" and r.chain.passed and r.chain.broken_at is None for r in records)
     index = (run_dir / "index.html").read_text()
     assert 'class="chain-row" data-model="hepagent/oracle" data-passed="1" data-total="1"' in index
 
@@ -86,9 +86,9 @@ def test_a_chain_breaks_at_the_first_failing_step(tmp_path: Path, cassettes: Pat
     (run_dir,) = (tmp_path / "r").iterdir()
     records = read_records(run_dir / "results.jsonl")
     assert len(records) == 6  # steps 1-3 of two chains; nothing ran after the break
-    assert {r["chain"]["broken_at"] for r in records} == {"preprocessing"}
-    broken = [r for r in records if r["step"] == "preprocessing"]
-    assert all(r["outcome"] == "failed" and r["category"]["final"] == "intermediate file not found" for r in broken)
+    assert {r.chain.broken_at for r in records} == {"preprocessing"}
+    broken = [r for r in records if r.step == "preprocessing"]
+    assert all(r.outcome == "failed" and r.category.final == "intermediate file not found" for r in broken)
     # resuming the run redoes no chain
     again = _pytest(
         tmp_path, "--hep-model=hepagent/replay", f"--hep-replay={cassettes}", "--hep-chain", "--hep-trials=2",
@@ -125,7 +125,7 @@ def test_a_chain_after_preprocessing_in_another_row_order_passes(tmp_path: Path,
     # the later steps read the agent's shuffled arrays, not the goldens: the inputs in their own trial folders,
     # traced to what the step before wrote by their hashes
     (run_dir,) = (tmp_path / "r").iterdir()
-    trials = {r["step"]: Path(r["trial_dir"]) / "work" for r in read_records(run_dir / "results.jsonl")}
+    trials = {r.step: Path(r.trial_dir) / "work" for r in read_records(run_dir / "results.jsonl")}
     for name in ("signal.npy", "bkgd.npy"):
         written = sha256_file(trials["preprocessing"] / "arrays" / name)
         assert written != sha256_file(hepagent_solution / "arrays" / name)  # shuffled: not the golden bytes
@@ -159,8 +159,8 @@ def test_an_all_agent_dag_is_a_chain_and_stops_at_a_broken_step(tmp_path: Path, 
     (tmp_path / "broken.yaml").write_text(json.dumps({"out": str(tmp_path / "broken"), "steps": broken}))
     run = _hepagent(tmp_path, "workflow", "all", "--cores", "2", "--configfile", str(tmp_path / "broken.yaml"))
     assert run.returncode != 0 and "preprocessing" in run.stderr
-    record = json.loads((tmp_path / "broken" / "records" / "preprocessing.json").read_text())
-    assert record["outcome"] == "failed" and record["category"]["final"] == "intermediate file not found"
+    record = read_record(tmp_path / "broken" / "records" / "preprocessing.json")
+    assert record.outcome == "failed" and record.category.final == "intermediate file not found"
     assert not (tmp_path / "broken" / "arrays" / "signal_scores.npy").exists()  # nothing ran after the break
 
 
@@ -186,8 +186,8 @@ def test_the_matrix_on_the_local_executor_gives_the_records_of_pytest(tmp_path: 
     assert "6 failed, 14 passed" in done.stdout, done.stdout[-2000:]
     (pytest_run,) = (tmp_path / "pytest").iterdir()
 
-    def outcomes(records: list[dict]) -> list[tuple]:  # type: ignore[type-arg]
-        return sorted((r["key"], r["outcome"], r["category"]["final"], r["api_calls"]) for r in records)
+    def outcomes(records: list[TrialRecord]) -> list[tuple]:  # type: ignore[type-arg]
+        return sorted((r.key, r.outcome, r.category.final, r.api_calls) for r in records)
 
     assert outcomes(workflow_records) == outcomes(read_records(pytest_run / "results.jsonl"))
     # resume after an interruption (three job records and the merge lost): only those jobs run again, and they

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["EVENT_BRANCHES", "NTUPLE_COLUMNS", "OBJECTS", "PHOTON_ID", "SAMPLE_COLUMNS"]
+__all__ = [
+    "COLUMN_SETS",
+    "EVENT_BRANCHES",
+    "NTUPLE_COLUMNS",
+    "OBJECTS",
+    "PHOTON_ID",
+    "SAMPLE_COLUMNS",
+    "column_names",
+]
 
 OBJECTS = (("photon", 2), ("lep", 2), ("jet", 6))
 """Objects of a step-2 array and how many of each (the leading ones)."""
@@ -33,3 +41,11 @@ NTUPLE_COLUMNS: tuple[str, ...] = (
 
 SAMPLE_COLUMNS = ("m_yy", "pt1_over_myy", "pt2_over_myy", "eta1", "eta2", "dphi", "weight", "train_weight")
 """Columns of signal.npy and bkgd.npy: m_yy in GeV; dphi = phi1 - phi2 wrapped to [-pi, pi)."""
+
+COLUMN_SETS = {"ntuple": NTUPLE_COLUMNS, "sample": SAMPLE_COLUMNS}
+"""Named column sets of 2-D outputs (a task spec's `columns`), for per-column tolerances and diagnostics."""
+
+
+def column_names(kind: str | None) -> tuple[str, ...]:
+    """The columns of a named set (`ntuple`, `sample`); () for none."""
+    return COLUMN_SETS.get(kind or "", ())

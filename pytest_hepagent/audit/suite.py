@@ -26,6 +26,7 @@ import yaml
 
 from pytest_hepagent.audit.host import SECRET, Host
 from pytest_hepagent.errors import SpecError
+from pytest_hepagent.records import Outcome, ResultsStore, record_to_json
 from pytest_hepagent.resources import hostile_cassette_dir
 from pytest_hepagent.sandbox.limits import Limits
 from pytest_hepagent.sandbox.trial_files import remove_tree
@@ -112,7 +113,7 @@ def _judge_fenced(result: Any) -> bool:
 def _in_child(attack: Attack, env: Any, cassette: Path, trial_dir: Path) -> dict[str, Any]:
     """What the child reports back: the trial as the harness saw it."""
     from error_classifier import classify_trial
-    from pytest_hepagent.bench.records import record_from_result
+    from pytest_hepagent.bench.execute import record_from_result
     from pytest_hepagent.trial import TrialRequest, run_trial
 
     for name in _SECRET_VARIABLES:
@@ -122,14 +123,13 @@ def _in_child(attack: Attack, env: Any, cassette: Path, trial_dir: Path) -> dict
     )
     result = run_trial(request, env, trial_dir)
     classification = None
-    if result.outcome == "failed":
+    if result.outcome == Outcome.FAILED:
         classification = classify_trial(result.trial_dir, result=result.to_dict(), solution_dir=env.solution_dir)
-    record = record_from_result(result, run_id="audit", hashes={})
     if classification is not None:
-        record["category"] = classification.to_dict()
+        result.category = classification.verdict()
+    record = record_from_result(result, run_id="audit", hashes={})
     report_error = ""
     try:  # the run's report must survive whatever the trial left in its record and logs
-        from pytest_hepagent.bench.store import ResultsStore
         from pytest_hepagent.report import render_report
 
         ResultsStore(trial_dir.parents[2]).append(record)
@@ -145,11 +145,11 @@ def _in_child(attack: Attack, env: Any, cassette: Path, trial_dir: Path) -> dict
     return {
         "outcome": result.outcome,
         "error": result.error,
-        "category": classification.rule.category if classification else "",
+        "category": str(classification.rule.category) if classification else "",
         "leaks": [
             line.strip()[:200] for t in texts for line in t.splitlines() if LEAK in line and "print(" not in line
         ],
-        "secret_leaked": SECRET in json.dumps(record) + "".join(texts) + logs,
+        "secret_leaked": SECRET in json.dumps(record_to_json(record)) + "".join(texts) + logs,
         "judge_fenced": _judge_fenced(result) if attack.expect.get("judge_fenced") else None,
         "report_error": report_error,
     }

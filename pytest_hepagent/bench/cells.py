@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pytest_hepagent.bench.stats import binomial_error, fisher_drop_pvalue, wilson_interval
-from pytest_hepagent.bench.store import latest_records, read_records
+from pytest_hepagent.records import (
+    RESULTS,
+    SUMMARY,
+    Cell,
+    Outcome,
+    RunSummary,
+    TrialRecord,
+    Verdict,
+    latest_records,
+    read_records,
+    read_summary,
+)
+from pytest_hepagent.stats import binomial_error, fisher_drop_pvalue, wilson_interval
 from pytest_hepagent.steps import STEP_NAMES
 
 __all__ = [
@@ -21,18 +31,42 @@ __all__ = [
     "gate",
     "load_baseline_cells",
     "run_exit_status",
-    "summary_dict",
+    "run_summary",
 ]
 
 
-class _SuccessRate:
-    """Success fraction with the paper's binomial error and a 95% Wilson interval, from `passed` of `total`."""
+def cells_from_records(records: Iterable[TrialRecord]) -> list[Cell]:
+    groups: dict[tuple[str, str], list[TrialRecord]] = {}
+    for record in latest_records(records):
+        groups.setdefault((record.model, record.step), []).append(record)
+    order = {name: i for i, name in enumerate(STEP_NAMES)}
+    cells = []
+    for (model, step), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 99), kv[0][1])):
+        judged = [r for r in rs if r.judged]
+        cells.append(
+            Cell(
+                model,
+                step,
+                passed=sum(r.outcome is Outcome.PASSED for r in rs),
+                failed=sum(r.outcome is Outcome.FAILED for r in rs),
+                errors=sum(r.outcome is Outcome.ERROR for r in rs),
+                mean_api_calls=sum(r.api_calls for r in judged) / len(judged) if judged else 0.0,
+                mean_agent_work=sum(r.agent_work for r in judged) / len(judged) if judged else 0.0,
+                tokens=sum(r.tokens.total for r in rs),
+                cost_usd=sum(r.cost_usd for r in rs),
+            )
+        )
+    return cells
 
-    if TYPE_CHECKING:  # provided by the subclasses, as a field or a property
-        passed: int
 
-        @property
-        def total(self) -> int: ...
+@dataclass(frozen=True)
+class ChainCell:
+    """A model's chained (end-to-end) runs: how many passed every step, and where the others first broke."""
+
+    model: str
+    passed: int
+    total: int
+    broken_at: dict[str, int]
 
     @property
     def fraction(self) -> float:
@@ -47,105 +81,19 @@ class _SuccessRate:
         return wilson_interval(self.passed, self.total)
 
 
-@dataclass(frozen=True)
-class Cell(_SuccessRate):
-    model: str
-    step: str
-    passed: int
-    failed: int
-    errors: int
-    """Infrastructure errors: not counted in the success fraction."""
-    mean_api_calls: float
-    mean_agent_work: float
-    tokens: int
-    cost_usd: float
-
-    @property
-    def total(self) -> int:
-        return self.passed + self.failed
-
-    @property
-    def started(self) -> int:
-        """Every trial that started: passed, failed or ended in an error."""
-        return self.total + self.errors
-
-    @property
-    def fraction_errors_failed(self) -> float:
-        """Success with infrastructure errors counted as failures: what a run that errors a lot really shows."""
-        return self.passed / self.started if self.started else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {
-            "total": self.total,
-            "fraction": self.fraction,
-            "binomial_error": self.error,
-            "wilson_95": list(self.interval),
-            "started": self.started,
-            "fraction_errors_as_failures": self.fraction_errors_failed,
-        }
-
-
-def cells_from_records(records: Iterable[dict[str, Any]]) -> list[Cell]:
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for record in latest_records(records):
-        groups.setdefault((record["model"], record["step"]), []).append(record)
-    order = {name: i for i, name in enumerate(STEP_NAMES)}
-    cells = []
-    for (model, step), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 99), kv[0][1])):
-        judged = [r for r in rs if r["outcome"] in ("passed", "failed")]
-        cells.append(
-            Cell(
-                model,
-                step,
-                passed=sum(r["outcome"] == "passed" for r in rs),
-                failed=sum(r["outcome"] == "failed" for r in rs),
-                errors=sum(r["outcome"] == "error" for r in rs),
-                mean_api_calls=sum(r["api_calls"] for r in judged) / len(judged) if judged else 0.0,
-                mean_agent_work=sum(r["agent_work"] for r in judged) / len(judged) if judged else 0.0,
-                tokens=sum(r["tokens"]["input"] + r["tokens"]["output"] for r in rs),
-                cost_usd=sum(r["cost_usd"] for r in rs),
-            )
-        )
-    return cells
-
-
-@dataclass(frozen=True)
-class ChainCell(_SuccessRate):
-    """A model's chained (end-to-end) runs: how many passed every step, and where the others first broke."""
-
-    model: str
-    passed: int
-    total: int
-    broken_at: dict[str, int]
-
-
-def chain_cells(records: Iterable[dict[str, Any]]) -> list[ChainCell]:
-    chains: dict[str, dict[str, dict[str, Any]]] = {}
+def chain_cells(records: Iterable[TrialRecord]) -> list[ChainCell]:
+    chains: dict[str, dict[str, Any]] = {}
     for r in latest_records(records):
-        if isinstance(r.get("chain"), dict) and r["outcome"] in ("passed", "failed"):
-            chains.setdefault(str(r["model"]), {})[str(r["chain"]["id"])] = r["chain"]
+        if r.chain is not None and r.judged:
+            chains.setdefault(r.model, {})[r.chain.id] = r.chain
     cells = []
     for model, by_id in sorted(chains.items()):
         broken: dict[str, int] = {}
         for c in by_id.values():
-            if c.get("broken_at"):
-                broken[str(c["broken_at"])] = broken.get(str(c["broken_at"]), 0) + 1
-        cells.append(ChainCell(model, sum(bool(c.get("passed")) for c in by_id.values()), len(by_id), broken))
+            if c.broken_at:
+                broken[c.broken_at] = broken.get(c.broken_at, 0) + 1
+        cells.append(ChainCell(model, sum(c.passed for c in by_id.values()), len(by_id), broken))
     return cells
-
-
-@dataclass(frozen=True)
-class Verdict:
-    model: str
-    step: str
-    verdict: str
-    """OK, REGRESSED, INCONCLUSIVE or NEW (no baseline cell)."""
-    passed: int
-    total: int
-    base_passed: int
-    base_total: int
-    p_value: float
-    reason: str
 
 
 def gate(
@@ -197,26 +145,16 @@ def run_exit_status(status: int, verdicts: Iterable[Verdict] | None, unsaved: in
     return 3 if unsaved else status
 
 
-def summary_dict(
-    run_id: str, cells: list[Cell], verdicts: list[Verdict] | None, extra: dict[str, Any]
-) -> dict[str, Any]:
-    return {
-        "schema_version": 1,
-        "run_id": run_id,
-        "cells": [c.to_dict() for c in cells],
-        "total_cost_usd": sum(c.cost_usd for c in cells),
-        "gate": [asdict(v) for v in verdicts] if verdicts is not None else None,
-        **extra,
-    }
+def run_summary(run_id: str, cells: list[Cell], verdicts: list[Verdict] | None, extra: dict[str, Any]) -> RunSummary:
+    """The run's summary.json; `extra` holds the settings, hashes and dataset (`bench.execute.summary_extra`)."""
+    return RunSummary(run_id, tuple(cells), tuple(verdicts) if verdicts is not None else None, **extra)
 
 
 def load_baseline_cells(path: Path) -> list[Cell]:
     """Cells of a baseline: a results.jsonl or a summary.json (or a run folder holding them)."""
     path = Path(path)
     if path.is_dir():
-        path = path / "results.jsonl" if (path / "results.jsonl").is_file() else path / "summary.json"
+        path = path / RESULTS if (path / RESULTS).is_file() else path / SUMMARY
     if path.suffix == ".jsonl":
         return cells_from_records(read_records(path))
-    data = json.loads(path.read_text())
-    fields = ("model", "step", "passed", "failed", "errors", "mean_api_calls", "mean_agent_work", "tokens", "cost_usd")
-    return [Cell(**{k: c[k] for k in fields}) for c in data["cells"]]
+    return list(read_summary(path).cells)

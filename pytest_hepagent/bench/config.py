@@ -11,21 +11,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pytest_hepagent.agent.limits import DEFAULT_TIME_LIMIT_S, TrialLimits
-from pytest_hepagent.errors import HepAgentError, did_you_mean
+from pytest_hepagent.agent.limits import TrialLimits
+from pytest_hepagent.errors import ConfigError, HepAgentError, did_you_mean
 from pytest_hepagent.llm.cassette import cassettes_by_step
-from pytest_hepagent.llm.gateway import DEFAULT_MAX_OUTPUT_TOKENS, GatewaySettings
+from pytest_hepagent.llm.gateway import GatewaySettings
 from pytest_hepagent.llm.offline import OFFLINE_MODELS
-from pytest_hepagent.sandbox.backends import DEFAULT_SANDBOX, SANDBOXES
+from pytest_hepagent.options import DEFAULTS
+from pytest_hepagent.sandbox.backends import SANDBOXES
 from pytest_hepagent.steps import STEP_NAMES
 
-__all__ = ["BenchmarkConfig", "ConfigError", "check_model", "new_run_id", "safe_name"]
-
-DEFAULT_MODEL = "hepagent/oracle"
-
-
-class ConfigError(HepAgentError):
-    """A bad option or combination; the plugin turns it into a pytest.UsageError."""
+__all__ = ["BenchmarkConfig", "check_model", "new_run_id", "safe_name"]
 
 
 def safe_name(text: str) -> str:
@@ -41,13 +36,16 @@ def _check_baseline(path: Path) -> None:
     """A baseline must be a run's records or summary with at least one cell: a wrong file would make every cell
     NEW and the gate pass unseen."""
     from pytest_hepagent.bench.cells import load_baseline_cells
+    from pytest_hepagent.records import RecordError
 
     fix = "give the results.jsonl or summary.json of an earlier run (or its folder)"
     if not path.exists():
         raise ConfigError(f"--hep-baseline: {path} does not exist; {fix}")
     try:
         cells = load_baseline_cells(path)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except RecordError as exc:
+        raise ConfigError(f"--hep-baseline: {exc}") from None
+    except (OSError, ValueError) as exc:
         raise ConfigError(f"--hep-baseline: {path} cannot be read as a run ({type(exc).__name__}); {fix}") from None
     if not cells:
         raise ConfigError(f"--hep-baseline: {path} holds no trial of any model and step; {fix}")
@@ -62,9 +60,9 @@ def check_model(model: str) -> None:
                 f"offline models are {', '.join(OFFLINE_MODELS)}"
             )
         return
-    from pytest_hepagent.llm.gateway import _litellm
+    from pytest_hepagent.llm.gateway import load_litellm
 
-    litellm = _litellm()
+    litellm = load_litellm()
     provider = model.split("/", 1)[0] if "/" in model else ""
     if model in litellm.model_cost or provider in set(litellm.provider_list):
         return
@@ -77,16 +75,16 @@ def check_model(model: str) -> None:
 
 @dataclass(frozen=True)
 class BenchmarkConfig:
-    models: tuple[str, ...] = (DEFAULT_MODEL,)
+    models: tuple[str, ...] = DEFAULTS["models"]
     supervisor_model: str | None = None
     steps: tuple[str, ...] = ()
     """The steps to run; empty: every step (or, replaying a folder, every step it holds cassettes of)."""
     trials: int | None = None
     """Trials per model and step; None: 1 (or, replaying a folder, as many as it holds cassettes of the step)."""
-    max_iterations: int = 3
+    max_iterations: int = DEFAULTS["max_iterations"]
     judge_model: str | None = None
     data: Path | None = None
-    report_dir: Path = Path("reports")
+    report_dir: Path = DEFAULTS["report_dir"]
     baseline: Path | None = None
     floor: float | None = None
     max_usd: float | None = None
@@ -96,21 +94,21 @@ class BenchmarkConfig:
     chain: bool = False
     """Chained end-to-end runs (`--hep-chain`) instead of independent steps."""
     api_base: str | None = None
-    sandbox: str = DEFAULT_SANDBOX
+    sandbox: str = DEFAULTS["sandbox"]
     """Where generated code runs: `bwrap`, or `none` (unconfined, only when asked for)."""
-    max_output_tokens: int | None = DEFAULT_MAX_OUTPUT_TOKENS
+    max_output_tokens: int | None = DEFAULTS["max_output_tokens"]
     """Most tokens one answer may have (None: the provider's default)."""
-    call_timeout_s: float = 300.0
+    call_timeout_s: float = DEFAULTS["call_timeout_s"]
     """Per call; a call that times out is retried once."""
     token_limit: int | None = None
     """Per trial: input plus output tokens of all its calls."""
     cost_limit: float | None = None
     """Per trial, in USD."""
-    time_limit: float | None = DEFAULT_TIME_LIMIT_S
+    time_limit: float | None = DEFAULTS["time_limit"]
     """Per trial: wall time in seconds."""
-    concurrency: int = 1
+    concurrency: int = DEFAULTS["concurrency"]
     """Trials run at once in each pytest process."""
-    max_connections: int = 10
+    max_connections: int = DEFAULTS["max_connections"]
     """Calls in flight at once to one model from each process."""
     run_id: str = field(default_factory=new_run_id)
     replays: Mapping[str, tuple[Path, ...]] = field(default_factory=dict, compare=False)

@@ -6,15 +6,16 @@ a cluster ran it.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pytest_hepagent.agent.limits import TrialLimits
 from pytest_hepagent.bench.config import BenchmarkConfig, safe_name
-from pytest_hepagent.bench.records import chain_id, record_from_result
+from pytest_hepagent.records import CategoryVerdict, ChainLink, Outcome, Tokens, TrialRecord, chain_id, trial_key
 from pytest_hepagent.sandbox.trial_files import read_regular
 from pytest_hepagent.trial import TrialEnvironment, TrialRequest, TrialResult, run_trial
 
@@ -22,8 +23,10 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "ChainResult",
+    "Classifier",
     "harness_version",
     "pass_on_outputs",
+    "record_from_result",
     "run_benchmark_trial",
     "run_chain",
     "run_hashes",
@@ -78,26 +81,65 @@ def trial_folder(run_dir: Path, model: str, step: str, trial: int) -> Path:
     return folder
 
 
-def _classify(result: TrialResult, env: TrialEnvironment, bench: BenchmarkConfig) -> None:
-    if result.outcome != "failed":
-        return
-    from error_classifier import classify_trial
-
-    try:
-        classification = classify_trial(
-            result.trial_dir,
-            result=result.to_dict(),
-            solution_dir=env.solution_dir,
-            judge_model=bench.judge_model,
-            gateway=env.gateway,
-            api_base=bench.api_base,
+def record_from_result(result: TrialResult, *, run_id: str, hashes: dict[str, str], worker: str = "") -> TrialRecord:
+    """The trial's record, from what the trial did and the hashes of what it ran on."""
+    request, agent = result.request, result.agent
+    stats = agent.tokens if agent else None
+    tokens = Tokens()
+    if stats is not None:
+        tokens = Tokens(
+            user=stats.user_prompt,
+            input=stats.total_input,
+            output=stats.total_output,
+            supervisor_to_coder=stats.supervisor_to_coder,
+            coder_output=stats.coder_output,
+            feedback_to_supervisor=stats.feedback_to_supervisor,
         )
+    prompt = hashlib.sha256(agent.user_prompt.encode()).hexdigest() if agent else ""
+    return TrialRecord(
+        run_id=run_id,
+        key=trial_key(request.model, request.step, request.trial),
+        model=request.model,
+        supervisor_model=request.supervisor_model or request.model,
+        step=request.step,
+        trial=request.trial,
+        outcome=Outcome(result.outcome),
+        error=result.error,
+        status=agent.status if agent else "",
+        limit=agent.limit if agent else "",
+        truncated_calls=sum(c.finish_reason == "length" for c in agent.calls) if agent else 0,
+        iterations=agent.iterations if agent else 0,
+        max_iterations=request.max_iterations,
+        api_calls=len(agent.calls) if agent else 0,
+        tokens=tokens,
+        agent_work=stats.agent_work if stats else 0.0,
+        cost_usd=agent.cost_usd if agent else 0.0,
+        duration_s=result.duration_s,
+        started_at=result.started_at,
+        validation=result.validation.summary() if result.validation else "",
+        category=result.category or CategoryVerdict(),
+        hashes={**hashes, "prompt": prompt},
+        trial_dir=str(result.trial_dir),
+        sandbox=result.sandbox,
+        logs=result.files,
+        worker=worker,
+    )
+
+
+Classifier = Callable[[Path, dict[str, Any]], CategoryVerdict | None]
+"""Sorts a failed trial (its folder and transcript) into a category, or None when it did not fail as a model.
+Injected by whoever runs trials (`error_classifier.trial_classifier`): the engine does not import the classifier."""
+
+
+def _classify(result: TrialResult, classifier: Classifier | None) -> None:
+    if result.outcome != Outcome.FAILED or classifier is None:
+        return
+    try:
+        result.category = classifier(result.trial_dir, result.to_dict())
     except Exception as exc:  # the trial's record matters more than its category: keep it, say why there is none
         log.exception("%s: the classifier failed", result.trial_dir)
         note = f"the classifier failed ({type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]})"
-        result.category = {"rule": None, "judge": None, "final": None, "note": note}
-        return
-    result.category = classification.to_dict() if classification else None
+        result.category = CategoryVerdict(note=note)
 
 
 def run_benchmark_trial(
@@ -113,8 +155,10 @@ def run_benchmark_trial(
     limits: Any = None,
     trial_limits: TrialLimits | None = None,
     worker: str = "",
-) -> tuple[TrialResult, dict[str, Any]]:
-    """Run one trial as the benchmark settings say, classify a failure, and return it with its record."""
+    classifier: Classifier | None = None,
+) -> tuple[TrialResult, TrialRecord]:
+    """Run one trial as the benchmark settings say, classify a failure with `classifier`, and return it with its
+    record."""
     cassette = bench.cassette_for(step, trial) if model == "hepagent/replay" else None
     record_to = None
     if bench.record is not None and not model.startswith("hepagent/"):
@@ -132,7 +176,7 @@ def run_benchmark_trial(
         trial_limits=trial_limits or bench.trial_limits,
     )
     result = run_trial(request, env, folder or trial_folder(bench.run_dir, model, step, trial))
-    _classify(result, env, bench)
+    _classify(result, classifier)
     return result, record_from_result(result, run_id=bench.run_id, hashes=dict(hashes), worker=worker)
 
 
@@ -141,19 +185,19 @@ class ChainResult:
     model: str
     trial: int
     results: list[TrialResult] = field(default_factory=list)
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[TrialRecord] = field(default_factory=list)
 
     @property
     def broken_at(self) -> str | None:
         """The first step that did not pass (None when every step passed)."""
-        return next((r.request.step for r in self.results if r.outcome != "passed"), None)
+        return next((r.request.step for r in self.results if r.outcome != Outcome.PASSED), None)
 
     @property
-    def outcome(self) -> str:
+    def outcome(self) -> Outcome:
         last = self.results[-1] if self.results else None
         if last is None or self.broken_at is None:
-            return "passed" if last is not None else "error"
-        return last.outcome  # failed, or error when the chain stopped on an infrastructure error
+            return Outcome.PASSED if last is not None else Outcome.ERROR
+        return Outcome(last.outcome)  # failed, or error when the chain stopped on an infrastructure error
 
 
 def pass_on_outputs(result: TrialResult, env: TrialEnvironment, folder: Path) -> None:
@@ -179,6 +223,7 @@ def run_chain(
     limits: Any = None,
     trial_limits: TrialLimits | None = None,
     worker: str = "",
+    classifier: Classifier | None = None,
 ) -> ChainResult:
     """The steps in order, each on the outputs the agent itself wrote in the earlier steps; stops at the first
     step that does not pass (its successors would only consume wrong or missing files)."""
@@ -199,19 +244,17 @@ def run_chain(
             limits=limits,
             trial_limits=trial_limits,
             worker=worker,
+            classifier=classifier,
         )
         chain.results.append(result)
         chain.records.append(record)
-        if result.outcome != "passed":
+        if result.outcome != Outcome.PASSED:
             break
         pass_on_outputs(result, env, solution)
     broken = chain.broken_at
-    for position, record in enumerate(chain.records, 1):
-        record["chain"] = {
-            "id": chain_id(model, trial),
-            "position": position,
-            "steps": list(steps),
-            "broken_at": broken,
-            "passed": broken is None and len(chain.results) == len(steps),
-        }
+    passed = broken is None and len(chain.results) == len(steps)
+    chain.records = [
+        replace(record, chain=ChainLink(chain_id(model, trial), position, tuple(steps), broken, passed))
+        for position, record in enumerate(chain.records, 1)
+    ]
     return chain

@@ -43,8 +43,8 @@ _WHAT = {"reviewer": "the reviewer's prompt of a correct answer as short as the 
 
 def check_context_windows(bench: BenchmarkConfig) -> None:
     """`ConfigError` (one line) when a step's fixed prompt is longer than a model's known context window."""
-    from pytest_hepagent.bench.config import ConfigError
-    from pytest_hepagent.llm.gateway import _litellm, context_window
+    from pytest_hepagent.errors import ConfigError
+    from pytest_hepagent.llm.gateway import context_window, load_litellm
 
     live = [m for m in bench.models if not m.startswith("hepagent/")]
     supervisor = bench.supervisor_model
@@ -55,7 +55,7 @@ def check_context_windows(bench: BenchmarkConfig) -> None:
     windows = {m: context_window(m) for m in roles}
     if not any(windows.values()):
         return
-    litellm = _litellm()
+    litellm = load_litellm()
     for step, messages in first_prompts(bench.steps).items():
         for model, window in windows.items():
             if window is None:

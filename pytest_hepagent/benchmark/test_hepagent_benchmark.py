@@ -14,12 +14,12 @@ import pytest
 
 def _message(result: Any) -> str:
     message: str = result.validation.summary() if result.validation else result.error
-    category = result.category or {}
-    if category.get("final"):
-        by = f"judge {category['judge_model']}" if category.get("decided_by") == "judge" else "rules"
-        message += f"\nerror category: {category['final']} ({by})"
-        if category.get("disagree"):
-            message += f"; the rules say {category['rule']}"
+    category = result.category
+    if category is not None and category.final:
+        by = f"judge {category.judge_model}" if category.decided_by == "judge" else "rules"
+        message += f"\nerror category: {category.final} ({by})"
+        if category.disagree:
+            message += f"; the rules say {category.rule}"
     return message
 
 

@@ -11,8 +11,8 @@ from numpy.typing import NDArray
 
 from pytest_hepagent.compare.result import ColumnStats, Mismatch, OutputResult
 from pytest_hepagent.compare.rows import match_rows, within
-from pytest_hepagent.compare.untrusted import UnreadableOutput, read_npy, read_npy_header
 from pytest_hepagent.sandbox.trial_files import UnsafeFile
+from pytest_hepagent.sandbox.untrusted import UnreadableOutput, read_npy, read_npy_header
 from pytest_hepagent.specs import OutputCheck
 
 __all__ = ["FIRST_MISMATCHES", "compare_array_files", "compare_arrays", "sort_rows"]
@@ -200,7 +200,7 @@ def compare_aligned_files(
     except (OSError, UnsafeFile, UnreadableOutput):  # no input beside it: the golden input's order is the order
         rows = golden_rows
     if rows.shape == golden_rows.shape and not _bitwise_equal(rows, golden_rows) and rows.ndim == 2:
-        from pytest_hepagent.compare.columns import column_names
+        from pytest_hepagent.analysis.columns import column_names
 
         rtol = producer.rtol if producer else 0.0
         atol = _atol(producer, column_names(producer.columns), rows.shape[1]) if producer else np.zeros(rows.shape[1])

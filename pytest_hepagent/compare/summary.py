@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_hepagent.compare.result import OutputResult
-from pytest_hepagent.compare.untrusted import UnreadableOutput, read_json
 from pytest_hepagent.sandbox.trial_files import UnsafeFile
+from pytest_hepagent.sandbox.untrusted import UnreadableOutput, read_json
 from pytest_hepagent.specs import OutputCheck
 
 __all__ = ["compare_summaries", "compare_summary_files"]

@@ -8,12 +8,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from pytest_hepagent.analysis.columns import column_names
 from pytest_hepagent.compare.arrays import compare_aligned_files, compare_array_files
-from pytest_hepagent.compare.columns import column_names
 from pytest_hepagent.compare.result import OutputResult
 from pytest_hepagent.compare.summary import compare_summary_files
-from pytest_hepagent.compare.untrusted import MAX_FILE_BYTES
 from pytest_hepagent.sandbox.trial_files import UnsafeFile, open_regular
+from pytest_hepagent.sandbox.untrusted import MAX_FILE_BYTES
 from pytest_hepagent.specs import OutputCheck, TaskSpec
 
 __all__ = ["StepValidation", "validate_step"]

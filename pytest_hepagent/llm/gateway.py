@@ -59,6 +59,7 @@ __all__ = [
     "GatewaySettings",
     "context_window",
     "cost_usd",
+    "load_litellm",
     "max_output_of",
 ]
 
@@ -122,7 +123,9 @@ _import_lock = threading.Lock()
 _WARM_UP = [{"role": "user", "content": "."}]
 
 
-def _litellm() -> Any:
+def load_litellm() -> Any:
+    """litellm, imported once with the environment it needs offline and its import-time warnings kept out of the
+    run (it is imported only when a real provider is used)."""
     with _import_lock:
         if "litellm" not in sys.modules:
             os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -170,7 +173,7 @@ def _model_info(model: str) -> Mapping[str, Any]:
     if model.startswith("hepagent/"):
         return {}
     try:
-        return dict(_litellm().get_model_info(model))
+        return dict(load_litellm().get_model_info(model))
     except Exception:  # noqa: BLE001 - litellm raises several types for an unmapped model
         return {}
 
@@ -192,7 +195,7 @@ def cost_usd(model: str, input_tokens: int, output_tokens: int) -> float:
     """Cost from litellm's price map, else from the paper's table, else 0 (offline models are free)."""
     if model.startswith("hepagent/"):
         return 0.0
-    litellm = _litellm()
+    litellm = load_litellm()
     try:
         prompt_cost, completion_cost = litellm.cost_per_token(
             model=model, prompt_tokens=input_tokens, completion_tokens=output_tokens
@@ -367,7 +370,7 @@ class Gateway:
         trial's time is up: the call is cut there and raises `LimitReached`."""
         if model.startswith("hepagent/"):
             return self._complete_offline(model, messages, metadata or {}, deadline)
-        litellm = _litellm()
+        litellm = load_litellm()
         settings = self.settings
         cap = self.output_cap(model, role)
         kwargs: dict[str, Any] = {

@@ -12,8 +12,18 @@ from pathlib import Path
 from typing import Any
 
 from pytest_hepagent.bench.config import safe_name
-from pytest_hepagent.bench.records import RECORD_VERSION, trial_key
-from pytest_hepagent.bench.store import RESULTS, append_jsonl
+from pytest_hepagent.records import (
+    RESULTS,
+    Category,
+    CategoryVerdict,
+    Outcome,
+    Tokens,
+    TrialRecord,
+    append_record,
+    record_to_json,
+    trial_key,
+    write_transcript,
+)
 from pytest_hepagent.steps import STEP_NAMES
 
 __all__ = ["write_generated_run"]
@@ -32,7 +42,7 @@ print("loaded", signal.shape, bkgd.shape, "attempt {attempt}")
 """
 
 
-def _transcript(rng: random.Random, record: dict[str, object], calls: int, failed: bool) -> dict[str, object]:
+def _transcript(rng: random.Random, record: dict[str, Any], calls: int, failed: bool) -> dict[str, Any]:
     roles = ["supervisor", "coder"] + [r for _ in range((calls - 3) // 2) for r in ("debugger", "coder")] + ["reviewer"]
     roles = roles[:calls]
     attempts = []
@@ -85,8 +95,6 @@ def write_generated_run(
     run_dir: Path, models: int = 20, trials: int = 10, steps: tuple[str, ...] = STEP_NAMES, seed: int = 0
 ) -> Path:
     """Write a run of models x steps x trials generated records (with trial folders) into `run_dir`."""
-    from error_classifier.categories import CATEGORIES
-
     rng = random.Random(seed)
     run_dir = Path(run_dir)
     run_id = run_dir.name
@@ -97,56 +105,54 @@ def write_generated_run(
         for step in steps:
             for trial in range(1, trials + 1):
                 roll = rng.random()
-                outcome = "passed" if roll < skill[model] else ("error" if roll > 0.98 else "failed")
-                calls = rng.choice([3, 3, 5, 7]) if outcome != "error" else 1
+                outcome = Outcome.PASSED if roll < skill[model] else (Outcome.ERROR if roll > 0.98 else Outcome.FAILED)
+                calls = rng.choice([3, 3, 5, 7]) if outcome is not Outcome.ERROR else 1
                 trial_dir = run_dir / "trials" / step / f"{safe_name(model)}-trial{trial}"
-                category: dict[str, Any] = {"rule": None, "judge": None, "final": None}
-                if outcome == "failed":
-                    rule = rng.choice(CATEGORIES).name
-                    judge = rule if rng.random() < 0.85 else rng.choice(CATEGORIES).name
-                    category = {
-                        "rule": rule,
-                        "judge": judge,
-                        "final": judge,
-                        "disagree": judge != rule,
-                        "decided_by": "judge",
-                        "rule_id": "generated",
-                        "evidence": ["generated record"],
-                        "judge_model": "generated/judge",
-                        "judge_responses": [f"***{judge}***"],
-                    }
+                category = CategoryVerdict()
+                if outcome is Outcome.FAILED:
+                    rule = rng.choice(list(Category))
+                    judge = rule if rng.random() < 0.85 else rng.choice(list(Category))
+                    category = CategoryVerdict(
+                        rule=rule,
+                        judge=judge,
+                        final=judge,
+                        disagree=judge != rule,
+                        decided_by="judge",
+                        rule_id="generated",
+                        evidence=("generated record",),
+                        judge_model="generated/judge",
+                        judge_responses=(f"***{judge}***",),
+                    )
                 tokens_in, tokens_out = rng.randint(2000, 20000), rng.randint(500, 8000)
-                record = {
-                    "schema_version": RECORD_VERSION,
-                    "run_id": run_id,
-                    "key": trial_key(model, step, trial),
-                    "model": model,
-                    "supervisor_model": model,
-                    "step": step,
-                    "trial": trial,
-                    "outcome": outcome,
-                    "error": "InfrastructureError: generated" if outcome == "error" else "",
-                    "iterations": (calls - 1) // 2,
-                    "max_iterations": 3,
-                    "api_calls": calls,
-                    "tokens": {"user": 500, "input": tokens_in, "output": tokens_out},
-                    "agent_work": (tokens_in + tokens_out - 500) / 500,
-                    "cost_usd": round(rng.uniform(0.001, 0.2), 6),
-                    "duration_s": rng.uniform(5, 300),
-                    "started_at": "2026-11-26T12:00:00+00:00",
-                    "validation": "Step: FAIL" if outcome == "failed" else "",
-                    "category": category,
-                    "hashes": {"dataset": "0" * 64, "golden": "1" * 64, "task_spec": "2" * 64, "prompt": "3" * 64},
-                    "trial_dir": str(trial_dir),
-                    "sandbox": {"backend": "bwrap", "version": "0.8.0", "confined": True},
-                    "logs": {"transcript": str(trial_dir / "logs" / "transcript.json")},
-                    "worker": "",
-                }
+                record = TrialRecord(
+                    run_id=run_id,
+                    key=trial_key(model, step, trial),
+                    model=model,
+                    supervisor_model=model,
+                    step=step,
+                    trial=trial,
+                    outcome=outcome,
+                    error="InfrastructureError: generated" if outcome is Outcome.ERROR else "",
+                    iterations=(calls - 1) // 2,
+                    max_iterations=3,
+                    api_calls=calls,
+                    tokens=Tokens(user=500, input=tokens_in, output=tokens_out),
+                    agent_work=(tokens_in + tokens_out - 500) / 500,
+                    cost_usd=round(rng.uniform(0.001, 0.2), 6),
+                    duration_s=rng.uniform(5, 300),
+                    started_at="2026-11-26T12:00:00+00:00",
+                    validation="Step: FAIL" if outcome is Outcome.FAILED else "",
+                    category=category,
+                    hashes={"dataset": "0" * 64, "golden": "1" * 64, "task_spec": "2" * 64, "prompt": "3" * 64},
+                    trial_dir=str(trial_dir),
+                    sandbox={"backend": "bwrap", "version": "0.8.0", "confined": True},
+                    logs={"transcript": str(trial_dir / "logs" / "transcript.json")},
+                )
                 (trial_dir / "logs").mkdir(parents=True, exist_ok=True)
-                transcript = _transcript(rng, record, calls, outcome == "failed")
-                (trial_dir / "logs" / "transcript.json").write_text(json.dumps(transcript))
+                transcript = _transcript(rng, record_to_json(record), calls, outcome is Outcome.FAILED)
+                write_transcript(trial_dir / "logs" / "transcript.json", transcript)
                 (trial_dir / "logs" / "validation.log").write_text(f"== Validation ({step}) ==\n{outcome.upper()}\n")
-                append_jsonl(run_dir / RESULTS, record)
+                append_record(run_dir / RESULTS, record)
     config = {"run_id": run_id, "generated": True, "models": model_names, "steps": list(steps), "trials": trials}
     (run_dir / "config.json").write_text(json.dumps(config, indent=1) + "\n")
     return run_dir

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from pytest_hepagent.records import Outcome, TrialRecord, record_from_json
 from pytest_hepagent.report.run import trial_page_name
 
 __all__ = ["HtmlReportHooks"]
@@ -25,10 +26,11 @@ class HtmlReportHooks:
         self.record_property = record_property
         self.pages_dir = pages_dir
 
-    def _record(self, report: Any) -> dict[str, Any] | None:
+    def _record(self, report: Any) -> TrialRecord | None:
+        """The trial record the item's report carries (as JSON, what xdist sends), or None."""
         for name, value in getattr(report, "user_properties", ()):
-            if name == self.record_property and isinstance(value, dict):
-                return value
+            if name == self.record_property:
+                return record_from_json(value)
         return None
 
     @pytest.hookimpl(optionalhook=True)
@@ -37,14 +39,11 @@ class HtmlReportHooks:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_row(self, report: Any, cells: list[str]) -> None:
-        record = self._record(report) or {}
-        category = (record.get("category") or {}).get("final") or ""
+        record = self._record(report)
         values = (
-            record.get("model", ""),
-            record.get("step", ""),
-            record.get("trial", ""),
-            category,
-            f"{record['cost_usd']:.4f}" if "cost_usd" in record else "",
+            (record.model, record.step, record.trial, record.category.final or "", f"{record.cost_usd:.4f}")
+            if record is not None
+            else ("",) * len(_COLUMNS)
         )
         cells[2:2] = [f"<td>{escape(str(v))}</td>" for v in values]
 
@@ -53,7 +52,7 @@ class HtmlReportHooks:
         outcome = yield
         report = outcome.get_result()
         record = self._record(item)
-        if record is None or report.when != ("setup" if record.get("outcome") == "error" else "call"):
+        if record is None or report.when != ("setup" if record.outcome is Outcome.ERROR else "call"):
             return
         import pytest_html  # only registered when pytest-html is active
 

@@ -1,25 +1,26 @@
-"""Render a run folder into `index.html` and one page per trial under `trials/`: self-contained, offline."""
+"""Render a run folder into `index.html` and one page per trial under `pages/`: self-contained, offline."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from error_classifier.store import table_one_counts
 from pytest_hepagent.bench.cells import Cell, chain_cells
+from pytest_hepagent.bench.table_one import table_one_counts
+from pytest_hepagent.records import Category, TrialRecord
 from pytest_hepagent.report import svg
 from pytest_hepagent.report.run import RunData, load_run, trial_page_name
 from pytest_hepagent.report.trial_page import HIGHLIGHT_CSS, trial_context
 
-__all__ = ["RenderResult", "render_report"]
+__all__ = ["PAGES", "RenderResult", "render_report"]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-TRIALS = "pages"
+PAGES = "pages"
 """Trial pages go here; `trials/` holds the trial folders themselves."""
 
 
@@ -73,8 +74,8 @@ def _physics_figures(run: RunData) -> list[str]:
 
     from pytest_hepagent.golden.regenerate import cached_solution_dir
 
-    digest = (run.summary.get("hashes") or {}).get("dataset") or next(
-        ((r.get("hashes") or {}).get("dataset") for r in run.records if (r.get("hashes") or {}).get("dataset")), None
+    digest = (run.summary.hashes if run.summary else {}).get("dataset") or next(
+        (r.hashes["dataset"] for r in run.records if r.hashes.get("dataset")), None
     )
     solution = cached_solution_dir(str(digest)) if digest else None
     if solution is None:
@@ -113,16 +114,16 @@ def _trial_rows(run: RunData) -> list[dict[str, Any]]:
     rows = []
     for r in sorted(
         run.records,
-        key=lambda r: (str(r["model"]), run.steps.index(r["step"]) if r["step"] in run.steps else 99, r["trial"]),
+        key=lambda r: (r.model, run.steps.index(r.step) if r.step in run.steps else 99, r.trial),
     ):
-        category = run.categories.get(str(r["key"])) or {}
+        category = run.categories.get(r.key)
         rows.append(
             {
                 "record": r,
-                "page": f"{TRIALS}/{trial_page_name(r)}",
+                "page": f"{PAGES}/{trial_page_name(r)}",
                 "category": run.category(r),
-                "disagree": bool(category.get("disagree")),
-                "tokens": int((r.get("tokens") or {}).get("input", 0)) + int((r.get("tokens") or {}).get("output", 0)),
+                "disagree": category is not None and category.disagree,
+                "tokens": r.tokens.total,
             }
         )
     return rows
@@ -130,12 +131,12 @@ def _trial_rows(run: RunData) -> list[dict[str, Any]]:
 
 def _baseline_changes(run: RunData) -> list[dict[str, Any]]:
     rows = []
-    for v in run.summary.get("gate") or []:
-        run_f = v["passed"] / v["total"] if v.get("total") else 0.0
-        base_f = v["base_passed"] / v["base_total"] if v.get("base_total") else None
+    for v in (run.summary.gate if run.summary else None) or ():
+        run_f = v.passed / v.total if v.total else 0.0
+        base_f = v.base_passed / v.base_total if v.base_total else None
         rows.append(
             {
-                **v,
+                **asdict(v),
                 "run_fraction": run_f,
                 "base_fraction": base_f,
                 "delta": run_f - base_f if base_f is not None else None,
@@ -145,11 +146,11 @@ def _baseline_changes(run: RunData) -> list[dict[str, Any]]:
 
 
 def render_report(run_dir: Path, out_dir: Path | None = None) -> RenderResult:
-    """Write `index.html` and `trials/*.html` for the run in `run_dir` (into `out_dir`, default the run folder)."""
+    """Write `index.html` and `pages/*.html` for the run in `run_dir` (into `out_dir`, default the run folder)."""
     start = time.perf_counter()
     run = load_run(run_dir)
     out = Path(out_dir) if out_dir is not None else Path(run_dir)
-    (out / TRIALS).mkdir(parents=True, exist_ok=True)
+    (out / PAGES).mkdir(parents=True, exist_ok=True)
     env = _environment()
     common = {"css": Markup(HIGHLIGHT_CSS), "run_id": run.run_id}  # Pygments' own stylesheet
     cells = run.cells
@@ -173,7 +174,7 @@ def render_report(run_dir: Path, out_dir: Path | None = None) -> RenderResult:
         **common,
         run=run,
         summary=run.summary,
-        config=run.config.get("config") or run.summary.get("config") or run.config,
+        config=run.config.get("config") or (run.summary.config if run.summary else None) or run.config,
         cells=cells,
         chains=chain_cells(run.records),
         total_cost=sum(c.cost_usd for c in cells),
@@ -190,30 +191,25 @@ def render_report(run_dir: Path, out_dir: Path | None = None) -> RenderResult:
     (out / "index.html").write_text(index, encoding="utf-8", errors="backslashreplace")
     trial_template = env.get_template("trial.html.j2")
     for record in run.records:
-        context = trial_context(record, run.categories.get(str(record["key"])))
+        context = trial_context(record, run.categories.get(record.key))
         page = trial_template.render(**common, **context)
-        (out / TRIALS / trial_page_name(record)).write_text(page, encoding="utf-8", errors="backslashreplace")
+        (out / PAGES / trial_page_name(record)).write_text(page, encoding="utf-8", errors="backslashreplace")
     return RenderResult(out / "index.html", len(run.records), time.perf_counter() - start)
 
 
-def _sandboxes(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _sandboxes(records: list[TrialRecord]) -> list[dict[str, Any]]:
     """The sandboxes the run's trials ran in (backend, version, confined), with how many trials each."""
     found: dict[tuple[str, str, bool], int] = {}
     for r in records:
-        sb = r.get("sandbox")
-        sb = sb if isinstance(sb, dict) else {}
+        sb = r.sandbox
         key = (str(sb.get("backend") or "unknown"), str(sb.get("version") or ""), sb.get("confined") is not False)
         found[key] = found.get(key, 0) + 1
     return [{"backend": b, "version": v, "confined": c, "trials": n} for (b, v, c), n in found.items()]
 
 
 def _definitions() -> dict[str, str]:
-    from error_classifier.categories import CATEGORIES
-
-    return {c.name: c.definition for c in CATEGORIES}
+    return {c.value: c.definition for c in Category}
 
 
 def _category_names() -> list[str]:
-    from error_classifier.categories import CATEGORIES
-
-    return [c.name for c in CATEGORIES]
+    return [c.value for c in Category]

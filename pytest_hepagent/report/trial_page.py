@@ -7,8 +7,6 @@ or through Pygments, which escapes what it highlights.
 from __future__ import annotations
 
 import difflib
-import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,9 @@ from markupsafe import Markup
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import DiffLexer, PythonLexer
+
+from pytest_hepagent.errors import HepAgentError
+from pytest_hepagent.records import CategoryVerdict, TrialRecord, read_transcript
 
 __all__ = ["HIGHLIGHT_CSS", "trial_context"]
 
@@ -39,19 +40,16 @@ def _read(path: Path) -> str:
         return ""
 
 
-def _transcript(record: Mapping[str, Any]) -> tuple[dict[str, Any], Path | None]:
-    logs = record.get("logs") or {}
-    candidates = [logs.get("transcript")] if logs.get("transcript") else []
-    if record.get("trial_dir"):
-        candidates.append(str(Path(str(record["trial_dir"])) / "logs" / "transcript.json"))
+def _transcript(record: TrialRecord) -> tuple[dict[str, Any], Path | None]:
+    candidates = [record.logs["transcript"]] if record.logs.get("transcript") else []
+    if record.trial_dir:
+        candidates.append(str(Path(record.trial_dir) / "logs" / "transcript.json"))
     for candidate in candidates:
-        path = Path(str(candidate))
+        path = Path(candidate)
         try:
-            data = json.loads(path.read_bytes().decode("utf-8", errors="replace"))
-        except (OSError, ValueError):
+            return read_transcript(path), path.parent
+        except (OSError, HepAgentError):
             continue
-        if isinstance(data, dict):
-            return data, path.parent
     return {}, None
 
 
@@ -67,7 +65,7 @@ def _diff(before: str, after: str, a: int, b: int) -> Markup:
     return Markup(highlight(_clip(text), DiffLexer(), _FORMATTER))  # Pygments escapes its input
 
 
-def trial_context(record: Mapping[str, Any], category: Mapping[str, Any] | None) -> dict[str, Any]:
+def trial_context(record: TrialRecord, category: CategoryVerdict | None) -> dict[str, Any]:
     """The template context of a trial page."""
     transcript, logs_dir = _transcript(record)
     agent: dict[str, Any] = transcript["agent"] if isinstance(transcript.get("agent"), dict) else {}
@@ -124,10 +122,10 @@ def trial_context(record: Mapping[str, Any], category: Mapping[str, Any] | None)
     validation_log = _read(logs_dir / "validation.log") if logs_dir else ""
     return {
         "record": record,
-        "category": dict(category or {}),
+        "category": category or CategoryVerdict(),
         "calls": calls,
         "attempts": attempts,
-        "validation_log": validation_log or str(record.get("validation") or ""),
+        "validation_log": validation_log or record.validation,
         "user_prompt": _clip(agent.get("user_prompt")),
         "logs_found": logs_dir is not None,
     }

@@ -27,13 +27,13 @@ from functools import cache
 from pathlib import Path
 from typing import IO, Any
 
-from pytest_hepagent.compare.untrusted import json_depth
 from pytest_hepagent.errors import InfrastructureError
 from pytest_hepagent.sandbox import excepthook
 from pytest_hepagent.sandbox.backends import Job, Sandbox, SandboxUnavailable, get_sandbox
 from pytest_hepagent.sandbox.cgroups import Cgroup, create_cgroup
 from pytest_hepagent.sandbox.limits import Limits
 from pytest_hepagent.sandbox.trial_files import disk_usage
+from pytest_hepagent.sandbox.untrusted import json_depth
 
 __all__ = ["DEFAULT_LIMITS", "ExecutionResult", "StuckProcesses", "check_sandbox", "run_confined"]
 

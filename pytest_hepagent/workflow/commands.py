@@ -15,8 +15,9 @@ from typing import Any
 
 import click
 
-from pytest_hepagent.bench.store import write_json  # atomic: a killed job leaves no half record
-from pytest_hepagent.cli_options import SANDBOX_OPTION
+from pytest_hepagent.cli_options import DATA_OPTION, SANDBOX_OPTION, dataset_of
+from pytest_hepagent.options import click_option
+from pytest_hepagent.records import read_record, write_json, write_record  # atomic: a killed job leaves no half file
 from pytest_hepagent.sandbox.trial_files import remove_tree
 
 __all__ = ["bench_merge", "bench_prepare", "bench_trial", "step", "workflow"]
@@ -28,11 +29,13 @@ SNAKEFILE_PACKAGE = "pytest_hepagent.workflow_files"
 @click.command("step")
 @click.argument("step_name", metavar="STEP")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True, help="The analysis folder")
-@click.option("--data", type=click.Path(path_type=Path), default=None, help="GamGam files (default: synthetic)")
-@click.option("--model", default=None, help="An agent does the step (default: the reference implementation)")
-@click.option("--max-iterations", type=int, default=3, show_default=True)
+@DATA_OPTION
+@click_option(
+    "model", dest="model", multiple=False, default=None, help="An agent does the step (default: the reference code)"
+)
+@click_option("max-iterations")
 @click.option("--cassette", type=click.Path(path_type=Path, dir_okay=False), default=None, help="For hepagent/replay")
-@click.option("--api-base", default=None, help="OpenAI-compatible server for openai/<name> models")
+@click_option("api-base")
 @SANDBOX_OPTION
 def step(
     step_name: str,
@@ -50,15 +53,15 @@ def step(
     the next step. Its record goes to OUT/records/STEP.json. Exit 0 passed, 1 failed, 3 infrastructure error.
     """
     from pytest_hepagent.analysis.reference import run_step, step_by_name
-    from pytest_hepagent.cli import _dataset
 
     name = step_by_name(step_name).name
-    dataset = _dataset(data)
+    dataset = dataset_of(data)
     out.mkdir(parents=True, exist_ok=True)
     if model is None:
         run = run_step(name, dataset, out)
         click.echo(f"{name}: reference outputs in {out} ({run.seconds[name]:.1f} s)")
         return
+    from error_classifier import trial_classifier
     from pytest_hepagent.bench.config import BenchmarkConfig
     from pytest_hepagent.bench.execute import pass_on_outputs, run_benchmark_trial, run_hashes, step_hashes
     from pytest_hepagent.llm.gateway import GatewaySettings
@@ -71,10 +74,12 @@ def step(
     ).check()  # fmt: skip
     folder = out / "trials" / name
     remove_tree(folder)  # a re-run of this rule starts afresh (the folder is an agent's: never follow its links)
+    classifier = trial_classifier(solution_dir=env.solution_dir, gateway=env.gateway, api_base=api_base)
     result, record = run_benchmark_trial(
-        bench, env, model, name, 1, step_hashes(run_hashes(env), name), folder=folder, inputs_dir=out
-    )
-    write_json(out / "records" / f"{name}.json", record)
+        bench, env, model, name, 1, step_hashes(run_hashes(env), name), folder=folder, inputs_dir=out,
+        classifier=classifier,
+    )  # fmt: skip
+    write_record(out / "records" / f"{name}.json", record)
     click.echo(result.validation.summary() if result.validation else result.error)
     if result.outcome == "passed":
         pass_on_outputs(result, env, out)
@@ -83,15 +88,14 @@ def step(
 
 @click.command("bench-prepare")
 @click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
-@click.option("--data", type=click.Path(path_type=Path), default=None, help="GamGam files (default: synthetic)")
+@DATA_OPTION
 @SANDBOX_OPTION
 def bench_prepare(run_dir: Path, data: Path | None, sandbox: str) -> None:
     """Prepare data, goldens and the sandbox once for a matrix run in RUN_DIR (before its trial jobs start)."""
     from pytest_hepagent.bench.execute import run_hashes
-    from pytest_hepagent.cli import _dataset
     from pytest_hepagent.trial import TrialEnvironment
 
-    env = TrialEnvironment.create(_dataset(data), sandbox=sandbox)
+    env = TrialEnvironment.create(dataset_of(data), sandbox=sandbox)
     prepared = {
         "data_dir": str(env.dataset.root),
         "solution_dir": str(env.solution_dir),
@@ -104,7 +108,7 @@ def bench_prepare(run_dir: Path, data: Path | None, sandbox: str) -> None:
 
 
 def _prepared_environment(run_dir: Path, api_base: str | None) -> tuple[Any, dict[str, str]]:
-    from pytest_hepagent.bench.config import ConfigError
+    from pytest_hepagent.errors import ConfigError
     from pytest_hepagent.llm.gateway import GatewaySettings
     from pytest_hepagent.trial import TrialEnvironment
 
@@ -126,15 +130,15 @@ def _prepared_environment(run_dir: Path, api_base: str | None) -> tuple[Any, dic
 
 @click.command("bench-trial")
 @click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
-@click.option("--model", required=True)
+@click_option("model", dest="model", multiple=False, default=None, required=True)
 @click.option("--step", "step_name", required=True)
 @click.option("--trial", type=int, required=True)
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Where the record goes")
-@click.option("--replay", type=click.Path(path_type=Path), default=None, help="Cassettes for hepagent/replay")
-@click.option("--judge-model", default=None)
-@click.option("--supervisor-model", default=None)
-@click.option("--max-iterations", type=int, default=3, show_default=True)
-@click.option("--api-base", default=None)
+@click_option("replay")
+@click_option("judge-model")
+@click_option("supervisor-model")
+@click_option("max-iterations")
+@click_option("api-base")
 def bench_trial(
     run_dir: Path,
     model: str,
@@ -149,17 +153,17 @@ def bench_trial(
 ) -> None:
     """One trial of a matrix run in RUN_DIR; its record goes to OUT. A trial the run already holds (passed or
     failed, in RUN_DIR/results.jsonl) is not run again: its record is reused (resume)."""
+    from error_classifier import trial_classifier
     from pytest_hepagent.bench.config import BenchmarkConfig
     from pytest_hepagent.bench.execute import run_benchmark_trial, step_hashes
-    from pytest_hepagent.bench.records import trial_key
-    from pytest_hepagent.bench.store import RESULTS, latest_records, read_records
+    from pytest_hepagent.records import RESULTS, latest_records, read_records, trial_key
 
     key = trial_key(model, step_name, trial)
     results = run_dir / RESULTS
-    done = [r for r in latest_records(read_records(results)) if r["key"] == key] if results.is_file() else []
-    if done and done[0]["outcome"] in ("passed", "failed"):
-        write_json(out, done[0])
-        click.echo(f"{key}: already in {results} ({done[0]['outcome']}); not run again")
+    done = [r for r in latest_records(read_records(results)) if r.key == key] if results.is_file() else []
+    if done and done[0].judged:
+        write_record(out, done[0])
+        click.echo(f"{key}: already in {results} ({done[0].outcome}); not run again")
         return
     bench = BenchmarkConfig(
         models=(model,), steps=(step_name,), trials=trial, max_iterations=max_iterations, replay=replay,
@@ -169,10 +173,14 @@ def bench_trial(
     env, hashes = _prepared_environment(run_dir, api_base)
     if model == "hepagent/replay" and bench.cassette_for(step_name, trial) is None:
         raise click.UsageError(f"--replay: no cassette for {step_name} trial {trial} in {replay}")
-    result, record = run_benchmark_trial(
-        bench, env, model, step_name, trial, step_hashes(hashes, step_name), worker=os.environ.get("SLURM_JOB_ID", "")
+    classifier = trial_classifier(
+        solution_dir=env.solution_dir, judge_model=judge_model, gateway=env.gateway, api_base=api_base
     )
-    write_json(out, record)
+    result, record = run_benchmark_trial(
+        bench, env, model, step_name, trial, step_hashes(hashes, step_name),
+        worker=os.environ.get("SLURM_JOB_ID", ""), classifier=classifier,
+    )  # fmt: skip
+    write_record(out, record)
     click.echo(f"{key}: {result.outcome}" + (f" ({result.error})" if result.error else ""))
 
 
@@ -182,32 +190,32 @@ def bench_trial(
 def bench_merge(run_dir: Path, records: tuple[Path, ...]) -> None:
     """Merge the jobs' RECORDS into RUN_DIR/results.jsonl (skipping trials it holds), write summary.json and the
     HTML report: the same run format as a pytest run."""
-    from pytest_hepagent.bench.cells import cells_from_records, summary_dict
+    from pytest_hepagent.bench.cells import cells_from_records, run_summary
     from pytest_hepagent.bench.config import BenchmarkConfig
     from pytest_hepagent.bench.execute import summary_extra
-    from pytest_hepagent.bench.store import ResultsStore, latest_records
+    from pytest_hepagent.records import ResultsStore, latest_records
     from pytest_hepagent.report import render_report
 
     store = ResultsStore(run_dir)
-    held = {r["key"]: r for r in latest_records(store.records())}
+    held = {r.key: r for r in latest_records(store.records())}
     added = 0
     for path in records:
-        record = json.loads(path.read_text())
-        if record["key"] in held and held[record["key"]]["outcome"] in ("passed", "failed"):
+        record = read_record(path)
+        if record.key in held and held[record.key].judged:
             continue
         store.append(record)
-        held[record["key"]] = record
+        held[record.key] = record
         added += 1
     merged = latest_records(store.records())
     env, hashes = _prepared_environment(run_dir, None) if (run_dir / PREPARED).is_file() else (None, {})
     bench = BenchmarkConfig(
-        models=tuple(sorted({r["model"] for r in merged})) or ("hepagent/oracle",),
-        steps=tuple(dict.fromkeys(r["step"] for r in merged)) or ("root_inspection",),
+        models=tuple(sorted({r.model for r in merged})) or ("hepagent/oracle",),
+        steps=tuple(dict.fromkeys(r.step for r in merged)) or ("root_inspection",),
         report_dir=run_dir.parent,
         run_id=run_dir.name,
     )
     extra = summary_extra(bench, env, hashes)
-    store.write_summary(summary_dict(run_dir.name, cells_from_records(merged), None, extra))
+    store.write_summary(run_summary(run_dir.name, cells_from_records(merged), None, extra))
     report = render_report(run_dir)
     click.echo(f"{added} records added, {len(merged)} in {store.results_path}; report: {report.index}")
 
