@@ -62,13 +62,25 @@ def generate(directory: Path | None, seed: int, mc_scale: float, data_scale: flo
 @click.option("--base-url", default=None, help="Mirror of the 2020 GamGam release (default: the CERN open data URL)")
 @click.option("--sample", "samples", multiple=True, help="Only these samples (e.g. data_A, signal_ggH); repeatable")
 @click.option("--retries", type=int, default=3, show_default=True, help="Resume attempts per file")
-def download(directory: Path, base_url: str | None, samples: tuple[str, ...], retries: int) -> None:
-    """Fetch the real 2020 GamGam files into DIRECTORY (resumable, size-checked)."""
+@click.option(
+    "--checksums",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="Checksum list of the release (lines `ALGO:HEX  PATH`, e.g. adler32 as its record publishes): each file "
+    "it names must match",
+)
+def download(
+    directory: Path, base_url: str | None, samples: tuple[str, ...], retries: int, checksums: Path | None
+) -> None:
+    """Fetch the real 2020 GamGam files into DIRECTORY (resumable, size-checked, checksum-checked where known)."""
     from pytest_hepagent.data.download import download as fetch
+    from pytest_hepagent.data.download import read_checksums
     from pytest_hepagent.data.schema import BASE_URL, SAMPLES, sample_by_name
 
     chosen = [sample_by_name(s) for s in samples] if samples else list(SAMPLES)
-    for result in fetch(directory, base_url or BASE_URL, chosen, retries=retries, progress=sys.stderr.isatty()):
+    known = read_checksums(checksums) if checksums is not None else None
+    progress = sys.stderr.isatty()
+    for result in fetch(directory, base_url or BASE_URL, chosen, retries=retries, progress=progress, checksums=known):
         state = "already complete" if result.skipped else f"{result.bytes} bytes"
         click.echo(f"{result.path}: {state}")
 

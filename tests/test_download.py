@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pytest_hepagent.data import Dataset
-from pytest_hepagent.data.download import download, download_file
+from pytest_hepagent.data.download import download, download_file, file_checksum, read_checksums
 from pytest_hepagent.data.schema import SAMPLES
 from pytest_hepagent.errors import DataError
 
@@ -185,3 +185,65 @@ def test_the_download_command_fetches_chosen_samples_and_exits_2_on_a_bad_one(
     )  # fmt: skip
     assert bad.returncode == 2
     assert bad.stderr.startswith("error: ") and "data_Z" in bad.stderr and len(bad.stderr.splitlines()) == 1
+
+
+def _checksum_list(tmp_path: Path, lines: list[str]) -> Path:
+    path = tmp_path / "checksums.txt"
+    path.write_text("# the release's checksums\n" + "\n".join(lines) + "\n")
+    return path
+
+
+def test_files_are_checked_against_the_published_checksums(
+    server: tuple[str, Behaviour], small_dataset: Dataset, tmp_path: Path
+) -> None:
+    import hashlib
+    import zlib
+
+    url, _ = server
+    a, b = small_dataset.paths["data_A"], small_dataset.paths["data_B"]
+    adler = f"adler32:{zlib.adler32(a.read_bytes()):08x}"
+    sha = hashlib.sha256(b.read_bytes()).hexdigest()
+    listed = read_checksums(
+        _checksum_list(tmp_path, [f"{adler}  Data/data_A.GamGam.root", f"{sha}  ./Data/data_B.GamGam.root"])
+    )
+    assert listed == {"Data/data_A.GamGam.root": adler, "Data/data_B.GamGam.root": f"sha256:{sha}"}
+    chosen = [s for s in SAMPLES if s.relpath in listed]
+    results = download(tmp_path / "out", url, chosen, progress=False, checksums=listed)
+    assert [r.checksum for r in results] == [adler, f"sha256:{sha}"]
+    assert file_checksum(results[0].path, "adler32") == adler
+    again = download(tmp_path / "out", url, chosen, progress=False, checksums=listed)
+    assert all(r.skipped for r in again)
+
+
+def test_a_file_that_does_not_match_its_checksum_is_kept_aside_and_refused(
+    server: tuple[str, Behaviour], small_dataset: Dataset, tmp_path: Path
+) -> None:
+    url, _ = server
+    source = small_dataset.paths["data_C"]
+    target = tmp_path / source.name
+    wrong = "adler32:00000001"
+    with pytest.raises(DataError) as exc:
+        download_file(url + "Data/" + source.name, target, progress=False, checksum=wrong)
+    message = str(exc.value)
+    assert "\n" not in message and f"the release publishes {wrong}" in message and "download it again" in message
+    assert not target.exists() and not target.with_name(target.name + ".part").exists()
+    kept = target.with_name(target.name + ".corrupt")
+    assert kept.read_bytes() == source.read_bytes()  # nothing is lost: the bytes stay for inspection
+    target.write_bytes(source.read_bytes())  # a complete file of the right size but the wrong contents
+    with pytest.raises(DataError, match=r"does not match the published checksum adler32:00000001; delete it"):
+        download_file(url + "Data/" + source.name, target, progress=False, checksum=wrong)
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("crc32:1234  Data/x.root", "not a checksum line ('crc32:1234  Data/x.root')"),
+        ("adler32:xyz  Data/x.root", "not a checksum line"),
+        ("just-a-path", "not a checksum line"),
+    ],
+)
+def test_a_bad_checksum_list_is_a_one_line_error_naming_the_line(tmp_path: Path, line: str, problem: str) -> None:
+    path = _checksum_list(tmp_path, [line])
+    with pytest.raises(DataError) as exc:
+        read_checksums(path)
+    assert str(exc.value).startswith(f"{path}:2: {problem}") and "adler32, md5, sha256" in str(exc.value)

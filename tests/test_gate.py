@@ -156,6 +156,18 @@ def test_alpha_is_five_percent() -> None:
     assert gate([cell(15, 5)], [cell(19, 1)], alpha=0.1)[0].verdict == "REGRESSED"
 
 
+def test_a_p_value_of_exactly_alpha_is_no_drop_and_too_few_trials_to_tell() -> None:
+    # 0/1 against 19/19: p = 1/20 exactly; not below 5%, so no drop, and since even 0/1 cannot be told from the
+    # baseline, the cell cannot be decided
+    (v,) = gate([cell(0, 1)], [cell(19, 0)])
+    assert v.p_value == 0.05
+    assert v.verdict == "INCONCLUSIVE"
+    assert v.reason == "too few trials: even 0/1 would give p = 0.05"
+    (v,) = gate([cell(2, 2)], [cell(12, 0)])  # 2/4 against 12/12 is p = 0.05 too; 0/4 would be a drop
+    assert (v.passed, v.total, v.p_value) == (2, 4, 0.05)
+    assert gate([cell(2, 2)], [cell(12, 0)])[0].verdict == "OK"
+
+
 def test_too_few_trials_is_inconclusive_with_the_p_of_zero_successes() -> None:
     (v,) = gate([cell(1, 0)], [cell(18, 2)])
     lowest = stats.fisher_exact([[0, 1], [18, 2]], alternative="less").pvalue

@@ -33,7 +33,7 @@ def test_wilson_interval_values_worked_by_hand() -> None:
 
 def test_wilson_interval_at_another_confidence_level() -> None:
     expected = stats.binomtest(3, 10).proportion_ci(confidence_level=0.90, method="wilson")
-    assert wilson_interval(3, 10, z=stats.norm.ppf(0.95)) == pytest.approx((expected.low, expected.high), abs=1e-12)
+    assert wilson_interval(3, 10, confidence=0.90) == pytest.approx((expected.low, expected.high), abs=1e-12)
 
 
 @given(st.integers(1, 400).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))))
@@ -106,8 +106,9 @@ def test_rounding_never_takes_a_p_value_or_a_bound_out_of_zero_to_one() -> None:
     assert wilson_interval(0, 21)[0] == 0.0
 
 
-def test_no_small_table_gives_a_p_value_of_exactly_five_percent() -> None:
-    """The gate's `p < alpha` and `p <= alpha` (and `>=` for the INCONCLUSIVE test) agree unless p is exactly 0.05."""
+def test_the_tables_whose_p_value_is_exactly_five_percent() -> None:
+    """Where the gate's `p < alpha` and `p <= alpha` (and `>=` for INCONCLUSIVE) differ: the one-sided p of these
+    tables is exactly 1/20 (e.g. 0/1 against 19/19: one way in twenty to draw the one failure)."""
     hits = [
         (k, n, bk, bn)
         for n in range(1, 21)
@@ -116,4 +117,47 @@ def test_no_small_table_gives_a_p_value_of_exactly_five_percent() -> None:
         for bk in range(bn + 1)
         if fisher_drop_pvalue(k, n, bk, bn) == 0.05
     ]
-    assert hits == []
+    assert hits == [(0, 1, 19, 19), (0, 2, 12, 14), (2, 4, 12, 12), (0, 12, 2, 4), (0, 19, 1, 1)]
+    assert [stats.fisher_exact([[k, n - k], [bk, bn - bk]], alternative="less").pvalue for k, n, bk, bn in hits] == [
+        0.05
+    ] * 5
+
+
+def _wilson_before(passed: int, total: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """The hand-written interval the harness used before it called scipy.stats: its numbers must not change."""
+    if total == 0:
+        return 0.0, 1.0
+    p = passed / total
+    denominator = 1 + z * z / total
+    centre = (p + z * z / (2 * total)) / denominator
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _fisher_before(passed: int, total: int, base_passed: int, base_total: int) -> float:
+    """The hand-written one-sided Fisher p-value of before, likewise."""
+    successes, n = passed + base_passed, total + base_total
+    if total == 0 or base_total == 0:
+        return 1.0
+
+    def log_choose(a: int, b: int) -> float:
+        return math.lgamma(a + 1) - math.lgamma(b + 1) - math.lgamma(a - b + 1)
+
+    low, high = max(0, successes - base_total), min(total, successes)
+    denominator = log_choose(n, total)
+    terms = range(low, min(passed, high) + 1)
+    return min(
+        1.0, sum(math.exp(log_choose(successes, k) + log_choose(n - successes, total - k) - denominator) for k in terms)
+    )
+
+
+def test_the_numbers_are_todays_for_every_small_count() -> None:
+    for total in range(61):
+        for passed in range(total + 1):
+            assert wilson_interval(passed, total) == pytest.approx(_wilson_before(passed, total), abs=1e-12)
+    for total in range(13):
+        for passed in range(total + 1):
+            for base_total in range(13):
+                for base_passed in range(base_total + 1):
+                    now = fisher_drop_pvalue(passed, total, base_passed, base_total)
+                    assert now == pytest.approx(_fisher_before(passed, total, base_passed, base_total), abs=1e-12)

@@ -17,8 +17,8 @@ token counts a provider cannot have are counted here.
 
 Rate limits, 5xx answers, dropped connections and malformed bodies are retried with exponential backoff, up to
 `max_retries`; a timeout is retried at most `timeout_retries` times (a model too slow for the timeout stays too
-slow). litellm's own `num_retries` needs `tenacity`, which it does not install, so it is set to 0. When the retries
-are spent, or for an error no retry can fix, the call raises `InfrastructureError`: never a model failure. What the
+slow); tenacity repeats the attempts. litellm's own `num_retries` is 0: these retries know the trial's deadline and
+the shared limiter, and two layers would multiply the attempts. When the retries are spent, or for an error no retry can fix, the call raises `InfrastructureError`: never a model failure. What the
 conversation holds is another matter: a context-window overflow raises `ContextWindowExceeded`, a refusal (content
 policy, any other 400) `ProviderRefused`, and the trial's deadline passing `LimitReached`; the agent loop decides
 whose they are (see `agent/loop.py`).
@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import cache, partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_hepagent.errors import (
     ContextWindowExceeded,
@@ -51,6 +51,9 @@ from pytest_hepagent.errors import (
 )
 from pytest_hepagent.llm.limiter import CallLimiter, ProviderStalled, limiter_for
 from pytest_hepagent.llm.pricing import override_price
+
+if TYPE_CHECKING:
+    import tenacity
 
 __all__ = [
     "DEFAULT_MAX_OUTPUT_TOKENS",
@@ -343,6 +346,95 @@ def _finish_reason(response: Any) -> str:
     return "length" if reason in ("length", "max_tokens") else reason
 
 
+class _TryAgain(Exception):
+    """A failed attempt worth another one after `wait_s` seconds."""
+
+    def __init__(self, error: Exception, wait_s: float) -> None:
+        super().__init__(str(error))
+        self.error, self.wait_s = error, wait_s
+
+
+def _exception(state: tenacity.RetryCallState) -> Any:
+    assert state.outcome is not None  # tenacity asks for the wait after a failed attempt
+    return state.outcome.exception()
+
+
+@dataclass
+class _Call:
+    """One call's attempts, for tenacity to repeat: each attempt either answers, raises what ends the call (a final
+    error, the trial's deadline, retries spent) or raises `_TryAgain` with the backoff it needs."""
+
+    model: str
+    messages: list[Message]
+    kwargs: dict[str, Any]
+    settings: GatewaySettings
+    limiter: CallLimiter
+    deadline: float | None
+    litellm: Any
+    raise_final: Callable[[Any, Exception, str], None]
+    attempts: int = 0
+    timeouts: int = 0
+    waited: float = 0.0
+    """Time spent waiting for a slot or a backoff: it moves the trial's deadline on."""
+
+    def attempt(self) -> tuple[Any, str, float]:
+        """(response, text, when the call started)."""
+        model, settings, deadline = self.model, self.settings, self.deadline
+        self.attempts += 1
+        timeout = settings.timeout_s
+        if deadline is not None:
+            left = deadline + self.waited - time.monotonic()
+            if left <= 0:
+                raise LimitReached("time", f"{model}: the trial's time limit was reached before this call")
+            # whole seconds: litellm keys its cached HTTP client on the timeout, a new one per value
+            timeout = min(timeout, float(math.ceil(left)))
+        queued = time.monotonic()
+        try:
+            self.limiter.acquire()
+            call_start = time.monotonic()
+            self.waited += call_start - queued
+            with _warnings_logged():
+                call = partial(self.litellm.completion, model=model, messages=self.messages, **self.kwargs)
+                response = _within(timeout, partial(call, timeout=timeout), self.limiter)
+            text = _text(self.litellm, response, model)
+        except ProviderStalled as exc:
+            raise InfrastructureError(f"{model}: {exc}") from exc
+        except Exception as exc:
+            raise self._verdict(exc, timeout) from exc
+        self.limiter.succeeded()
+        return response, text, call_start
+
+    def _verdict(self, exc: Exception, timeout: float) -> Exception:
+        """What a failed attempt becomes: a final error, or `_TryAgain` with its backoff."""
+        litellm, model, settings = self.litellm, self.model, self.settings
+        self.raise_final(litellm, exc, model)
+        if isinstance(exc, (litellm.Timeout, CallTimedOut)):
+            if self.deadline is not None and time.monotonic() >= self.deadline + self.waited - 0.05:
+                return LimitReached("time", f"{model}: the trial's time limit was reached during a call")
+            self.timeouts += 1
+            if self.timeouts > settings.timeout_retries:
+                return InfrastructureError(
+                    f"{model}: call timed out {self.timeouts} times (after {timeout:.0f} s each), not retried "
+                    f"again: {_one_line(exc)}"
+                )
+        elif not _retryable(litellm, exc) or self.attempts - self.timeouts > settings.max_retries:
+            why = "not retryable" if not _retryable(litellm, exc) else "retries exhausted"
+            return InfrastructureError(
+                f"{model}: call failed after {self.attempts} attempt(s), {why}: {_one_line(exc)}"
+            )
+        wait = min(settings.backoff_max_s, settings.backoff_s * 2 ** (self.attempts - 1))
+        wait *= random.uniform(0.5, 1.0)
+        if isinstance(exc, litellm.RateLimitError) or getattr(exc, "status_code", None) == 429:
+            wait = max(wait, min(settings.backoff_max_s, _retry_after(exc) or 0.0))
+            self.limiter.rate_limited(wait)
+        return _TryAgain(exc, wait)
+
+    def before_sleep(self, state: tenacity.RetryCallState) -> None:
+        again = _exception(state)
+        log.warning("%s: %s; retrying in %.2f s", self.model, _one_line(again.error), again.wait_s)
+        self.waited += again.wait_s
+
+
 class Gateway:
     """Completes chat messages with any model; see the module docstring."""
 
@@ -384,58 +476,20 @@ class Gateway:
         if base:
             kwargs["api_base"] = base
             kwargs.setdefault("api_key", os.environ.get("OPENAI_API_KEY", "not-needed"))
+        import tenacity  # with litellm, only for live models
+
         limiter = limiter_for(model, base, settings.max_connections)
-        attempts = timeouts = 0
-        waited = 0.0
+        call = _Call(model, list(messages), kwargs, settings, limiter, deadline, litellm, self._raise_final)
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_TryAgain),
+            wait=lambda state: _exception(state).wait_s,
+            sleep=self._sleep,
+            before_sleep=call.before_sleep,
+            reraise=True,
+        )
         start = time.monotonic()
-        while True:
-            attempts += 1
-            timeout = settings.timeout_s
-            if deadline is not None:
-                left = deadline + waited - time.monotonic()
-                if left <= 0:
-                    raise LimitReached("time", f"{model}: the trial's time limit was reached before this call")
-                # whole seconds: litellm keys its cached HTTP client on the timeout, a new one per value
-                timeout = min(timeout, float(math.ceil(left)))
-            queued = time.monotonic()
-            try:
-                limiter.acquire()
-                call_start = time.monotonic()
-                waited += call_start - queued
-                with _warnings_logged():
-                    call = partial(litellm.completion, model=model, messages=list(messages), **kwargs)
-                    response = _within(timeout, partial(call, timeout=timeout), limiter)
-                text = _text(litellm, response, model)
-                limiter.succeeded()
-                break
-            except ProviderStalled as exc:
-                raise InfrastructureError(f"{model}: {exc}") from exc
-            except Exception as exc:
-                self._raise_final(litellm, exc, model)
-                if isinstance(exc, (litellm.Timeout, CallTimedOut)):
-                    if deadline is not None and time.monotonic() >= deadline + waited - 0.05:
-                        raise LimitReached(
-                            "time", f"{model}: the trial's time limit was reached during a call"
-                        ) from exc
-                    timeouts += 1
-                    if timeouts > settings.timeout_retries:
-                        raise InfrastructureError(
-                            f"{model}: call timed out {timeouts} times (after {timeout:.0f} s each), not retried "
-                            f"again: {_one_line(exc)}"
-                        ) from exc
-                elif not _retryable(litellm, exc) or attempts - timeouts > settings.max_retries:
-                    why = "not retryable" if not _retryable(litellm, exc) else "retries exhausted"
-                    raise InfrastructureError(
-                        f"{model}: call failed after {attempts} attempt(s), {why}: {_one_line(exc)}"
-                    ) from exc
-                wait = min(settings.backoff_max_s, settings.backoff_s * 2 ** (attempts - 1))
-                wait *= random.uniform(0.5, 1.0)
-                if isinstance(exc, litellm.RateLimitError) or getattr(exc, "status_code", None) == 429:
-                    wait = max(wait, min(settings.backoff_max_s, _retry_after(exc) or 0.0))
-                    limiter.rate_limited(wait)
-                log.warning("%s: %s; retrying in %.2f s", model, _one_line(exc), wait)
-                self._sleep(wait)
-                waited += wait
+        response, text, call_start = retrying(call.attempt)
+        attempts, waited = call.attempts, call.waited
         usage = getattr(response, "usage", None)
         input_tokens = _count(getattr(usage, "prompt_tokens", 0))
         output_tokens = _count(getattr(usage, "completion_tokens", 0))
