@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKER_IMPORTS = (
     # What a pytest-xdist worker of a benchmark run imports before its first trial: the plugin, the session, the
     # engine that runs and records a trial (present under these names in every revision compared).
-    "import pytest, pytest_hepagent.plugin, pytest_hepagent.plugin_session, pytest_hepagent.bench.execute, "
-    "pytest_hepagent.bench.cells"
+    "import pytest, pytest_hepagent.plugin, pytest_hepagent.plugin_session, pytest_hepagent.matrix.execute, "
+    "pytest_hepagent.matrix.cells"
 )
 
 

@@ -117,7 +117,7 @@ def trial_classifier(
     gateway: Any = None,
     api_base: str | None = None,
 ) -> Callable[[Path, dict[str, Any]], CategoryVerdict | None]:
-    """The function a benchmark run classifies its failed trials with (`bench.execute.Classifier`): the rules, and
+    """The function a benchmark run classifies its failed trials with (`matrix.execute.Classifier`): the rules, and
     the judge `judge_model` through `gateway` when given."""
 
     def classify(trial_dir: Path, result: dict[str, Any]) -> CategoryVerdict | None:

@@ -36,7 +36,7 @@ def classify_command(
     New verdicts are appended to RUN_DIR/classifications.jsonl; results.jsonl is not touched.
     """
     from error_classifier.store import reclassify_run
-    from pytest_hepagent.bench.table_one import table_one
+    from pytest_hepagent.matrix.table_one import table_one
     from pytest_hepagent.records import RESULTS, current_categories, read_run
 
     _check_judge(judge_model)

@@ -25,7 +25,7 @@ from pytest_hepagent.records import read_transcript
 
 __all__ = [
     "HELPERS",
-    "Attempt",
+    "AttemptEvidence",
     "Evidence",
     "ExceptionInfo",
     "Frame",
@@ -87,7 +87,7 @@ class ExceptionInfo:
 
 
 @dataclass(frozen=True)
-class Attempt:
+class AttemptEvidence:
     iteration: int
     code: str
     ran: bool
@@ -102,10 +102,6 @@ class Attempt:
     @property
     def succeeded(self) -> bool:
         return self.ran and self.exit_code == 0 and not self.reason
-
-    @property
-    def helper_calls(self) -> tuple[str, ...]:
-        return tuple(h for h in HELPERS if re.search(rf"\b{h}\s*\(", self.code))
 
     @property
     def fabricates_data(self) -> bool:
@@ -137,7 +133,7 @@ class OutputDiagnostic:
 class Evidence:
     step: str
     outcome: str
-    attempts: tuple[Attempt, ...]
+    attempts: tuple[AttemptEvidence, ...]
     outputs: tuple[OutputDiagnostic, ...]
     error: str = ""
     """The trial's infrastructure error, if any, or why its conversation ended early."""
@@ -147,11 +143,11 @@ class Evidence:
     """The per-trial limit that ended the trial (tokens, cost, time, context), if one did."""
 
     @property
-    def executed(self) -> tuple[Attempt, ...]:
+    def executed(self) -> tuple[AttemptEvidence, ...]:
         return tuple(a for a in self.attempts if a.ran)
 
     @property
-    def final(self) -> Attempt | None:
+    def final(self) -> AttemptEvidence | None:
         """The last attempt whose code ran: its result is what the validation saw."""
         executed = self.executed
         return executed[-1] if executed else None
@@ -211,11 +207,11 @@ def exception_from_record(raw: Any) -> ExceptionInfo | None:
     return ExceptionInfo(raw["type"], _text(raw.get("message")), frames)
 
 
-def _attempt(raw: Mapping[str, Any]) -> Attempt:
+def _attempt(raw: Mapping[str, Any]) -> AttemptEvidence:
     execution = raw.get("execution") or None
     code = _text(raw.get("code"))
     if not isinstance(execution, Mapping):
-        return Attempt(int(raw.get("iteration", 0) or 0), code, False, None, "", "", "", None)
+        return AttemptEvidence(int(raw.get("iteration", 0) or 0), code, False, None, "", "", "", None)
     stderr = _tail(_text(execution.get("stderr")))
     exit_code = execution.get("exit_code")
     failed = exit_code != 0 or bool(execution.get("reason"))
@@ -223,7 +219,7 @@ def _attempt(raw: Mapping[str, Any]) -> Attempt:
         exception = exception_from_record(execution["exception"]) if failed else None
     else:  # a transcript from before the side channel
         exception = parse_traceback(stderr) if failed else None
-    return Attempt(
+    return AttemptEvidence(
         int(raw.get("iteration", 0) or 0),
         code,
         True,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from error_classifier.evidence import HELPERS, Attempt, Evidence, ExceptionInfo
+from error_classifier.evidence import HELPERS, AttemptEvidence, Evidence, ExceptionInfo
 from pytest_hepagent.records import Category, Outcome
 
 __all__ = ["RULES_VERSION", "RuleVerdict", "classify_by_rules"]
@@ -86,7 +86,7 @@ def _helper_misuse(exc: ExceptionInfo) -> str | None:
     return None
 
 
-def _clean_run(final: Attempt, evidence: Evidence) -> RuleVerdict:
+def _clean_run(final: AttemptEvidence, evidence: Evidence) -> RuleVerdict:
     head = f"attempt {final.iteration} ran cleanly (exit 0)"
     zero = [o.path for o in evidence.outputs if o.all_weights_zero]
     if zero:
@@ -114,7 +114,7 @@ def _clean_run(final: Attempt, evidence: Evidence) -> RuleVerdict:
     return RuleVerdict(Category.OTHER, "no-mismatch", ("no output mismatch recorded", head))
 
 
-def _failed_run(final: Attempt) -> RuleVerdict:
+def _failed_run(final: AttemptEvidence) -> RuleVerdict:
     head = f"attempt {final.iteration} failed" + (f": {final.reason}" if final.reason else "")
     exc = final.exception
     if exc is None:

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_hepagent.bench.config import BenchmarkConfig, new_run_id, safe_name
-from pytest_hepagent.benchmark import BENCHMARK_MODULE
 from pytest_hepagent.errors import ConfigError
+from pytest_hepagent.items import BENCHMARK_MODULE
+from pytest_hepagent.matrix.config import BenchmarkConfig, new_run_id, safe_name
 from pytest_hepagent.options import DEFAULTS, NOT_GIVEN, OPTIONS, OptionError, pytest_value
 from pytest_hepagent.steps import STEP_NAMES
 
@@ -81,7 +81,7 @@ class HepBenchmarkSession:
         self.budget: Any = None
         """`Budget` of --hep-max-usd: which trials may start (concurrent ones included)."""
         if bench.max_usd is not None:
-            from pytest_hepagent.bench.budget import Budget
+            from pytest_hepagent.matrix.budget import Budget
 
             models = (*bench.models, bench.supervisor_model or "", bench.judge_model or "")
             free = all(not m or m.startswith("hepagent/") for m in models)  # the offline models cost nothing
@@ -161,14 +161,14 @@ class HepBenchmarkSession:
     def _all_hashes(self) -> dict[str, str]:
         """Dataset, golden-manifest and per-step task-spec hashes, computed once per session."""
         if self._hashes is None:
-            from pytest_hepagent.bench.execute import run_hashes
+            from pytest_hepagent.matrix.execute import run_hashes
 
             self._hashes = run_hashes(self.environment())
         return self._hashes
 
     def hashes(self, step: str) -> dict[str, str]:
         """The hashes a trial record of `step` carries."""
-        from pytest_hepagent.bench.execute import step_hashes
+        from pytest_hepagent.matrix.execute import step_hashes
 
         return step_hashes(self._all_hashes(), step)
 
@@ -253,7 +253,7 @@ class HepBenchmarkSession:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
             if self.bench.concurrency > 1 and not self.is_controller_of_workers(session):
-                from pytest_hepagent.bench.pool import TrialPool
+                from pytest_hepagent.matrix.pool import TrialPool
 
                 self.pool = TrialPool(self.bench.concurrency)
             try:
@@ -266,7 +266,7 @@ class HepBenchmarkSession:
         """Trials that ran ahead of items that never ran (`-x`, `--maxfail`, an interrupt) still spent what they
         spent: their records are kept (and `--hep-resume` counts them done). A worker's have no way to the
         controller once its session ends; they are logged."""
-        from pytest_hepagent.bench.pool import Skipped
+        from pytest_hepagent.matrix.pool import Skipped
 
         records = [r for o in outcomes if not isinstance(o, Skipped) for r in o[1]]
         if not records:
@@ -303,8 +303,8 @@ class HepBenchmarkSession:
         """The work of one benchmark item (a trial, or a chain with `(model, trial)`), runnable in any thread: it
         returns `Skipped`, or the result and its records, and never calls pytest."""
         from error_classifier import trial_classifier
-        from pytest_hepagent.bench.execute import run_benchmark_trial, run_chain
-        from pytest_hepagent.bench.pool import Skipped
+        from pytest_hepagent.matrix.execute import run_benchmark_trial, run_chain
+        from pytest_hepagent.matrix.pool import Skipped
 
         bench = self.bench
         env = self._item_environment(overrides)
@@ -363,7 +363,7 @@ class HepBenchmarkSession:
     def _run(self, request: pytest.FixtureRequest, overrides: dict[str, Any]) -> tuple[Any, list[TrialRecord]]:
         """Run this item's work (in the pool, with the items queued behind it, under --hep-concurrency); skip
         the item when the budget is spent."""
-        from pytest_hepagent.bench.pool import Skipped
+        from pytest_hepagent.matrix.pool import Skipped
 
         if self.pool is None:
             outcome = self._task(request.param, overrides)()
@@ -406,7 +406,7 @@ class HepBenchmarkSession:
     @staticmethod
     def _attach(request: pytest.FixtureRequest, outcome: Any) -> tuple[Any, list[TrialRecord]]:
         """The item's report carries the records of its work."""
-        from pytest_hepagent.bench.pool import Skipped
+        from pytest_hepagent.matrix.pool import Skipped
 
         if isinstance(outcome, Skipped):
             return None, []
@@ -455,7 +455,7 @@ class HepBenchmarkSession:
 
     def crash_record(self, nodeid: str, message: str) -> TrialRecord | None:
         """The record of the trial a crashed worker was running (`nodeid` of a benchmark item), or None."""
-        from pytest_hepagent.bench.execute import record_from_result, trial_folder
+        from pytest_hepagent.matrix.execute import record_from_result, trial_folder
         from pytest_hepagent.records import ChainLink, Outcome, chain_id
         from pytest_hepagent.trial import TrialRequest, TrialResult
 
@@ -505,7 +505,7 @@ class HepBenchmarkSession:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.is_worker:
             return
-        from pytest_hepagent.bench.cells import (
+        from pytest_hepagent.matrix.cells import (
             cells_from_records,
             gate,
             load_baseline_cells,
@@ -516,7 +516,7 @@ class HepBenchmarkSession:
         cells = cells_from_records(self.store.records())
         if self.bench.baseline is not None:
             self.verdicts = gate(cells, load_baseline_cells(self.bench.baseline), floor=self.bench.floor)
-        from pytest_hepagent.bench.execute import summary_extra
+        from pytest_hepagent.matrix.execute import summary_extra
 
         hashes = self._all_hashes() if self._env is not None else {}
         extra = summary_extra(self.bench, self._env, hashes)
@@ -543,8 +543,8 @@ class HepBenchmarkSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker:
             return
-        from pytest_hepagent.bench.cells import cells_from_records, chain_cells
-        from pytest_hepagent.bench.report_text import cell_table, chain_lines, gate_table
+        from pytest_hepagent.matrix.cells import cells_from_records, chain_cells
+        from pytest_hepagent.matrix.report_text import cell_table, chain_lines, gate_table
 
         records = self.store.records()
         cells = cells_from_records(records)

@@ -23,7 +23,7 @@ from typing import Any
 from pytest_hepagent.agent.limits import TrialLimits
 from pytest_hepagent.agent.log import comprehensive_log
 from pytest_hepagent.agent.loop import run_agent
-from pytest_hepagent.agent.records import AgentRun
+from pytest_hepagent.agent.trajectory import AgentRun
 from pytest_hepagent.compare.validation import StepValidation, validate_step
 from pytest_hepagent.data.dataset import Dataset, ensure_synthetic
 from pytest_hepagent.errors import HepAgentError, InfrastructureError
@@ -132,7 +132,7 @@ class TrialResult:
     files: dict[str, str] = field(default_factory=dict)
     """Log files written, by kind: comprehensive, transcript, validation."""
     category: CategoryVerdict | None = None
-    """A failed trial's error category, set by whoever classifies it (`bench.execute.Classifier`)."""
+    """A failed trial's error category, set by whoever classifies it (`matrix.execute.Classifier`)."""
     sandbox: dict[str, Any] = field(default_factory=dict)
     """The sandbox the trial's code ran in (backend, version, the code's uid)."""
 

@@ -126,7 +126,7 @@ def _graph(unit: bool) -> dict[str, set[str]]:
 
 def test_the_graph_is_read_from_the_source() -> None:
     edges = _graph(unit=False)
-    assert "pytest_hepagent.records" in edges["pytest_hepagent.bench.cells"]
+    assert "pytest_hepagent.records" in edges["pytest_hepagent.matrix.cells"]
     assert "pytest_hepagent.records.store" in edges["pytest_hepagent.records"]
     assert "pytest_hepagent.records" in edges["error_classifier.rules"]
     assert len(MODULES) > 100
@@ -158,7 +158,7 @@ def test_the_engine_and_the_classifier_do_not_import_pytest() -> None:
         "pytest_hepagent.plugin_session",
         "pytest_hepagent.plugin_xdist",
         "pytest_hepagent.report.pytest_html",
-        "pytest_hepagent.benchmark.test_hepagent_benchmark",
+        "pytest_hepagent.items.test_hepagent_benchmark",
     }
     importing = []
     for module, path in MODULES.items():
@@ -169,7 +169,7 @@ def test_the_engine_and_the_classifier_do_not_import_pytest() -> None:
 
 def test_the_classifier_depends_on_no_runner() -> None:
     """error_classifier is given its trials; the runner (bench, plugin) calls it through an injected function."""
-    runners = {"pytest_hepagent.bench", "pytest_hepagent.plugin", "pytest_hepagent.plugin_session"}
+    runners = {"pytest_hepagent.matrix", "pytest_hepagent.plugin", "pytest_hepagent.plugin_session"}
     runners |= {"pytest_hepagent.report", "pytest_hepagent.cli", "pytest_hepagent.trial"}
     tools = {"error_classifier.calibrate", "error_classifier.commands"}  # run trials / print Table I: on top
     wrong = [
@@ -180,7 +180,7 @@ def test_the_classifier_depends_on_no_runner() -> None:
         if _unit(target) in runners
     ]
     assert wrong == []
-    engine = [m for m in MODULES if m.startswith(("pytest_hepagent.bench", "pytest_hepagent.report"))]
+    engine = [m for m in MODULES if m.startswith(("pytest_hepagent.matrix", "pytest_hepagent.report"))]
     assert not [m for m in engine for target, _, _ in _imports(m) if target.startswith("error_classifier")]
 
 

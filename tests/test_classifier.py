@@ -17,10 +17,10 @@ from error_classifier import classify_by_rules, parse_category
 from error_classifier.calibrate import Calibration, calibrate
 from error_classifier.evidence import evidence_from_trial, parse_traceback
 from error_classifier.judge import judge_messages, run_judge
-from pytest_hepagent.bench.table_one import table_one
 from pytest_hepagent.llm.cassette import Cassette, CassetteCall, save_cassette
 from pytest_hepagent.llm.gateway import Gateway, GatewaySettings
 from pytest_hepagent.llm.tokens import count_message_tokens
+from pytest_hepagent.matrix.table_one import table_one
 from pytest_hepagent.records import CLASSIFICATIONS, Category, current_categories, read_jsonl, read_records, read_run
 from pytest_hepagent.resources import failure_cassette_dir
 from pytest_hepagent.trial import TrialEnvironment

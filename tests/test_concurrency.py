@@ -16,11 +16,11 @@ import pytest
 from fake_openai import FakeOpenAI, oracle_responder, serve
 
 from pytest_hepagent.agent.limits import LimitTracker, TrialLimits
-from pytest_hepagent.bench.budget import Budget
-from pytest_hepagent.bench.cells import cells_from_records, gate
 from pytest_hepagent.llm.cassette import Cassette, CassetteCall, load_cassette, save_cassette
 from pytest_hepagent.llm.gateway import Gateway, GatewaySettings
 from pytest_hepagent.llm.limiter import CallLimiter
+from pytest_hepagent.matrix.budget import Budget
+from pytest_hepagent.matrix.cells import cells_from_records, gate
 from pytest_hepagent.records import read_records
 from pytest_hepagent.sandbox.runner import _environment
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from scipy import stats
 
-from pytest_hepagent.bench.cells import (
+from pytest_hepagent.matrix.cells import (
     Cell,
     Verdict,
     cells_from_records,

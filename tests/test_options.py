@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from pytest_hepagent.agent.limits import DEFAULT_TIME_LIMIT_S
-from pytest_hepagent.bench.config import BenchmarkConfig
 from pytest_hepagent.llm.gateway import DEFAULT_MAX_OUTPUT_TOKENS
+from pytest_hepagent.matrix.config import BenchmarkConfig
 from pytest_hepagent.options import (
     DEFAULTS,
     NOT_GIVEN,

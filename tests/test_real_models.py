@@ -18,10 +18,10 @@ from fake_openai import FakeOpenAI, oracle_responder, serve
 
 from error_classifier import classify_trial
 from pytest_hepagent.agent.limits import TrialLimits
-from pytest_hepagent.bench.config import BenchmarkConfig
 from pytest_hepagent.errors import ConfigError, InfrastructureError, LimitReached
 from pytest_hepagent.llm.cassette import Cassette, CassetteCall, save_cassette
 from pytest_hepagent.llm.gateway import DEFAULT_MAX_OUTPUT_TOKENS, Gateway, GatewaySettings
+from pytest_hepagent.matrix.config import BenchmarkConfig
 from pytest_hepagent.report import render_report
 from pytest_hepagent.report.render import PAGES
 from pytest_hepagent.trial import TrialEnvironment, TrialRequest, TrialResult, run_trial
@@ -295,7 +295,7 @@ def test_a_real_provider_run_from_the_checkout_shrugs_off_provider_warnings(
 
 
 def test_the_trial_page_shows_a_cut_answer_and_the_limit(env: TrialEnvironment, tmp_path: Path) -> None:
-    from pytest_hepagent.bench.execute import record_from_result
+    from pytest_hepagent.matrix.execute import record_from_result
     from pytest_hepagent.records import ResultsStore
 
     faults = deque([None, ("truncate", None)])

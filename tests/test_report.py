@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pytest_hepagent.bench.cells import cells_from_records
+from pytest_hepagent.matrix.cells import cells_from_records
 from pytest_hepagent.records import read_records
 from pytest_hepagent.report import render_report
 from pytest_hepagent.report.demo import write_generated_run

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from error_classifier.evidence import Attempt, Evidence, ExceptionInfo, Frame, OutputDiagnostic
+from error_classifier.evidence import AttemptEvidence, Evidence, ExceptionInfo, Frame, OutputDiagnostic
 from error_classifier.rules import LOW_OVERLAP, RuleVerdict, classify_by_rules
 
 READS = "x = np.load(args.input_files[0])\n"
@@ -13,11 +13,11 @@ READS = "x = np.load(args.input_files[0])\n"
 
 def attempt(
     code: str = READS, exit_code: int | None = 0, reason: str = "", exception: ExceptionInfo | None = None, n: int = 1
-) -> Attempt:
-    return Attempt(n, code, True, exit_code, reason, "", "", exception)
+) -> AttemptEvidence:
+    return AttemptEvidence(n, code, True, exit_code, reason, "", "", exception)
 
 
-def evidence(*attempts: Attempt, outputs: tuple[OutputDiagnostic, ...] = (), **extra: str) -> Evidence:
+def evidence(*attempts: AttemptEvidence, outputs: tuple[OutputDiagnostic, ...] = (), **extra: str) -> Evidence:
     return Evidence("categorization", extra.pop("outcome", "failed"), attempts, outputs, **extra)
 
 
@@ -45,14 +45,14 @@ def test_a_limit_decides_before_anything_the_code_did() -> None:
 
 def test_no_code_that_ran_is_other() -> None:
     assert classify_by_rules(evidence()) == RuleVerdict("other", "no-code", ("the trial has no recorded attempts",))
-    unrun = Attempt(1, "", False, None, "", "", "", None)
+    unrun = AttemptEvidence(1, "", False, None, "", "", "", None)
     assert classify_by_rules(evidence(unrun)) == RuleVerdict("other", "no-code", ("no attempt produced code to run",))
 
 
 def test_the_last_attempt_that_ran_decides() -> None:
     crash = attempt(exit_code=1, reason="exit code 1", exception=ExceptionInfo("FileNotFoundError", "x.npy"), n=1)
     fixed = attempt(n=2)
-    unrun = Attempt(3, "", False, None, "", "", "", None)
+    unrun = AttemptEvidence(3, "", False, None, "", "", "", None)
     verdict = classify_by_rules(evidence(crash, fixed, unrun, outputs=(WRONG,)))
     assert verdict is not None and (verdict.category, verdict.rule) == ("semantic error", "wrong-output")
     assert verdict.evidence == (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_hepagent.agent.records import AgentRun, CallRecord
+from pytest_hepagent.agent.trajectory import AgentRun, CallRecord
 
 __all__ = ["comprehensive_log"]
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from pytest_hepagent.agent.code import extract_code
 from pytest_hepagent.agent.limits import LimitTracker, TrialLimits
-from pytest_hepagent.agent.records import AgentRun, Attempt, CallRecord
+from pytest_hepagent.agent.trajectory import AgentRun, Attempt, CallRecord
 from pytest_hepagent.errors import (
     ContextWindowExceeded,
     ConversationEnded,

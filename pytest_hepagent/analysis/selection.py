@@ -177,11 +177,6 @@ class Background:
     def sf2(self) -> float:
         return self.nti_signal_window / self.nti_sidebands
 
-    @property
-    def expected_background(self) -> float:
-        """Expected TI background in the 125 +- 2 GeV window: SF1 * SF2 * NTI yield."""
-        return self.sf1 * self.sf2 * self.nti_sidebands
-
 
 def background_sample(data_raws: Mapping[str, F64]) -> Background:
     """NTI data in the sidebands, weighted by SF1 * SF2 (see the module docstring)."""

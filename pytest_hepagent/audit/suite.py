@@ -113,7 +113,7 @@ def _judge_fenced(result: Any) -> bool:
 def _in_child(attack: Attack, env: Any, cassette: Path, trial_dir: Path) -> dict[str, Any]:
     """What the child reports back: the trial as the harness saw it."""
     from error_classifier import classify_trial
-    from pytest_hepagent.bench.execute import record_from_result
+    from pytest_hepagent.matrix.execute import record_from_result
     from pytest_hepagent.trial import TrialRequest, run_trial
 
     for name in _SECRET_VARIABLES:

@@ -11,7 +11,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from pytest_hepagent.bench.config import safe_name
+from pytest_hepagent.matrix.config import safe_name
 from pytest_hepagent.records import (
     RESULTS,
     Category,

@@ -10,8 +10,8 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from pytest_hepagent.bench.cells import Cell, chain_cells
-from pytest_hepagent.bench.table_one import table_one_counts
+from pytest_hepagent.matrix.cells import Cell, chain_cells
+from pytest_hepagent.matrix.table_one import table_one_counts
 from pytest_hepagent.records import Category, TrialRecord
 from pytest_hepagent.report import svg
 from pytest_hepagent.report.run import RunData, load_run, trial_page_name

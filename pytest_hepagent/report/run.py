@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_hepagent.bench.cells import Cell, cells_from_records
-from pytest_hepagent.bench.config import safe_name
+from pytest_hepagent.matrix.cells import Cell, cells_from_records
+from pytest_hepagent.matrix.config import safe_name
 from pytest_hepagent.records import (
     SUMMARY,
     CategoryVerdict,

@@ -62,9 +62,9 @@ def step(
         click.echo(f"{name}: reference outputs in {out} ({run.seconds[name]:.1f} s)")
         return
     from error_classifier import trial_classifier
-    from pytest_hepagent.bench.config import BenchmarkConfig
-    from pytest_hepagent.bench.execute import pass_on_outputs, run_benchmark_trial, run_hashes, step_hashes
     from pytest_hepagent.llm.gateway import GatewaySettings
+    from pytest_hepagent.matrix.config import BenchmarkConfig
+    from pytest_hepagent.matrix.execute import pass_on_outputs, run_benchmark_trial, run_hashes, step_hashes
     from pytest_hepagent.trial import TrialEnvironment
 
     env = TrialEnvironment.create(dataset, gateway=GatewaySettings(api_base=api_base), sandbox=sandbox)
@@ -92,7 +92,7 @@ def step(
 @SANDBOX_OPTION
 def bench_prepare(run_dir: Path, data: Path | None, sandbox: str) -> None:
     """Prepare data, goldens and the sandbox once for a matrix run in RUN_DIR (before its trial jobs start)."""
-    from pytest_hepagent.bench.execute import run_hashes
+    from pytest_hepagent.matrix.execute import run_hashes
     from pytest_hepagent.trial import TrialEnvironment
 
     env = TrialEnvironment.create(dataset_of(data), sandbox=sandbox)
@@ -154,8 +154,8 @@ def bench_trial(
     """One trial of a matrix run in RUN_DIR; its record goes to OUT. A trial the run already holds (passed or
     failed, in RUN_DIR/results.jsonl) is not run again: its record is reused (resume)."""
     from error_classifier import trial_classifier
-    from pytest_hepagent.bench.config import BenchmarkConfig
-    from pytest_hepagent.bench.execute import run_benchmark_trial, step_hashes
+    from pytest_hepagent.matrix.config import BenchmarkConfig
+    from pytest_hepagent.matrix.execute import run_benchmark_trial, step_hashes
     from pytest_hepagent.records import RESULTS, latest_records, read_records, trial_key
 
     key = trial_key(model, step_name, trial)
@@ -190,9 +190,9 @@ def bench_trial(
 def bench_merge(run_dir: Path, records: tuple[Path, ...]) -> None:
     """Merge the jobs' RECORDS into RUN_DIR/results.jsonl (skipping trials it holds), write summary.json and the
     HTML report: the same run format as a pytest run."""
-    from pytest_hepagent.bench.cells import cells_from_records, run_summary
-    from pytest_hepagent.bench.config import BenchmarkConfig
-    from pytest_hepagent.bench.execute import summary_extra
+    from pytest_hepagent.matrix.cells import cells_from_records, run_summary
+    from pytest_hepagent.matrix.config import BenchmarkConfig
+    from pytest_hepagent.matrix.execute import summary_extra
     from pytest_hepagent.records import ResultsStore, latest_records
     from pytest_hepagent.report import render_report
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pytest_hepagent.bench.config import safe_name
+from pytest_hepagent.matrix.config import safe_name
 from pytest_hepagent.steps import STEP_NAMES
 
 __all__ = [

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_hepagent.agent.limits import TrialLimits
-from pytest_hepagent.bench.config import BenchmarkConfig, safe_name
+from pytest_hepagent.matrix.config import BenchmarkConfig, safe_name
 from pytest_hepagent.records import CategoryVerdict, ChainLink, Outcome, Tokens, TrialRecord, chain_id, trial_key
 from pytest_hepagent.sandbox.trial_files import read_regular
 from pytest_hepagent.trial import TrialEnvironment, TrialRequest, TrialResult, run_trial

@@ -35,7 +35,7 @@ def new_run_id() -> str:
 def _check_baseline(path: Path) -> None:
     """A baseline must be a run's records or summary with at least one cell: a wrong file would make every cell
     NEW and the gate pass unseen."""
-    from pytest_hepagent.bench.cells import load_baseline_cells
+    from pytest_hepagent.matrix.cells import load_baseline_cells
     from pytest_hepagent.records import RecordError
 
     fix = "give the results.jsonl or summary.json of an earlier run (or its folder)"
@@ -229,7 +229,7 @@ class BenchmarkConfig:
                 f"give the run id of an earlier run"
             )
         checked = replace(self, steps=steps, replays=replays)
-        from pytest_hepagent.bench.preflight import check_context_windows
+        from pytest_hepagent.matrix.preflight import check_context_windows
 
         check_context_windows(checked)
         return checked

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pytest_hepagent.bench.cells import Cell, ChainCell, Verdict
+from pytest_hepagent.matrix.cells import Cell, ChainCell, Verdict
 
 __all__ = ["cell_table", "chain_lines", "gate_table"]
 

@@ -146,7 +146,7 @@ def run_exit_status(status: int, verdicts: Iterable[Verdict] | None, unsaved: in
 
 
 def run_summary(run_id: str, cells: list[Cell], verdicts: list[Verdict] | None, extra: dict[str, Any]) -> RunSummary:
-    """The run's summary.json; `extra` holds the settings, hashes and dataset (`bench.execute.summary_extra`)."""
+    """The run's summary.json; `extra` holds the settings, hashes and dataset (`matrix.execute.summary_extra`)."""
     return RunSummary(run_id, tuple(cells), tuple(verdicts) if verdicts is not None else None, **extra)
 
 

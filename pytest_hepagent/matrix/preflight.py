@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pytest_hepagent.bench.config import BenchmarkConfig
+    from pytest_hepagent.matrix.config import BenchmarkConfig
 
 __all__ = ["check_context_windows", "first_prompts"]
 
