@@ -161,11 +161,12 @@ def validate(step: str, output_dir: Path, data: Path | None, golden_dir: Path | 
 @GOLDEN_DIR_OPTION
 def run(data: Path | None, out: Path | None, golden_dir: Path | None) -> None:
     """Run the reference analysis (steps 1-5) and validate every step against the golden outputs."""
-    from pytest_hepagent.analysis.reference import STEPS, run_step
+    from pytest_hepagent.analysis.reference import run_step
     from pytest_hepagent.compare import validate_step
     from pytest_hepagent.golden import ensure_solution, read_manifest
     from pytest_hepagent.resources import golden_dir as shipped_golden_dir
     from pytest_hepagent.specs import load_specs
+    from pytest_hepagent.steps import STEPS
 
     dataset = dataset_of(data)
     golden_dir = golden_dir or shipped_golden_dir()

@@ -125,12 +125,30 @@ def test_spec_errors_name_the_file_key_and_fix(tmp_path: Path) -> None:
         assert expected in message, (name, message)
 
 
-def test_shipped_specs_cover_every_reference_output() -> None:
-    from pytest_hepagent.analysis.reference import STEPS
+def test_the_step_list_read_at_start_up_is_the_specs() -> None:
+    """steps.py reads each spec's step, index and title without YAML; load_specs reads the files in full."""
+    from pytest_hepagent.steps import STEP_NAMES, STEPS
 
     specs = load_specs()
-    assert list(specs) == [s.name for s in STEPS]
-    for step in STEPS:
-        validated = {c.path for c in specs[step.name].outputs}
-        assert validated <= set(step.outputs)
-        assert validated, step.name
+    assert (
+        list(specs)
+        == list(STEP_NAMES)
+        == [
+            "root_inspection",
+            "ntuple_conversion",
+            "preprocessing",
+            "sb_separation",
+            "categorization",
+        ]
+    )
+    assert [(s.index, s.name, s.title) for s in STEPS] == [(s.index, s.step, s.title) for s in specs.values()]
+    assert all(spec.outputs for spec in specs.values())
+
+
+def test_the_step_list_follows_the_specs_folder(tmp_path: Path) -> None:
+    from pytest_hepagent.steps import Step, read_steps
+
+    (tmp_path / "b.yaml").write_text("schema_version: 1\nstep: second\nindex: 2\ntitle: 'The second'\n")
+    (tmp_path / "a.yaml").write_text("step: first\nindex: 1\ntitle: First one\nprompt: |\n  title: not this\n")
+    (tmp_path / "notes.yaml").write_text("just: notes\n")
+    assert read_steps(tmp_path) == (Step(1, "first", "First one"), Step(2, "second", "The second"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["STEPS", "Step", "run_reference", "run_step", "step_by_name"]
+__all__ = ["run_reference", "run_step", "step_by_name"]
 
 
 def __getattr__(name: str) -> Any:

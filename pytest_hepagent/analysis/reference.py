@@ -1,5 +1,7 @@
 """The reference solution of the five steps, writing the paper's file layout into one solution folder.
 
+The steps themselves (numbers, names, titles, outputs) are the task specs'; this module holds how each is done.
+
 Each step reads the outputs of the earlier steps from the same folder, so `run_reference` chains them and any
 single step can be re-run from a folder that holds its inputs.
 """
@@ -18,28 +20,11 @@ from pytest_hepagent.analysis import categorization, inspection, ntuple, selecti
 from pytest_hepagent.data.dataset import Dataset
 from pytest_hepagent.data.schema import MC_SAMPLES, SAMPLES
 from pytest_hepagent.errors import HepAgentError, did_you_mean
+from pytest_hepagent.steps import STEPS, Step
 
-__all__ = ["STEPS", "ReferenceRun", "Step", "run_reference", "run_step", "step_by_name"]
+__all__ = ["ReferenceRun", "run_reference", "run_step", "step_by_name"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Step:
-    index: int
-    name: str
-    title: str
-    outputs: tuple[str, ...]
-    """Files the step writes, relative to the solution folder."""
-
-
-STEPS: tuple[Step, ...] = (
-    Step(1, "root_inspection", "ROOT file inspection", (inspection.SUMMARY_JSON, inspection.SUMMARY_TEXT)),
-    Step(2, "ntuple_conversion", "Ntuple conversion", tuple(ntuple.raw_array_name(s.name) for s in SAMPLES)),
-    Step(3, "preprocessing", "Preprocessing", ("arrays/signal.npy", "arrays/bkgd.npy")),
-    Step(4, "sb_separation", "S-B separation", ("arrays/signal_scores.npy", "arrays/bkgd_scores.npy")),
-    Step(5, "categorization", "Categorization", ("arrays/boundaries.npy", "arrays/significances.npy")),
-)
 
 
 def step_by_name(name: str) -> Step:

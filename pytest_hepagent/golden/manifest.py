@@ -60,9 +60,10 @@ def _entry(path: Path, step: str) -> dict[str, Any]:
 
 
 def build_manifest(solution_dir: Path, dataset: dict[str, Any], run: ReferenceRun) -> dict[str, Any]:
-    from pytest_hepagent.analysis.reference import STEPS
+    from pytest_hepagent.specs import load_specs
 
-    outputs = {rel: _entry(Path(solution_dir) / rel, step.name) for step in STEPS for rel in step.outputs}
+    specs = load_specs().values()  # every output the specs validate, by the step that writes it
+    outputs = {rel: _entry(Path(solution_dir) / rel, spec.step) for spec in specs for rel in spec.output_paths}
     return {
         "schema_version": MANIFEST_VERSION,
         "dataset": {k: dataset[k] for k in ("kind", "generator", "content_sha256")},
