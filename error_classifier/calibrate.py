@@ -16,12 +16,12 @@ from typing import Any
 from error_classifier.classify import classify_trial
 from error_classifier.judge import JudgeVerdict
 from error_classifier.rules import RuleVerdict
+from pytest_hepagent.llm.offline import REPLAY
 from pytest_hepagent.records import Category
 
 __all__ = ["JUDGE_CASSETTES", "Calibration", "CalibrationCase", "calibrate"]
 
 JUDGE_CASSETTES = Path(__file__).resolve().parent / "judge_cassettes"
-REPLAY = "hepagent/replay"
 SHORT = {
     "all data weights = 0": "W0",
     "dummy data created": "DD",

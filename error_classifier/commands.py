@@ -6,11 +6,10 @@ from pathlib import Path
 
 import click
 
+from pytest_hepagent.llm.offline import REPLAY
 from pytest_hepagent.options import click_option
 
 __all__ = ["calibrate_command", "classify_command"]
-
-REPLAY = "hepagent/replay"
 
 
 def _check_judge(model: str | None) -> None:

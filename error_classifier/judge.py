@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_hepagent.llm.offline import is_offline
 from pytest_hepagent.records import Category
 
 __all__ = [
@@ -143,7 +144,7 @@ class JudgeVerdict:
 
 def context_tokens(model: str) -> int:
     """The judge model's input window from litellm's model map, else `DEFAULT_CONTEXT_TOKENS`."""
-    if model.startswith("hepagent/"):
+    if is_offline(model):
         return DEFAULT_CONTEXT_TOKENS
     from pytest_hepagent.llm.gateway import load_litellm
 

@@ -21,6 +21,7 @@ import pytest
 
 from pytest_hepagent.errors import ConfigError
 from pytest_hepagent.items import BENCHMARK_MODULE
+from pytest_hepagent.llm.offline import REPLAY, is_offline
 from pytest_hepagent.matrix.config import BenchmarkConfig, new_run_id, safe_name
 from pytest_hepagent.options import DEFAULTS, NOT_GIVEN, OPTIONS, OptionError, pytest_value
 from pytest_hepagent.steps import STEP_NAMES
@@ -84,7 +85,7 @@ class HepBenchmarkSession:
             from pytest_hepagent.matrix.budget import Budget
 
             models = (*bench.models, bench.supervisor_model or "", bench.judge_model or "")
-            free = all(not m or m.startswith("hepagent/") for m in models)  # the offline models cost nothing
+            free = all(not m or is_offline(m) for m in models)  # the offline models cost nothing
             self.budget = Budget(bench.max_usd, self._spend_recorded, free=free)
 
     @classmethod
@@ -431,7 +432,7 @@ class HepBenchmarkSession:
     def run_item(self, request: pytest.FixtureRequest, overrides: dict[str, Any]) -> Any:
         model, step, trial = request.param
         bench = self.bench
-        if model == "hepagent/replay" and bench.cassette_for(step, trial) is None:  # checked at start-up: never
+        if model == REPLAY and bench.cassette_for(step, trial) is None:  # checked at start-up: never
             pytest.fail(f"no cassette for {step} trial {trial} in {bench.replay}", pytrace=False)
         result, _ = self._run(request, overrides)
         if result.outcome == "error":  # failing in the fixture makes it a pytest error, not a test failure
@@ -441,7 +442,7 @@ class HepBenchmarkSession:
     def run_chain_item(self, request: pytest.FixtureRequest, overrides: dict[str, Any]) -> Any:
         model, trial = request.param
         bench = self.bench
-        if model == "hepagent/replay":
+        if model == REPLAY:
             missing = [s for s in bench.steps if bench.cassette_for(s, trial) is None]
             if missing:  # checked at start-up: never
                 pytest.fail(f"no cassette for {', '.join(missing)} trial {trial} in {bench.replay}", pytrace=False)

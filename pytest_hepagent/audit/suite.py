@@ -26,6 +26,7 @@ import yaml
 
 from pytest_hepagent.audit.host import SECRET, Host
 from pytest_hepagent.errors import SpecError
+from pytest_hepagent.llm.offline import REPLAY
 from pytest_hepagent.records import Outcome, ResultsStore, record_to_json
 from pytest_hepagent.resources import hostile_cassette_dir
 from pytest_hepagent.sandbox.limits import Limits
@@ -119,7 +120,7 @@ def _in_child(attack: Attack, env: Any, cassette: Path, trial_dir: Path) -> dict
     for name in _SECRET_VARIABLES:
         os.environ[name] = SECRET
     request = TrialRequest(
-        attack.step, "hepagent/replay", cassette=cassette, max_iterations=max(attack.attempts, 1), limits=AUDIT_LIMITS
+        attack.step, REPLAY, cassette=cassette, max_iterations=max(attack.attempts, 1), limits=AUDIT_LIMITS
     )
     result = run_trial(request, env, trial_dir)
     classification = None

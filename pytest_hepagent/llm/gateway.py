@@ -50,6 +50,7 @@ from pytest_hepagent.errors import (
     ProviderRefused,
 )
 from pytest_hepagent.llm.limiter import CallLimiter, ProviderStalled, limiter_for
+from pytest_hepagent.llm.offline import is_offline
 from pytest_hepagent.llm.pricing import override_price
 
 if TYPE_CHECKING:
@@ -173,7 +174,7 @@ def _warnings_logged() -> Iterator[None]:
 @cache
 def _model_info(model: str) -> Mapping[str, Any]:
     """litellm's model map entry of `model` ({} when it does not know the model)."""
-    if model.startswith("hepagent/"):
+    if is_offline(model):
         return {}
     try:
         return dict(load_litellm().get_model_info(model))
@@ -196,7 +197,7 @@ def context_window(model: str) -> int | None:
 
 def cost_usd(model: str, input_tokens: int, output_tokens: int) -> float:
     """Cost from litellm's price map, else from the paper's table, else 0 (offline models are free)."""
-    if model.startswith("hepagent/"):
+    if is_offline(model):
         return 0.0
     litellm = load_litellm()
     try:
@@ -460,7 +461,7 @@ class Gateway:
     ) -> Completion:
         """One answer of `model`. `role` picks the output cap; `deadline` (a `time.monotonic()` value) is when the
         trial's time is up: the call is cut there and raises `LimitReached`."""
-        if model.startswith("hepagent/"):
+        if is_offline(model):
             return self._complete_offline(model, messages, metadata or {}, deadline)
         litellm = load_litellm()
         settings = self.settings

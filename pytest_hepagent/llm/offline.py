@@ -17,12 +17,22 @@ from pathlib import Path
 from typing import Any
 
 from pytest_hepagent.errors import LimitReached
-from pytest_hepagent.llm.cassette import load_cassette
-from pytest_hepagent.llm.tokens import count_message_tokens, count_text_tokens
 
-__all__ = ["OFFLINE_MODELS", "OfflineError", "ReplayDiverged", "answer"]
+__all__ = ["OFFLINE_MODELS", "ORACLE", "REPLAY", "OfflineError", "ReplayDiverged", "answer", "is_offline"]
 
-OFFLINE_MODELS = ("hepagent/oracle", "hepagent/replay")
+PREFIX = "hepagent/"
+ORACLE = "hepagent/oracle"
+REPLAY = "hepagent/replay"
+OFFLINE_MODELS: dict[str, str] = {
+    ORACLE: "answers as a perfect agent: the reference script, accepted (the harness's self-check)",
+    REPLAY: "answers with a cassette's recorded responses, call by call",
+}
+"""The registry of the built-in models, with what each does (answered by `answer`)."""
+
+
+def is_offline(model: str) -> bool:
+    """A built-in model's name (`hepagent/...`, known or not): answered here, never sent to a provider."""
+    return model.startswith(PREFIX)
 
 
 class OfflineError(RuntimeError):
@@ -45,6 +55,8 @@ def _oracle(role: str, step: str, user: str, accept_phrase: str) -> str:
 
 
 def _replay(context: Mapping[str, Any]) -> tuple[str, int, int, str]:
+    from pytest_hepagent.llm.cassette import load_cassette
+
     path = context.get("cassette")
     if not path:
         raise OfflineError("hepagent/replay needs a cassette (--hep-replay or the trial's cassette)")
@@ -74,13 +86,14 @@ def _replay(context: Mapping[str, Any]) -> tuple[str, int, int, str]:
 def answer(model: str, messages: Sequence[Mapping[str, str]], context: Mapping[str, Any]) -> tuple[str, int, int, str]:
     """(text, input tokens, output tokens, finish reason) of offline `model` for `messages`; `OfflineError` when
     it cannot answer."""
-    name = model.removeprefix("hepagent/")
+    from pytest_hepagent.llm.tokens import count_message_tokens, count_text_tokens
+
     input_tokens = output_tokens = 0
     finish_reason = "stop"
-    if name == "oracle":
+    if model == ORACLE:
         user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         text = _oracle(context.get("role", "coder"), context.get("step", ""), user, context.get("accept_phrase", ""))
-    elif name == "replay":
+    elif model == REPLAY:
         text, input_tokens, output_tokens, finish_reason = _replay(context)
     else:
         raise OfflineError(f"unknown offline model {model!r}; use one of {', '.join(OFFLINE_MODELS)}")

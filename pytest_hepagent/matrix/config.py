@@ -15,7 +15,7 @@ from pytest_hepagent.agent.limits import TrialLimits
 from pytest_hepagent.errors import ConfigError, HepAgentError, did_you_mean
 from pytest_hepagent.llm.cassette import cassettes_by_step
 from pytest_hepagent.llm.gateway import GatewaySettings
-from pytest_hepagent.llm.offline import OFFLINE_MODELS
+from pytest_hepagent.llm.offline import OFFLINE_MODELS, REPLAY, is_offline
 from pytest_hepagent.options import DEFAULTS
 from pytest_hepagent.sandbox.backends import SANDBOXES
 from pytest_hepagent.steps import STEP_NAMES
@@ -53,7 +53,7 @@ def _check_baseline(path: Path) -> None:
 
 def check_model(model: str) -> None:
     """Known to litellm (its price map or a provider prefix) or one of the offline models."""
-    if model.startswith("hepagent/"):
+    if is_offline(model):
         if model not in OFFLINE_MODELS:
             raise ConfigError(
                 f"--hep-model: unknown offline model {model!r}{did_you_mean(model, OFFLINE_MODELS)}; "
@@ -187,7 +187,7 @@ class BenchmarkConfig:
             )
         for model in (*self.models, *(m for m in (self.supervisor_model, self.judge_model) if m)):
             check_model(model)
-        if self.judge_model and self.judge_model.startswith("hepagent/"):
+        if self.judge_model and is_offline(self.judge_model):
             raise ConfigError(
                 f"--hep-judge-model: {self.judge_model} cannot judge a live run; use a litellm model (e.g. "
                 f"openai/gpt-oss-120b), or replay judge cassettes with `python -m error_classifier reports/<run-id>`"
@@ -214,12 +214,12 @@ class BenchmarkConfig:
         steps: tuple[str, ...] = self.steps or STEP_NAMES
         replays: dict[str, tuple[Path, ...]] = {}
         if self.replay is not None:
-            if "hepagent/replay" not in self.models:
+            if REPLAY not in self.models:
                 raise ConfigError("--hep-replay: cassettes are replayed by --hep-model=hepagent/replay; add it")
             steps, replays = self._replays(self.steps)
-        elif "hepagent/replay" in self.models:
+        elif REPLAY in self.models:
             raise ConfigError("--hep-model=hepagent/replay needs --hep-replay FILE_OR_FOLDER with the cassettes")
-        if self.record is not None and all(m.startswith("hepagent/") for m in self.models):
+        if self.record is not None and all(is_offline(m) for m in self.models):
             raise ConfigError("--hep-record: recording needs a live model; the offline models are already recorded")
         if self.baseline is not None:
             _check_baseline(self.baseline)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_hepagent.agent.limits import TrialLimits
+from pytest_hepagent.llm.offline import REPLAY, is_offline
 from pytest_hepagent.matrix.config import BenchmarkConfig, safe_name
 from pytest_hepagent.records import CategoryVerdict, ChainLink, Outcome, Tokens, TrialRecord, chain_id, trial_key
 from pytest_hepagent.sandbox.trial_files import read_regular
@@ -159,9 +160,9 @@ def run_benchmark_trial(
 ) -> tuple[TrialResult, TrialRecord]:
     """Run one trial as the benchmark settings say, classify a failure with `classifier`, and return it with its
     record."""
-    cassette = bench.cassette_for(step, trial) if model == "hepagent/replay" else None
+    cassette = bench.cassette_for(step, trial) if model == REPLAY else None
     record_to = None
-    if bench.record is not None and not model.startswith("hepagent/"):
+    if bench.record is not None and not is_offline(model):
         record_to = bench.record / safe_name(model) / f"{step}-trial{trial}.yaml"
     request = TrialRequest(
         step,

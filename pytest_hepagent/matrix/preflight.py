@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pytest_hepagent.llm.offline import is_offline
+
 if TYPE_CHECKING:
     from pytest_hepagent.matrix.config import BenchmarkConfig
 
@@ -46,11 +48,11 @@ def check_context_windows(bench: BenchmarkConfig) -> None:
     from pytest_hepagent.errors import ConfigError
     from pytest_hepagent.llm.gateway import context_window, load_litellm
 
-    live = [m for m in bench.models if not m.startswith("hepagent/")]
+    live = [m for m in bench.models if not is_offline(m)]
     supervisor = bench.supervisor_model
     own = ("coder",) if supervisor else ("supervisor", "coder", "reviewer")
     roles: dict[str, tuple[str, ...]] = dict.fromkeys(live, own)
-    if supervisor and not supervisor.startswith("hepagent/"):
+    if supervisor and not is_offline(supervisor):
         roles[supervisor] = ("supervisor", "reviewer", *roles.get(supervisor, ()))
     windows = {m: context_window(m) for m in roles}
     if not any(windows.values()):

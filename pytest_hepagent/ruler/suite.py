@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_hepagent.errors import HepAgentError
+from pytest_hepagent.llm.offline import REPLAY
 from pytest_hepagent.ruler.mutants import MUTANTS, Mutant
 
 __all__ = ["MutantResult", "mutant_script", "mutation_table", "run_mutant", "run_mutants"]
@@ -64,7 +65,7 @@ def run_mutant(mutant: Mutant, env: Any, folder: Path) -> MutantResult:
     )
     cassette = save_cassette(Cassette(mutant.step, calls, recorded_with="mutant"), folder / f"{mutant.name}.yaml")
     result = run_trial(
-        TrialRequest(mutant.step, "hepagent/replay", cassette=cassette, max_iterations=1), env, folder / mutant.name
+        TrialRequest(mutant.step, REPLAY, cassette=cassette, max_iterations=1), env, folder / mutant.name
     )
     failing = [o for o in (result.validation.outputs if result.validation else ()) if not o.passed]
     summary = "; ".join(f"{o.path}: {o.message or o.status}" for o in failing[:2]) or result.error

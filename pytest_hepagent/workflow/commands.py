@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from pytest_hepagent.cli_options import DATA_OPTION, SANDBOX_OPTION, dataset_of
+from pytest_hepagent.llm.offline import ORACLE, REPLAY
 from pytest_hepagent.options import click_option
 from pytest_hepagent.records import read_record, write_json, write_record  # atomic: a killed job leaves no half file
 from pytest_hepagent.sandbox.trial_files import remove_tree
@@ -171,7 +172,7 @@ def bench_trial(
         report_dir=run_dir.parent, run_id=run_dir.name,
     ).check()  # fmt: skip
     env, hashes = _prepared_environment(run_dir, api_base)
-    if model == "hepagent/replay" and bench.cassette_for(step_name, trial) is None:
+    if model == REPLAY and bench.cassette_for(step_name, trial) is None:
         raise click.UsageError(f"--replay: no cassette for {step_name} trial {trial} in {replay}")
     classifier = trial_classifier(
         solution_dir=env.solution_dir, judge_model=judge_model, gateway=env.gateway, api_base=api_base
@@ -209,7 +210,7 @@ def bench_merge(run_dir: Path, records: tuple[Path, ...]) -> None:
     merged = latest_records(store.records())
     env, hashes = _prepared_environment(run_dir, None) if (run_dir / PREPARED).is_file() else (None, {})
     bench = BenchmarkConfig(
-        models=tuple(sorted({r.model for r in merged})) or ("hepagent/oracle",),
+        models=tuple(sorted({r.model for r in merged})) or (ORACLE,),
         steps=tuple(dict.fromkeys(r.step for r in merged)) or ("root_inspection",),
         report_dir=run_dir.parent,
         run_id=run_dir.name,
