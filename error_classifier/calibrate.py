@@ -22,14 +22,14 @@ from pytest_hepagent.records import Category
 __all__ = ["JUDGE_CASSETTES", "Calibration", "CalibrationCase", "calibrate"]
 
 JUDGE_CASSETTES = Path(__file__).resolve().parent / "judge_cassettes"
-SHORT = {
-    "all data weights = 0": "W0",
-    "dummy data created": "DD",
-    "function-calling error": "FC",
-    "incorrect branch name": "BR",
-    "intermediate file not found": "FNF",
-    "semantic error": "SE",
-    "other": "OT",
+SHORT: dict[str, str] = {
+    Category.ALL_DATA_WEIGHTS_ZERO: "W0",
+    Category.DUMMY_DATA_CREATED: "DD",
+    Category.FUNCTION_CALLING_ERROR: "FC",
+    Category.INCORRECT_BRANCH_NAME: "BR",
+    Category.INTERMEDIATE_FILE_NOT_FOUND: "FNF",
+    Category.SEMANTIC_ERROR: "SE",
+    Category.OTHER: "OT",
 }
 
 

@@ -14,6 +14,7 @@ from pytest_hepagent.agent.limits import TrialLimits
 from pytest_hepagent.cli_options import DATA_OPTION, SANDBOX_OPTION, dataset_of
 from pytest_hepagent.errors import HepAgentError
 from pytest_hepagent.options import click_option
+from pytest_hepagent.records import Outcome
 
 __all__ = ["main"]
 
@@ -264,7 +265,7 @@ def trial(
         )
     click.echo(f"outcome: {result.outcome}" + (f" ({result.error})" if result.error else ""))
     click.echo(f"logs: {folder / 'logs'}; the code's folder: {folder / 'work'}")
-    raise SystemExit({"passed": 0, "failed": 1}.get(result.outcome, 3))
+    raise SystemExit({Outcome.PASSED: 0, Outcome.FAILED: 1}.get(result.outcome, 3))
 
 
 def _warn_unconfined(sandbox: str) -> None:

@@ -24,6 +24,7 @@ from pytest_hepagent.items import BENCHMARK_MODULE
 from pytest_hepagent.llm.offline import REPLAY, is_offline
 from pytest_hepagent.matrix.config import BenchmarkConfig, new_run_id, safe_name
 from pytest_hepagent.options import DEFAULTS, NOT_GIVEN, OPTIONS, OptionError, pytest_value
+from pytest_hepagent.records import Outcome
 from pytest_hepagent.steps import STEP_NAMES
 
 if TYPE_CHECKING:
@@ -435,7 +436,7 @@ class HepBenchmarkSession:
         if model == REPLAY and bench.cassette_for(step, trial) is None:  # checked at start-up: never
             pytest.fail(f"no cassette for {step} trial {trial} in {bench.replay}", pytrace=False)
         result, _ = self._run(request, overrides)
-        if result.outcome == "error":  # failing in the fixture makes it a pytest error, not a test failure
+        if result.outcome is Outcome.ERROR:  # failing in the fixture makes it a pytest error, not a test failure
             pytest.fail(f"infrastructure error, not a model failure: {result.error}", pytrace=False)
         return result
 
@@ -447,7 +448,7 @@ class HepBenchmarkSession:
             if missing:  # checked at start-up: never
                 pytest.fail(f"no cassette for {', '.join(missing)} trial {trial} in {bench.replay}", pytrace=False)
         chain, _ = self._run(request, overrides)
-        if chain.outcome == "error":
+        if chain.outcome is Outcome.ERROR:
             last = chain.results[-1]
             pytest.fail(
                 f"infrastructure error in {last.request.step}, not a model failure: {last.error}", pytrace=False

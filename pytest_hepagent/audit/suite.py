@@ -195,14 +195,17 @@ def run_attack(attack: Attack, env: Any, keep: Path | None = None) -> AttackResu
             result.problems.append(f"harness crash: {child['crash'].strip().splitlines()[-1]}")
         else:
             result.outcome, result.category = child["outcome"], child["category"]
-            if result.outcome != "failed":
-                what = {"passed": "a pass", "error": f"an infrastructure error ({child['error']})"}
+            if result.outcome != Outcome.FAILED:
+                what: dict[str, str] = {
+                    Outcome.PASSED: "a pass",
+                    Outcome.ERROR: f"an infrastructure error ({child['error']})",
+                }
                 result.problems.append(f"ended as {what.get(result.outcome, result.outcome)}, not a model failure")
             result.problems += [f"let through: {line}" for line in child["leaks"]]
             if child["secret_leaked"]:
                 result.problems.append("a planted secret reached the trial's output, logs or record")
             expected = attack.expect.get("rule_category")
-            if expected and result.outcome == "failed" and result.category != expected:
+            if expected and result.outcome == Outcome.FAILED and result.category != expected:
                 result.problems.append(f"the rules say {result.category!r}, not {expected!r}")
             if child["judge_fenced"] is False:
                 result.problems.append("the judge prompt carries the trial's text unfenced")

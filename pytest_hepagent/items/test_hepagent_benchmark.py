@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from pytest_hepagent.records import Outcome
+
 
 def _message(result: Any) -> str:
     message: str = result.validation.summary() if result.validation else result.error
@@ -24,7 +26,7 @@ def _message(result: Any) -> str:
 
 
 def _check(result: Any) -> None:
-    if result.outcome != "passed":
+    if result.outcome != Outcome.PASSED:
         pytest.fail(_message(result), pytrace=False)
 
 

@@ -18,7 +18,12 @@ import click
 from pytest_hepagent.cli_options import DATA_OPTION, SANDBOX_OPTION, dataset_of
 from pytest_hepagent.llm.offline import ORACLE, REPLAY
 from pytest_hepagent.options import click_option
-from pytest_hepagent.records import read_record, write_json, write_record  # atomic: a killed job leaves no half file
+from pytest_hepagent.records import (  # atomic: a killed job leaves no half file
+    Outcome,
+    read_record,
+    write_json,
+    write_record,
+)
 from pytest_hepagent.sandbox.trial_files import remove_tree
 
 __all__ = ["bench_merge", "bench_prepare", "bench_trial", "step", "workflow"]
@@ -84,7 +89,7 @@ def step(
     click.echo(result.validation.summary() if result.validation else result.error)
     if result.outcome == "passed":
         pass_on_outputs(result, env, out)
-    raise SystemExit({"passed": 0, "failed": 1}.get(result.outcome, 3))
+    raise SystemExit({Outcome.PASSED: 0, Outcome.FAILED: 1}.get(result.outcome, 3))
 
 
 @click.command("bench-prepare")
