@@ -27,16 +27,14 @@ def wilson_interval(passed: int, total: int, confidence: float = 0.95) -> tuple[
     from scipy.stats import binomtest
 
     interval = binomtest(passed, total).proportion_ci(confidence_level=confidence, method="wilson")
-    return max(0.0, float(interval.low)), min(1.0, float(interval.high))
+    return float(interval.low), float(interval.high)  # scipy keeps them within [0, 1]
 
 
 def fisher_drop_pvalue(passed: int, total: int, base_passed: int, base_total: int) -> float:
     """One-sided p-value of Fisher's exact test that the current success rate is below the baseline's: the
     probability, with all margins fixed, of the current run having this many successes or fewer (1 when either
     side has no trials)."""
-    if total == 0 or base_total == 0:
-        return 1.0
     from scipy.stats import fisher_exact
 
     table = [[passed, total - passed], [base_passed, base_total - base_passed]]
-    return min(1.0, float(fisher_exact(table, alternative="less").pvalue))
+    return float(fisher_exact(table, alternative="less").pvalue)  # within [0, 1]; 1 for a side without trials

@@ -168,7 +168,8 @@ def test_main_prints_a_usage_error_and_exits_2(
 ) -> None:
     from pytest_hepagent.cli import main
 
-    monkeypatch.setattr(sys, "argv", ["hepagent", "trial", "categorization", "--max-iterations", "x"])
+    # the program's name is hepagent, whatever path or wrapper started it
+    monkeypatch.setattr(sys, "argv", ["/opt/tools/run-it", "trial", "categorization", "--max-iterations", "x"])
     with pytest.raises(SystemExit) as exc:
         main()
     assert exc.value.code == 2

@@ -1,0 +1,150 @@
+"""The records module's reader and writer, file by file: versions, one-line errors, and what each returns."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_hepagent.records import (
+    CLASSIFICATIONS,
+    Category,
+    CategoryVerdict,
+    Cell,
+    ClassificationLine,
+    Outcome,
+    RecordError,
+    RunSummary,
+    TrialRecord,
+    Verdict,
+    append_record,
+    current_categories,
+    read_classifications,
+    read_jsonl,
+    read_record,
+    read_summary,
+    read_transcript,
+    record_from_json,
+    record_to_json,
+    write_record,
+    write_summary,
+    write_transcript,
+)
+
+
+def trial(n: int, outcome: Outcome, final: Category | None = None) -> TrialRecord:
+    return TrialRecord(
+        "run", f"m|s|{n}", "m", "s", n, outcome, category=CategoryVerdict(rule=final, final=final, decided_by="rules")
+    )
+
+
+def test_a_record_is_stored_as_plain_json() -> None:
+    record = trial(1, Outcome.FAILED, Category.SEMANTIC_ERROR)
+    data = record_to_json(record)
+    assert data["outcome"] == "failed" and type(data["outcome"]) is str
+    assert data["category"]["final"] == "semantic error" and type(data["category"]["final"]) is str
+    assert data["category"]["evidence"] == []  # a tuple becomes a list
+    assert data["schema_version"] == 1 and data["chain"] is None
+    assert record_from_json(data) == record
+
+
+def test_a_record_from_a_report_names_where_it_came_from() -> None:
+    with pytest.raises(RecordError) as info:
+        record_from_json({"schema_version": 7}, "the report of test_x")
+    assert str(info.value).startswith("the report of test_x: schema_version 7 is not one this harness reads")
+    with pytest.raises(ValueError, match=r"^no schema_version: not a record of this harness$"):
+        record_from_json({"key": "k"})
+
+
+def test_one_record_per_file_round_trips_and_a_bad_one_names_its_file(tmp_path: Path) -> None:
+    record = trial(2, Outcome.PASSED)
+    path = tmp_path / "records" / "categorization.json"
+    write_record(path, record)
+    assert read_record(path) == record
+    assert json.loads(path.read_text())["key"] == "m|s|2"
+    path.write_text(json.dumps({"schema_version": 1, "key": "k"}))
+    with pytest.raises(RecordError) as info:
+        read_record(path)
+    assert str(info.value) == (
+        f"{path}: not a trial record (run_id: Field required); give a record a `hepagent bench-trial` wrote"
+    )
+    path.write_text("{not json")
+    with pytest.raises(RecordError, match=r"not valid JSON \(.*\); the file is damaged, re-run or restore it$"):
+        read_record(path)
+
+
+def test_a_summary_round_trips_with_its_derived_numbers(tmp_path: Path) -> None:
+    cell = Cell("m", "s", 3, 1, 1, 2.0, 1.5, 100, 0.25)
+    verdict = Verdict("m", "s", "OK", 3, 4, 4, 4, 0.5, "no significant drop (p = 0.5)")
+    summary = RunSummary("run", (cell,), (verdict,), hashes={"dataset": "0"}, dataset={"kind": "synthetic"})
+    path = tmp_path / "summary.json"
+    write_summary(path, summary)
+    stored = json.loads(path.read_text())
+    assert stored["total_cost_usd"] == 0.25 and stored["cells"][0]["total"] == 4
+    assert stored["cells"][0]["fraction_errors_as_failures"] == 0.6
+    assert read_summary(path) == summary
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[]", "not a run summary (not a JSON object but list); give a summary.json that a run wrote"),
+        ('{"run_id": "r", "cells": []}', "not a run summary (no schema_version: not a record of this harness)"),
+        ('{"schema_version": 1, "cells": []}', "not a run summary (run_id: Field required)"),
+        (
+            '{"schema_version": 2, "run_id": "r", "cells": []}',
+            "schema_version 2 is not one this harness reads (1 to 1)",
+        ),
+    ],
+)
+def test_a_summary_that_cannot_be_read_is_one_line_naming_the_file(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "summary.json"
+    path.write_text(content)
+    with pytest.raises(RecordError) as info:
+        read_summary(path)
+    assert str(info.value).startswith(f"{path}: {message}") and "\n" not in str(info.value)
+
+
+def test_a_transcript_carries_its_version_and_an_older_one_reads_as_version_1(tmp_path: Path) -> None:
+    path = tmp_path / "transcript.json"
+    write_transcript(path, {"step": "s", "agent": None})
+    assert json.loads(path.read_text())["schema_version"] == 1
+    assert read_transcript(path) == {"schema_version": 1, "step": "s", "agent": None}
+    path.write_text('{"step": "s"}')  # written before transcripts were versioned
+    assert read_transcript(path) == {"step": "s"}
+    path.write_text('{"schema_version": 3, "step": "s"}')
+    with pytest.raises(RecordError, match=r"transcript.json: schema_version 3 is not one this harness reads"):
+        read_transcript(path)
+    path.write_text("[1, 2]")
+    with pytest.raises(
+        RecordError, match=r"not a transcript \(a JSON object\); the file is damaged, re-run the trial$"
+    ):
+        read_transcript(path)
+
+
+def test_the_current_category_is_the_latest_reclassification_of_a_failed_trial(tmp_path: Path) -> None:
+    records = [trial(1, Outcome.FAILED, Category.OTHER), trial(2, Outcome.PASSED), trial(3, Outcome.FAILED)]
+    assert read_classifications(tmp_path / CLASSIFICATIONS) == []
+    assert current_categories(tmp_path, records) == {"m|s|1": records[0].category, "m|s|3": records[2].category}
+
+    def line(key: str, final: Category) -> ClassificationLine:
+        return ClassificationLine(key, "run", "2026-12-01T00:00:00+00:00", CategoryVerdict(final=final))
+
+    append_record(tmp_path / CLASSIFICATIONS, line("m|s|1", Category.SEMANTIC_ERROR))
+    append_record(tmp_path / CLASSIFICATIONS, line("m|s|1", Category.DUMMY_DATA_CREATED))
+    append_record(tmp_path / CLASSIFICATIONS, line("m|s|2", Category.OTHER))  # a passed trial has no category
+    assert len(read_classifications(tmp_path / CLASSIFICATIONS)) == 3
+    current = current_categories(tmp_path, records)
+    assert {k: v.final for k, v in current.items()} == {"m|s|1": Category.DUMMY_DATA_CREATED, "m|s|3": None}
+
+
+def test_the_first_problem_is_named_by_its_place_in_the_record() -> None:
+    data: dict[str, Any] = record_to_json(trial(1, Outcome.PASSED))
+    data["category"] = {"evidence": ["a", 3]}
+    with pytest.raises(ValueError, match=r"^category\.evidence\.1: Input should be a valid string$"):
+        record_from_json(data)
+    data["category"] = "semantic error"
+    with pytest.raises(ValueError, match=r"^category: Input should be an object$"):
+        record_from_json(data)
