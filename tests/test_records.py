@@ -22,7 +22,6 @@ from pytest_hepagent.records import (
     append_record,
     current_categories,
     read_classifications,
-    read_jsonl,
     read_record,
     read_summary,
     read_transcript,
