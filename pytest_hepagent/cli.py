@@ -348,7 +348,7 @@ _add_commands()
 
 def main() -> None:
     try:
-        cli(prog_name="hepagent", standalone_mode=True)
+        cli(prog_name="hepagent")
     except HepAgentError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None

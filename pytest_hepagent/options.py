@@ -61,7 +61,8 @@ class Option:
     positive: bool = False
     """A number that must be above 0."""
     unit: str = ""
-    """What a number counts (tokens, seconds, USD) or a list names: said in the error for a wrong value."""
+    """What a number counts (tokens, seconds, USD), or what a list or a choice names (step, sandbox): said in the
+    error for a wrong value."""
     choices: tuple[str, ...] = ()
     """The values a text option may take (none: any)."""
 
@@ -89,21 +90,18 @@ class Option:
                 from pytest_hepagent.errors import did_you_mean
 
                 raise OptionError(
-                    f"{where}: unknown {self.unit or 'value'} {text!r}{did_you_mean(text, self.choices)}; choose one "
-                    f"of {', '.join(self.choices)}"
+                    f"{where}: unknown {self.unit} {text!r}{did_you_mean(text, self.choices)}; choose one of "
+                    f"{', '.join(self.choices)}"
                 )
             return Path(text) if self.kind == "path" else text
-        if self.kind == "flag":
-            return value if isinstance(value, bool) else str(value).strip().lower() in ("1", "true", "yes", "on")
-        if self.kind == "repeat":
-            items = [value] if isinstance(value, str) else list(value)
-            return tuple(dict.fromkeys(str(v).strip() for v in items if str(v).strip())) or None
+        if self.kind == "flag":  # pytest gives True (the flag) or a bool (its ini key, parsed by pytest)
+            return bool(value)
+        if self.kind == "repeat":  # a list: the repeated option, or the ini key's lines
+            return tuple(dict.fromkeys(v.strip() for v in value if v.strip())) or None
         if self.kind == "list":
-            parts = str(value).split(",") if isinstance(value, str) else [str(v) for v in value]
-            found = tuple(p.strip() for p in parts if p.strip())
+            found = tuple(p.strip() for p in str(value).split(",") if p.strip())
             if not found:
-                thing = self.unit or "value"
-                raise OptionError(f"{where}: no {thing} named in {value!r}; name {thing}s separated by commas")
+                raise OptionError(f"{where}: no {self.unit} named in {value!r}; name {self.unit}s separated by commas")
             return found
         return self._number(value, where)
 

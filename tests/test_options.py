@@ -19,7 +19,9 @@ from pytest_hepagent.options import (
     NOT_GIVEN,
     OPTIONS,
     OptionError,
+    add_pytest_options,
     click_option,
+    data_dir,
     option,
     pytest_value,
 )
@@ -54,6 +56,7 @@ def test_names_follow_one_rule() -> None:
     ("name", "text", "value"),
     [
         ("trials", " 3 ", 3),
+        ("trials", "1", 1),
         ("call-timeout", "12.5", 12.5),
         ("token-limit", "none", None),
         ("token-limit", "None", None),
@@ -61,7 +64,7 @@ def test_names_follow_one_rule() -> None:
         ("steps", "a, b,,c", ("a", "b", "c")),
         ("model", ["x", "y", "x"], ("x", "y")),
         ("data", "/d", Path("/d")),
-        ("chain", "true", True),
+        ("chain", True, True),
         ("chain", False, False),
         ("sandbox", "none", "none"),
         ("max-usd", "0", 0.0),
@@ -119,33 +122,109 @@ def test_the_command_line_beats_the_ini_file_which_beats_the_default() -> None:
         pytest_value(_Config({}, {"hep_trials": "many"}), "trials")  # the error names where the value came from
 
 
-@click.command()
-@click_option("token-limit")
-@click_option("time-limit")
-@click_option("model", dest="model", multiple=False, default="hepagent/oracle")
-@click_option("steps")
-def _command(token_limit: int | None, time_limit: float | None, model: str, steps: tuple[str, ...]) -> None:
-    click.echo(repr((token_limit, time_limit, model, steps)))
+def _command() -> click.Command:
+    """A command made from the table inside the test (so a mutation testing run sees it made with the mutant)."""
+
+    @click.command()
+    @click_option("token-limit")
+    @click_option("time-limit")
+    @click_option("model", dest="model", multiple=False, default="hepagent/oracle")
+    @click_option("steps")
+    @click_option("chain")
+    @click_option("data")
+    def command(
+        token_limit: int | None,
+        time_limit: float | None,
+        model: str,
+        steps: tuple[str, ...],
+        chain: bool,
+        data: Path | None,
+    ) -> None:
+        click.echo(repr((token_limit, time_limit, model, steps, chain, data)))
+
+    return command
 
 
 @pytest.mark.parametrize(
     ("args", "shown"),
     [
-        ([], "(None, 3600.0, 'hepagent/oracle', ())"),
+        ([], "(None, 3600.0, 'hepagent/oracle', (), False, None)"),
         (
-            ["--token-limit", "100", "--time-limit", "none", "--model", "o3", "--steps", "a,b"],
-            "(100, None, 'o3', ('a', 'b'))",
+            ["--token-limit", "100", "--time-limit", "none", "--model", " o3 ", "--steps", "a,b", "--chain"],
+            "(100, None, 'o3', ('a', 'b'), True, None)",
         ),
+        (["--data", "/d", "--time-limit", "60"], "(None, 60.0, 'hepagent/oracle', (), False, PosixPath('/d'))"),
     ],
 )
 def test_the_same_table_makes_the_click_options(args: list[str], shown: str) -> None:
-    result = CliRunner().invoke(_command, args)
+    result = CliRunner().invoke(_command(), args)
     assert result.exit_code == 0, result.output
     assert result.output.strip() == shown
 
 
+def test_a_repeatable_option_collects_its_values() -> None:
+    @click.command()
+    @click_option("model")
+    def command(models: tuple[str, ...]) -> None:
+        click.echo(repr(models))
+
+    assert CliRunner().invoke(command, []).output.strip() == "('hepagent/oracle',)"
+    assert CliRunner().invoke(command, ["--model", "a", "--model", " b", "--model", "a"]).output.strip() == "('a', 'b')"
+
+
 def test_a_bad_value_on_the_command_line_is_a_usage_error_naming_the_option() -> None:
-    result = CliRunner().invoke(_command, ["--token-limit", "lots"])
+    result = CliRunner().invoke(_command(), ["--token-limit", "lots"])
     assert result.exit_code == 2
     assert "Invalid value for '--token-limit': 'lots' is not a whole number of tokens" in result.output
-    assert "--token-limit N" in CliRunner().invoke(_command, ["--help"]).output
+    shown = CliRunner().invoke(_command(), ["--help"]).output
+    assert "--token-limit N" in shown and "--time-limit SECONDS" in shown and "[default: 3600.0]" in shown
+    assert "--chain " in shown and "Chained end-to-end runs" in shown
+
+
+class _Parser:
+    """What add_pytest_options asks of pytest's parser and option group, recorded."""
+
+    def __init__(self) -> None:
+        self.options: dict[str, dict[str, Any]] = {}
+        self.ini: dict[str, dict[str, Any]] = {}
+
+    def addoption(self, flag: str, **settings: Any) -> None:
+        self.options[flag] = settings
+
+    def addini(self, name: str, **settings: Any) -> None:
+        self.ini[name] = settings
+
+
+def test_every_option_becomes_a_pytest_option_and_an_ini_key() -> None:
+    parser = _Parser()
+    add_pytest_options(parser, parser)
+    assert list(parser.options) == [o.pytest_flag for o in OPTIONS]
+    for o in OPTIONS:
+        settings = parser.options[o.pytest_flag]
+        assert settings["default"] is None  # unset: the ini key, then the table's default, decide
+        assert settings["action"] == {"flag": "store_true", "repeat": "append"}.get(o.kind, "store")
+        assert settings["help"].startswith(o.help)
+        assert settings.get("metavar") == (None if o.kind == "flag" else o.metavar)
+    assert parser.options["--hep-max-iterations"]["help"].endswith("(default: 3)")
+    assert parser.options["--hep-call-timeout"]["help"].endswith("(default: 300.0)")
+    for plain in ("model", "steps", "chain", "trials", "judge-model"):  # no default, or none a number says
+        assert parser.options[option(plain).pytest_flag]["help"] == option(plain).help
+    ini_options = [o for o in OPTIONS if o.ini]
+    assert list(parser.ini) == [*(o.ini_key for o in ini_options), "hep_benchmark"]
+    assert {k: v["type"] for k, v in parser.ini.items() if v["type"] != "string"} == {
+        "hep_models": "linelist",
+        "hep_chain": "bool",
+        "hep_benchmark": "bool",
+    }
+    assert parser.ini["hep_time_limit"]["help"] == "Default for --hep-time-limit"
+    assert all(v["default"] is None for v in parser.ini.values())
+
+
+def test_the_data_folder_and_where_an_error_came_from() -> None:
+    assert data_dir(_Config({}, {})) is None
+    assert data_dir(_Config({}, {"hep_data": "/ini/data"})) == Path("/ini/data")
+    assert data_dir(_Config({"--hep-data": "/cli/data"}, {"hep_data": "/ini/data"})) == Path("/cli/data")
+    with pytest.raises(OptionError, match=r"^--hep-trials: 'x' is not a whole number"):
+        pytest_value(_Config({"--hep-trials": "x"}, {}), "trials")
+    assert pytest_value(_Config({"--hep-model": ["a", " b ", "a", ""]}, {}), "model") == ("a", "b")
+    assert pytest_value(_Config({}, {"hep_models": ["", " "]}), "model") is None  # lines naming nothing

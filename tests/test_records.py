@@ -22,6 +22,7 @@ from pytest_hepagent.records import (
     append_record,
     current_categories,
     read_classifications,
+    read_jsonl,
     read_record,
     read_summary,
     read_transcript,
@@ -147,3 +148,32 @@ def test_the_first_problem_is_named_by_its_place_in_the_record() -> None:
     data["category"] = "semantic error"
     with pytest.raises(ValueError, match=r"^category: Input should be an object$"):
         record_from_json(data)
+
+
+def test_values_json_cannot_hold_are_stored_as_text(tmp_path: Path) -> None:
+    record = TrialRecord("run", "m|s|1", "m", "s", 1, Outcome.ERROR, sandbox={"root": Path("/sandbox/root")})
+    assert record_to_json(record)["sandbox"] == {"root": "/sandbox/root"}
+    path = tmp_path / "transcript.json"
+    write_transcript(path, {"trial_dir": tmp_path / "t", "agent": {"calls": []}})
+    text = path.read_text()
+    assert text.startswith('{\n "schema_version": 1,\n "trial_dir": "') and text.endswith("}\n")  # indented by one
+    assert read_transcript(path)["trial_dir"] == str(tmp_path / "t")
+
+
+def test_a_byte_that_is_not_utf8_is_replaced_not_fatal(tmp_path: Path) -> None:
+    path = tmp_path / "results.jsonl"
+    line = json.dumps(record_to_json(trial(1, Outcome.FAILED)) | {"error": "bad X"}).encode()
+    path.write_bytes(line.replace(b"bad X", b"bad \xff") + b"\n")
+    ((_, value),) = read_jsonl(path)
+    assert value["error"] == "bad \ufffd"
+    summary = tmp_path / "summary.json"
+    summary.write_bytes(b'{"schema_version": 1, "run_id": "r\xff", "cells": []}')
+    assert read_summary(summary).run_id == "r\ufffd"
+
+
+def test_a_record_file_of_an_unknown_version_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "record.json"
+    path.write_text(json.dumps(record_to_json(trial(1, Outcome.PASSED)) | {"schema_version": 4}))
+    with pytest.raises(RecordError) as info:
+        read_record(path)
+    assert str(info.value).startswith(f"{path}: schema_version 4 is not one this harness reads")

@@ -89,14 +89,10 @@ def _check_version(data: dict[str, Any], newest: int, where: str) -> None:
         )
 
 
-def _problem(exc: Exception) -> str:
-    """The first problem pydantic found, on one line: where in the object, and what."""
-    errors = getattr(exc, "errors", None)
-    if errors is None:
-        return str(exc).splitlines()[0]
-    first = errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "the object"
-    return f"{loc}: {first['msg']}"
+def _problem(exc: Any) -> str:
+    """The first problem pydantic found (a ValidationError), on one line: where in the object, and what."""
+    first = exc.errors()[0]
+    return ".".join(str(p) for p in first["loc"]) + f": {first['msg']}"
 
 
 def _parse(kind: type[T], data: Any, newest: int, where: str) -> T:
@@ -104,11 +100,13 @@ def _parse(kind: type[T], data: Any, newest: int, where: str) -> T:
     if not isinstance(data, dict):
         raise ValueError(f"not a JSON object but {type(data).__name__}")  # noqa: TRY004 - one error for any bad record
     _check_version(data, newest, where)
+    from pydantic import ValidationError
+
     try:
         # JSON mode, strictly: a whole number stays one (no "3" or true for 3), an outcome is one of its words.
         adapter = _adapter(kind)  # type: ignore[arg-type]  # a class is hashable; mypy's TypeVar is not
         return adapter.validate_json(json.dumps(data), strict=True)  # type: ignore[no-any-return]
-    except ValueError as exc:  # pydantic's ValidationError is one
+    except ValidationError as exc:
         raise ValueError(_problem(exc)) from None
 
 
@@ -126,15 +124,19 @@ def record_from_json(data: Any, where: str = "record") -> TrialRecord:
 def read_jsonl(path: Path) -> list[tuple[int, Any]]:
     """(line number, value) of every complete line of a JSONL file (a torn line from a killed run is skipped)."""
     found = []
-    with Path(path).open(encoding="utf-8", errors="replace") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                found.append((number, json.loads(line)))
-            except ValueError:
-                log.warning("%s:%d: skipping an incomplete line (a run was killed while writing it)", path, number)
+    for number, line in enumerate(_text(path).split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            found.append((number, json.loads(line)))
+        except ValueError:
+            log.warning("%s:%d: skipping an incomplete line (a run was killed while writing it)", path, number)
     return found
+
+
+def _text(path: Path) -> str:
+    """A stored file's text as UTF-8; an invalid byte becomes U+FFFD (the record is still read, the spot marked)."""
+    return Path(path).read_bytes().decode("utf-8", errors="replace")
 
 
 def _read_lines(path: Path, kind: type[T], newest: int) -> list[T]:
@@ -183,7 +185,7 @@ def current_categories(run_dir: Path, records: Iterable[TrialRecord]) -> dict[st
 
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(Path(path).read_bytes().decode("utf-8", errors="replace"))
+        return json.loads(_text(path))
     except ValueError as exc:
         raise RecordError(f"{path}: not valid JSON ({exc}); the file is damaged, re-run or restore it") from None
 
