@@ -404,3 +404,25 @@ def test_resume_reruns_the_trials_that_ended_in_an_error(pytester: pytest.Pytest
     records = read_records(run_dir / "results.jsonl")
     assert [(r.trial, r.outcome) for r in records][-1] == (1, "passed")
     assert len(records) == 4
+
+
+def test_a_lone_surrogate_from_the_code_cannot_take_its_trial_out_of_the_results(
+    pytester: pytest.Pytester, tmp_path: Path, hepagent_solution: Path
+) -> None:
+    """Hostile: the code raises with lone surrogates in its message, which reaches the rules' evidence and so the
+    record. A record the strict reader refused would drop the failure from the run (the store also replaces any
+    surrogate that gets that far: tests/test_records.py)."""
+    cassettes = tmp_path / "c"
+    cassettes.mkdir()
+    code = '```python\nraise ValueError("\\udcff broken \\ud800")\n```\n'
+    calls = (CassetteCall("supervisor", "## Worker Prompt\n\nDo the step."), CassetteCall("coder", code))
+    save_cassette(Cassette("categorization", calls), cassettes / "categorization.yaml")
+    run = _replay_run(pytester, cassettes, 1, tmp_path / "r", "--hep-max-iterations=1")
+    run.assert_outcomes(failed=1)
+    (record,) = _records(tmp_path / "r")
+    assert record.outcome == "failed" and record.category.final == "other"
+    assert record.category.evidence[0] == "ValueError: ? broken ?"  # the side channel's text, and the record's
+    (cell,) = cells_from_records(_records(tmp_path / "r"))
+    assert (cell.passed, cell.failed) == (0, 1)
+    (run_dir,) = (tmp_path / "r").iterdir()
+    assert json.loads((run_dir / "summary.json").read_text())["cells"][0]["failed"] == 1

@@ -24,6 +24,7 @@ from pytest_hepagent.records import (
     read_classifications,
     read_jsonl,
     read_record,
+    read_records,
     read_summary,
     read_transcript,
     record_from_json,
@@ -177,3 +178,34 @@ def test_a_record_file_of_an_unknown_version_names_the_file(tmp_path: Path) -> N
     with pytest.raises(RecordError) as info:
         read_record(path)
     assert str(info.value).startswith(f"{path}: schema_version 4 is not one this harness reads")
+
+
+def test_a_lone_surrogate_anywhere_in_a_record_is_stored_and_read_back_replaced(tmp_path: Path) -> None:
+    """Hostile text can carry lone surrogates (JSON escapes them; a strict reader refuses them): a record holding one
+    must still be read, or its trial would drop out of the results."""
+    record = TrialRecord(
+        "run",
+        "m|s|1",
+        "m",
+        "s",
+        1,
+        Outcome.FAILED,
+        error="bad \udcff",
+        category=CategoryVerdict(evidence=("raised \ud800 here",)),
+        hashes={"name \udfff": "x"},
+    )
+    append_record(tmp_path / "results.jsonl", record)
+    (back,) = read_records(tmp_path / "results.jsonl")
+    assert (back.error, back.category.evidence, back.hashes) == (
+        "bad \ufffd",
+        ("raised \ufffd here",),
+        {"name \ufffd": "x"},
+    )
+    assert record_from_json(record_to_json(record)) == back  # what xdist carries
+    line = json.dumps(record_to_json(back) | {"error": "escaped \udcff"})  # as another writer would leave it
+    assert "\\udcff" in line
+    (tmp_path / "other.jsonl").write_text(line + "\n")
+    (other,) = read_records(tmp_path / "other.jsonl")
+    assert other.error == "escaped \ufffd"
+    write_transcript(tmp_path / "t.json", {"stderr": "x \udcff"})
+    assert read_transcript(tmp_path / "t.json")["stderr"] == "x \ufffd"

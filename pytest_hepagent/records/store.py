@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import asdict
 from functools import cache
@@ -78,6 +79,22 @@ def _adapter(kind: Any) -> Any:
     return TypeAdapter(kind)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _plain(value: Any) -> Any:
+    """`value` with every lone surrogate in its strings replaced by U+FFFD. The code under test can put them in what
+    reaches a record (an exception message through the sandbox's side channel, a file name): JSON escapes them, but
+    a strict reader refuses them, and a record that cannot be read would take its trial out of the results."""
+    if isinstance(value, str):
+        return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _check_version(data: dict[str, Any], newest: int, where: str) -> None:
     if "schema_version" not in data:
         raise ValueError("no schema_version: not a record of this harness")
@@ -105,7 +122,7 @@ def _parse(kind: type[T], data: Any, newest: int, where: str) -> T:
     try:
         # JSON mode, strictly: a whole number stays one (no "3" or true for 3), an outcome is one of its words.
         adapter = _adapter(kind)  # type: ignore[arg-type]  # a class is hashable; mypy's TypeVar is not
-        return adapter.validate_json(json.dumps(data), strict=True)  # type: ignore[no-any-return]
+        return adapter.validate_json(json.dumps(_plain(data)), strict=True)  # type: ignore[no-any-return]
     except ValidationError as exc:
         raise ValueError(_problem(exc)) from None
 
@@ -113,7 +130,7 @@ def _parse(kind: type[T], data: Any, newest: int, where: str) -> T:
 def record_to_json(record: Any) -> dict[str, Any]:
     """A record (trial record, classification line) as the JSON object it is stored as: plain dicts, lists,
     strings and numbers (what pytest-xdist can send between processes)."""
-    return json.loads(json.dumps(asdict(record), default=str))  # type: ignore[no-any-return]
+    return json.loads(json.dumps(_plain(asdict(record)), default=str))  # type: ignore[no-any-return]
 
 
 def record_from_json(data: Any, where: str = "record") -> TrialRecord:
@@ -212,7 +229,8 @@ def read_transcript(path: Path) -> dict[str, Any]:
 
 
 def write_transcript(path: Path, transcript: dict[str, Any]) -> None:
-    Path(path).write_text(json.dumps({"schema_version": TRANSCRIPT_VERSION} | transcript, indent=1, default=str) + "\n")
+    text = json.dumps(_plain({"schema_version": TRANSCRIPT_VERSION} | transcript), indent=1, default=str)
+    Path(path).write_text(text + "\n")
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -220,7 +238,7 @@ def write_json(path: Path, data: Any) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
+    tmp.write_text(json.dumps(_plain(data), indent=1, sort_keys=True, default=str) + "\n")
     tmp.replace(path)
 
 
@@ -249,7 +267,7 @@ def append_jsonl(path: Path, data: dict[str, Any]) -> None:
     """Append `data` as one line with a single write, then fsync (see the module docstring)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(data, sort_keys=True, default=str) + "\n"
+    line = json.dumps(_plain(data), sort_keys=True, default=str) + "\n"
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         # A torn last line (from a kill mid-write) must not swallow this one: start on a fresh line.
