@@ -40,7 +40,11 @@ _WHAT = {
 
 
 class OptionError(ValueError):
-    """A value an option cannot take; the message is one line naming the option and the fix."""
+    """A value an option cannot take; the message is one line naming the option (`where`) and the fix."""
+
+    def __init__(self, where: str, problem: str) -> None:
+        super().__init__(f"{where}: {problem}")
+        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -90,8 +94,9 @@ class Option:
                 from pytest_hepagent.errors import did_you_mean
 
                 raise OptionError(
-                    f"{where}: unknown {self.unit} {text!r}{did_you_mean(text, self.choices)}; choose one of "
-                    f"{', '.join(self.choices)}"
+                    where,
+                    f"unknown {self.unit} {text!r}{did_you_mean(text, self.choices)}; choose one of "
+                    f"{', '.join(self.choices)}",
                 )
             return Path(text) if self.kind == "path" else text
         if self.kind == "flag":  # pytest gives True (the flag) or a bool (its ini key, parsed by pytest)
@@ -101,7 +106,7 @@ class Option:
         if self.kind == "list":
             found = tuple(p.strip() for p in str(value).split(",") if p.strip())
             if not found:
-                raise OptionError(f"{where}: no {self.unit} named in {value!r}; name {self.unit}s separated by commas")
+                raise OptionError(where, f"no {self.unit} named in {value!r}; name {self.unit}s separated by commas")
             return found
         return self._number(value, where)
 
@@ -116,13 +121,13 @@ class Option:
             number = convert(text)
         except ValueError:
             raise OptionError(
-                f"{where}: {text!r} is not {what}; give {what}{', or none' if none_allowed else ''}"
+                where, f"{text!r} is not {what}; give {what}{', or none' if none_allowed else ''}"
             ) from None
         if not math.isfinite(number):
-            raise OptionError(f"{where}: {text!r} is not a finite number; give {what}")
+            raise OptionError(where, f"{text!r} is not a finite number; give {what}")
         if self.positive and number <= 0:
             raise OptionError(
-                f"{where}: {text} is not above 0; give a larger number{' (or none)' if none_allowed else ''}"
+                where, f"{text} is not above 0; give a larger number{' (or none)' if none_allowed else ''}"
             )
         return number
 
@@ -272,7 +277,7 @@ def add_pytest_options(parser: Any, group: Any) -> None:
 
 
 def _with_default(o: Option) -> str:
-    if o.default is None or o.kind in ("flag", "repeat", "list"):
+    if o.default is None or o.kind in ("repeat", "list"):  # (a flag's help is its own)
         return o.help
     return f"{o.help} (default: {o.default})"
 
@@ -286,11 +291,10 @@ def pytest_value(config: Any, name: str) -> Any:
     NOT_GIVEN when neither is given. OptionError for a value it cannot take."""
     o = _BY_NAME[name]
     value = config.getoption(o.pytest_flag)
-    source = o.pytest_flag
-    if value is None and o.ini:
-        value = config.getini(o.ini_key) or None
-        source = o.ini_key
-    return NOT_GIVEN if value is None else o.parse(value, source)
+    if value is not None:
+        return o.parse(value)
+    value = (config.getini(o.ini_key) or None) if o.ini else None
+    return NOT_GIVEN if value is None else o.parse(value, o.ini_key)
 
 
 def data_dir(config: Any) -> Path | None:
@@ -306,19 +310,19 @@ def click_option(name: str, *, default: Any = ..., dest: str | None = None, **ov
 
     o = _BY_NAME[name]
 
-    def parse(ctx: Any, param: Any, value: Any) -> Any:
+    def parse(ctx: Any, param: Any, value: Any) -> Any:  # click names the option in the message
         if value is None and o.kind == "list":
             return o.default
-        if value is None or o.kind == "flag":
+        if value is None:
             return value
         if o.kind == "repeat":  # click collects the repeats (multiple=True), or takes one
             return o.parse(value) if isinstance(value, tuple) else str(value).strip()
         try:
-            return o.parse(value, f"--{o.name}")
+            return o.parse(value)
         except OptionError as exc:
-            raise click.BadParameter(str(exc).split(": ", 1)[1], ctx, param) from None
+            raise click.BadParameter(exc.problem) from None
 
-    settings: dict[str, Any] = {"help": o.help, "show_default": o.default is not None and o.kind not in ("flag",)}
+    settings: dict[str, Any] = {"help": o.help}
     chosen = o.default if default is ... else default
     if o.kind == "flag":
         settings |= {"is_flag": True, "default": chosen}
@@ -327,4 +331,5 @@ def click_option(name: str, *, default: Any = ..., dest: str | None = None, **ov
     else:  # text in, the table's parsing out (click would infer a type from the default and refuse "none")
         shown = None if chosen == () else chosen
         settings |= {"type": click.STRING, "metavar": o.metavar or None, "default": shown, "callback": parse}
+        settings["show_default"] = True  # (nothing is shown for a default of None)
     return click.option(f"--{o.name}", dest or o.config_field, **(settings | overrides))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.stats  # noqa: F401 - see below
 from hypothesis import settings
 
 from pytest_hepagent.data import Dataset, GeneratorConfig, ensure_synthetic
@@ -18,6 +19,9 @@ from pytest_hepagent.sandbox.cgroups import Cgroup, cgroup_owner, cgroup_parents
 # pytester points HOME at each test's folder: pin the cache, or every in-process run would regenerate the data and
 # goldens there (and import scikit-learn inside a run whose modules pytester then unloads).
 os.environ.setdefault("HEPAGENT_CACHE", str(cache_root()))
+
+# The statistics import scipy.stats on first use. pytester's in-process runs unload the modules a run imported, and
+# scipy's C extensions (numpy.fft's) cannot load twice in one process: import it before any run does.
 
 # Shared machines are noisy: property tests check behaviour, not speed.
 settings.register_profile("ci", deadline=None, max_examples=200, print_blob=True)

@@ -169,6 +169,7 @@ def test_a_repeatable_option_collects_its_values() -> None:
         click.echo(repr(models))
 
     assert CliRunner().invoke(command, []).output.strip() == "('hepagent/oracle',)"
+    assert "--model MODEL  Model to benchmark (repeatable)" in CliRunner().invoke(command, ["--help"]).output
     assert CliRunner().invoke(command, ["--model", "a", "--model", " b", "--model", "a"]).output.strip() == "('a', 'b')"
 
 
@@ -179,6 +180,8 @@ def test_a_bad_value_on_the_command_line_is_a_usage_error_naming_the_option() ->
     shown = CliRunner().invoke(_command(), ["--help"]).output
     assert "--token-limit N" in shown and "--time-limit SECONDS" in shown and "[default: 3600.0]" in shown
     assert "--chain " in shown and "Chained end-to-end runs" in shown
+    chain_help = shown[shown.index("--chain ") : shown.index("--data ")]
+    assert "[default" not in chain_help  # a flag's default goes without saying
 
 
 class _Parser:
@@ -217,6 +220,7 @@ def test_every_option_becomes_a_pytest_option_and_an_ini_key() -> None:
         "hep_benchmark": "bool",
     }
     assert parser.ini["hep_time_limit"]["help"] == "Default for --hep-time-limit"
+    assert parser.ini["hep_benchmark"]["help"] == "Run the benchmark when pytest is started without paths"
     assert all(v["default"] is None for v in parser.ini.values())
 
 
