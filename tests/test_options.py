@@ -179,6 +179,7 @@ def test_a_bad_value_on_the_command_line_is_a_usage_error_naming_the_option() ->
     assert "Invalid value for '--token-limit': 'lots' is not a whole number of tokens" in result.output
     shown = CliRunner().invoke(_command(), ["--help"]).output
     assert "--token-limit N" in shown and "--time-limit SECONDS" in shown and "[default: 3600.0]" in shown
+    assert "Per trial: input plus output tokens" in shown
     assert "--chain " in shown and "Chained end-to-end runs" in shown
     chain_help = shown[shown.index("--chain ") : shown.index("--data ")]
     assert "[default" not in chain_help  # a flag's default goes without saying

@@ -57,6 +57,8 @@ def test_a_record_from_a_report_names_where_it_came_from() -> None:
     assert str(info.value).startswith("the report of test_x: schema_version 7 is not one this harness reads")
     with pytest.raises(ValueError, match=r"^no schema_version: not a record of this harness$"):
         record_from_json({"key": "k"})
+    with pytest.raises(RecordError, match=r"^record: schema_version 7 is not one"):  # no place given
+        record_from_json({"schema_version": 7})
 
 
 def test_one_record_per_file_round_trips_and_a_bad_one_names_its_file(tmp_path: Path) -> None:
