@@ -27,21 +27,24 @@ from _timing import best_of, report
 
 ROOT = Path(__file__).resolve().parents[1]
 
-WORKER_IMPORTS = (
-    # What a pytest-xdist worker of a benchmark run imports before its first trial: the plugin, the session, the
-    # engine that runs and records a trial (present under these names in every revision compared).
-    "import pytest, pytest_hepagent.plugin, pytest_hepagent.plugin_session, pytest_hepagent.matrix.execute, "
-    "pytest_hepagent.matrix.cells"
-)
+
+def worker_imports(tree: Path) -> str:
+    """What a pytest-xdist worker of a benchmark run imports before its first trial: the plugin, the session, and the
+    engine that runs and records a trial (`matrix/`, `bench/` in revisions before the rename)."""
+    engine = "matrix" if (tree / "pytest_hepagent" / "matrix").is_dir() else "bench"
+    return (
+        "import pytest, pytest_hepagent.plugin, pytest_hepagent.plugin_session, "
+        f"pytest_hepagent.{engine}.execute, pytest_hepagent.{engine}.cells"
+    )
 
 
 DEPTHS = 4
 
 
-def _wrappers(folder: Path) -> None:
+def _wrappers(folder: Path, tree: Path) -> None:
     """`hepagent_depth0` does the worker's imports; `hepagent_depthN` imports `hepagent_depth{N-1}`."""
     folder.mkdir()
-    (folder / "hepagent_depth0.py").write_text(WORKER_IMPORTS + "\n")
+    (folder / "hepagent_depth0.py").write_text(worker_imports(tree) + "\n")
     for depth in range(1, DEPTHS):
         (folder / f"hepagent_depth{depth}.py").write_text(f"import hepagent_depth{depth - 1}\n")
 
@@ -74,7 +77,7 @@ def main() -> None:
         tests = Path(tmp) / "tests"
         tests.mkdir()
         (tests / "test_nothing.py").write_text("def test_nothing():\n    pass\n")
-        _wrappers(Path(tmp) / "wrappers")
+
         trees: dict[str, Path | None] = {"this tree": None}
         if args.against:
             old = Path(tmp) / "old"
@@ -82,7 +85,10 @@ def main() -> None:
                            capture_output=True)  # fmt: skip
             trees[args.against] = old
         try:
-            runs = {name: _runner(tree, tests, Path(tmp) / "wrappers") for name, tree in trees.items()}
+            runs = {}
+            for n, (name, tree) in enumerate(trees.items()):
+                _wrappers(Path(tmp) / f"wrappers{n}", tree or ROOT)
+                runs[name] = _runner(tree, tests, Path(tmp) / f"wrappers{n}")
             functions = {"bare pytest (-p no:hepagent)": runs["this tree"]["bare"]}
             for name, run in runs.items():
                 functions[f"pytest with the plugin, {name}"] = run["plugin"]
