@@ -175,7 +175,7 @@ def test_a_full_disk_loses_nothing_written_and_fails_the_run(
     reports = pytester.path / "r"
     run = pytester.runpytest_inprocess(
         "--hep-model=hepagent/replay", f"--hep-replay={oracle}", "--hep-trials=3", "--hep-steps=categorization",
-        f"--hep-report-dir={reports}", "-p", "no:xdist",
+        f"--hep-report-dir={reports}", "-p", "no:xdist", "-p", "badrecord",
     )  # fmt: skip
     assert run.ret == pytest.ExitCode.INTERNAL_ERROR
     run.stdout.fnmatch_lines(
@@ -243,3 +243,33 @@ def test_a_cassette_s_step_is_checked_when_it_is_replayed(tmp_path: Path, hepage
     )
     assert result.outcome == "error"
     assert "a trajectory of step preprocessing, not of categorization" in result.error
+
+
+def test_a_record_the_controller_cannot_read_fails_the_run_and_keeps_the_others(
+    pytester: pytest.Pytester, oracle: Path
+) -> None:
+    """A report carrying an unusable record (a harness bug, say) is counted as unsaved: exit 3 with the resume hint,
+    never an INTERNALERROR, and the trial's own record is still stored."""
+    pytester.syspathinsert()
+    pytester.makepyfile(
+        badrecord="""
+import pytest
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        report.user_properties.append(("hepagent_record", {"schema_version": 1, "key": "broken"}))
+"""
+    )
+    reports = pytester.path / "r"
+    run = pytester.runpytest_inprocess(
+        "--hep-model=hepagent/replay", f"--hep-replay={oracle}", "--hep-trials=1", "--hep-steps=categorization",
+        f"--hep-report-dir={reports}", "-p", "no:xdist", "-p", "badrecord",
+    )  # fmt: skip
+    assert run.ret == pytest.ExitCode.INTERNAL_ERROR
+    run.stdout.fnmatch_lines(["*1 record(s) or the summary could not be written*is unusable: run_id: Field required*"])
+    assert "INTERNALERROR" not in run.stdout.str()
+    (run_dir,) = reports.iterdir()
+    assert [r.trial for r in read_records(run_dir / "results.jsonl")] == [1]
