@@ -175,7 +175,7 @@ def test_a_full_disk_loses_nothing_written_and_fails_the_run(
     reports = pytester.path / "r"
     run = pytester.runpytest_inprocess(
         "--hep-model=hepagent/replay", f"--hep-replay={oracle}", "--hep-trials=3", "--hep-steps=categorization",
-        f"--hep-report-dir={reports}", "-p", "no:xdist", "-p", "badrecord",
+        f"--hep-report-dir={reports}", "-p", "no:xdist",
     )  # fmt: skip
     assert run.ret == pytest.ExitCode.INTERNAL_ERROR
     run.stdout.fnmatch_lines(
