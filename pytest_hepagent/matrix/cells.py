@@ -13,13 +13,14 @@ from pytest_hepagent.records import (
     Cell,
     Outcome,
     RunSummary,
+    SuccessRate,
     TrialRecord,
     Verdict,
     latest_records,
     read_records,
     read_summary,
 )
-from pytest_hepagent.stats import binomial_error, fisher_drop_pvalue, wilson_interval
+from pytest_hepagent.stats import fisher_drop_pvalue
 from pytest_hepagent.steps import STEP_NAMES
 
 __all__ = [
@@ -60,25 +61,13 @@ def cells_from_records(records: Iterable[TrialRecord]) -> list[Cell]:
 
 
 @dataclass(frozen=True)
-class ChainCell:
+class ChainCell(SuccessRate):
     """A model's chained (end-to-end) runs: how many passed every step, and where the others first broke."""
 
     model: str
     passed: int
     total: int
     broken_at: dict[str, int]
-
-    @property
-    def fraction(self) -> float:
-        return self.passed / self.total if self.total else 0.0
-
-    @property
-    def error(self) -> float:
-        return binomial_error(self.passed, self.total)
-
-    @property
-    def interval(self) -> tuple[float, float]:
-        return wilson_interval(self.passed, self.total)
 
 
 def chain_cells(records: Iterable[TrialRecord]) -> list[ChainCell]:

@@ -36,7 +36,7 @@ from pytest_hepagent.records.store import (
     write_summary,
     write_transcript,
 )
-from pytest_hepagent.records.summary import Cell, RunSummary, Verdict
+from pytest_hepagent.records.summary import Cell, RunSummary, SuccessRate, Verdict
 from pytest_hepagent.records.trial import (
     CategoryVerdict,
     ChainLink,
@@ -61,6 +61,7 @@ __all__ = [
     "RecordError",
     "ResultsStore",
     "RunSummary",
+    "SuccessRate",
     "Tokens",
     "TrialRecord",
     "Verdict",

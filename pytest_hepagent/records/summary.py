@@ -3,17 +3,42 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_hepagent.stats import binomial_error, wilson_interval
 
-__all__ = ["SUMMARY_VERSION", "Cell", "RunSummary", "Verdict"]
+__all__ = ["SUMMARY_VERSION", "Cell", "RunSummary", "SuccessRate", "Verdict"]
 
 SUMMARY_VERSION = 1
 
 
+class SuccessRate:
+    """A success fraction with the paper's binomial error and the 95% Wilson interval, from `passed` of `total`
+    (a cell of one step, or a model's chains)."""
+
+    if TYPE_CHECKING:  # provided by the subclasses, as a field or a property
+        passed: int
+
+        @property
+        def total(self) -> int: ...
+
+    @property
+    def fraction(self) -> float:
+        return self.passed / self.total if self.total else 0.0
+
+    @property
+    def error(self) -> float:
+        """The paper's binomial error of the fraction."""
+        return binomial_error(self.passed, self.total)
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """The 95% Wilson interval of the fraction."""
+        return wilson_interval(self.passed, self.total)
+
+
 @dataclass(frozen=True)
-class Cell:
+class Cell(SuccessRate):
     """One model x step of a run: its trials by outcome and their means and sums."""
 
     model: str
@@ -36,20 +61,6 @@ class Cell:
     def started(self) -> int:
         """Every trial that started: passed, failed or ended in an error."""
         return self.total + self.errors
-
-    @property
-    def fraction(self) -> float:
-        return self.passed / self.total if self.total else 0.0
-
-    @property
-    def error(self) -> float:
-        """The paper's binomial error of the fraction."""
-        return binomial_error(self.passed, self.total)
-
-    @property
-    def interval(self) -> tuple[float, float]:
-        """The 95% Wilson interval of the fraction."""
-        return wilson_interval(self.passed, self.total)
 
     @property
     def fraction_errors_failed(self) -> float:
