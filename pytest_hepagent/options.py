@@ -161,6 +161,23 @@ OPTIONS: tuple[Option, ...] = (
         "float",
         "FRACTION",
     ),
+    Option(
+        "detect-drop",
+        "The drop in success (a fraction) a decision should detect with power 0.8: the gate and compare say how many "
+        "trials that needs",
+        "float",
+        "FRACTION",
+        0.2,
+        positive=True,
+    ),
+    Option(
+        "interval",
+        "The 0.95 interval of a success fraction in tables, reports and the floor's test",
+        metavar="METHOD",
+        default="wilson",
+        unit="interval",
+        choices=("wilson", "clopper-pearson"),
+    ),
     Option("max-usd", "Start no new trial once the run's recorded spend reaches this", "float", "USD", unit="USD"),
     Option("record", "Write every live trajectory as a cassette into this folder", "path", "DIR"),
     Option("replay", "Cassette file or folder (<step>[-trial<n>].yaml) for hepagent/replay", "path", "PATH"),

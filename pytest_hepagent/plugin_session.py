@@ -517,7 +517,13 @@ class HepBenchmarkSession:
 
         cells = cells_from_records(self.store.records())
         if self.bench.baseline is not None:
-            self.verdicts = gate(cells, load_baseline_cells(self.bench.baseline), floor=self.bench.floor)
+            self.verdicts = gate(
+                cells,
+                load_baseline_cells(self.bench.baseline),
+                floor=self.bench.floor,
+                detect_drop=self.bench.detect_drop,
+                interval=self.bench.interval,
+            )
         from pytest_hepagent.matrix.execute import summary_extra
 
         hashes = self._all_hashes() if self._env is not None else {}
@@ -546,13 +552,16 @@ class HepBenchmarkSession:
         if self.is_worker:
             return
         from pytest_hepagent.matrix.cells import cells_from_records, chain_cells
-        from pytest_hepagent.matrix.report_text import cell_table, chain_lines, gate_table
+        from pytest_hepagent.matrix.report_text import cell_table, chain_lines, gate_table, statistics_table
 
         records = self.store.records()
         cells = cells_from_records(records)
         write = terminalreporter.write_line
         terminalreporter.section("hepagent benchmark")
-        for line in cell_table(cells):
+        for line in cell_table(cells, self.bench.interval):
+            write(line)
+        write("")
+        for line in statistics_table(cells):
             write(line)
         if self.verdicts is not None:
             terminalreporter.section("hepagent CI gate")

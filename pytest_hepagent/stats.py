@@ -22,6 +22,7 @@ from typing import Literal
 __all__ = [
     "ALPHA",
     "INTERVALS",
+    "INTERVAL_NAMES",
     "POWER",
     "Interval",
     "StratifiedDifference",
@@ -48,6 +49,7 @@ POWER = 0.8
 """The power the detectable difference and the trials needed are quoted at."""
 Interval = Literal["wilson", "clopper-pearson"]
 INTERVALS: tuple[Interval, ...] = ("wilson", "clopper-pearson")
+INTERVAL_NAMES: dict[str, str] = {"wilson": "Wilson", "clopper-pearson": "Clopper-Pearson"}
 _LARGEST_N = 2_000
 """`trials_needed` looks no further: a drop that needs more is beyond what a benchmark run can decide."""
 

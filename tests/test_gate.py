@@ -33,6 +33,7 @@ from pytest_hepagent.records import (
     record_to_json,
     write_json,
 )
+from pytest_hepagent.stats import detectable_drop, trials_needed, wilson_interval
 
 
 def raw(model: str, step: str, trial: int, outcome: str, **extra: Any) -> dict[str, Any]:
@@ -91,6 +92,99 @@ def test_cells_count_outcomes_and_average_only_judged_trials() -> None:
     assert d["binomial_error"] == pytest.approx(0.5 / 2**0.5)
     assert (d["total"], d["started"], d["fraction"]) == (2, 3, 0.5)
     assert d["fraction_errors_as_failures"] == pytest.approx(1 / 3)
+
+
+def test_first_attempt_success_and_what_self_correction_adds() -> None:
+    records = [
+        record("m", "preprocessing", 1, "passed", iterations=1),
+        record("m", "preprocessing", 2, "passed", iterations=3),  # rescued by the third attempt
+        record("m", "preprocessing", 3, "passed", iterations=2),
+        record("m", "preprocessing", 4, "failed", iterations=1),  # the reviewer accepted wrong outputs
+        record("m", "preprocessing", 5, "failed", iterations=3),
+        record("m", "preprocessing", 6, "error", iterations=1),  # not judged
+    ]
+    (c,) = cells_from_records(records)
+    assert (c.passed, c.first_passed, c.total) == (3, 1, 5)
+    assert c.first_fraction == pytest.approx(0.2)
+    gain, low, high = c.self_correction
+    assert gain == pytest.approx(0.4)  # 60% final against 20% first: two of five trials rescued
+    assert (low, high) == pytest.approx(wilson_interval(2, 5))
+    d = c.to_json()
+    assert d["first_passed"] == 1 and d["first_attempt_fraction"] == pytest.approx(0.2)
+    assert d["self_correction"] == {
+        "difference": pytest.approx(0.4),
+        "wilson_95": pytest.approx(list(wilson_interval(2, 5))),
+    }
+
+
+def test_a_cell_stores_its_small_n_statistics() -> None:
+    records = [record("m", "categorization", t, "passed" if t <= 4 else "failed", cost_usd=0.25) for t in range(1, 6)]
+    records.append(record("m", "categorization", 6, "error", cost_usd=0.5))
+    (c,) = cells_from_records(records)
+    d = c.to_json()
+    assert d["clopper_pearson_95"] == pytest.approx(list(stats.binomtest(4, 5).proportion_ci(method="exact")[:]))
+    assert d["rule_of_three_95"] is None
+    # pass@k = 1 - C(1, k) / C(5, k); pass^k = C(4, k) / C(5, k); no k above the 5 judged trials
+    assert d["pass_at_k"] == {"1": pytest.approx(0.8), "3": 1.0, "5": 1.0}
+    assert d["pass_hat_k"] == {"1": pytest.approx(0.8), "3": pytest.approx(0.4), "5": 0.0}
+    assert d["cost_per_success_usd"] == pytest.approx((5 * 0.25 + 0.5) / 4)  # the error's spend counts too
+    assert d["fraction_errors_as_failures"] == pytest.approx(4 / 6)
+    assert d["wilson_95_errors_as_failures"] == pytest.approx(list(wilson_interval(4, 6)))
+    (none,) = cells_from_records(
+        [record("m", "categorization", 1, "failed"), record("m", "categorization", 2, "failed")]
+    )
+    d = none.to_json()
+    assert d["rule_of_three_95"] == [0.0, 1.0]  # 3/2 is capped at 1
+    assert d["pass_at_k"] == {"1": 0.0} and d["cost_per_success_usd"] is None
+    (every,) = cells_from_records([record("m", "categorization", t, "passed") for t in range(1, 11)])
+    assert every.to_json()["rule_of_three_95"] == pytest.approx([0.7, 1.0])
+
+
+def test_the_statistics_table_shows_each_number() -> None:
+    from pytest_hepagent.matrix.report_text import cell_table, statistics_table
+
+    records = [
+        record("m", "categorization", t, "passed" if t <= 4 else "failed", iterations=1 if t <= 2 else 2)
+        for t in range(1, 6)
+    ] + [record("m", "preprocessing", t, "failed") for t in range(1, 4)]
+    lines = statistics_table(cells_from_records(records))
+    header, _, pre, cat, legend = lines
+    assert header.split()[:9] == ["model", "step", "n", "rule", "of", "3", "pass@3", "pass@5", "pass^3"]
+    assert pre.split() == [
+        "m",
+        "preprocessing",
+        "3",
+        "<=",
+        "100%",
+        "0%",
+        "-",
+        "0%",
+        "-",
+        "0%",
+        "+0%",
+        "[0%,",
+        "56%]",
+        "-",
+    ]
+    assert cat.split() == [
+        "m",
+        "categorization",
+        "5",
+        "100%",
+        "100%",
+        "40%",
+        "0%",
+        "40%",
+        "+40%",
+        "[12%,",
+        "77%]",
+        "0.0025",
+    ]
+    assert legend.startswith("pass@k, pass^k")
+    exact = cell_table(cells_from_records(records), "clopper-pearson")
+    assert "95% C-P" in exact[0]
+    low, high = stats.binomtest(4, 5).proportion_ci(method="exact")
+    assert f"[{low:4.0%}, {high:4.0%}]" in exact[3]
 
 
 def test_a_cell_of_errors_only_has_no_fraction_and_no_means() -> None:
@@ -152,7 +246,8 @@ def test_alpha_is_five_percent() -> None:
     (v,) = gate([cell(15, 5)], [cell(19, 1)])
     assert v.p_value == pytest.approx(0.0908820909, abs=1e-9)
     assert v.verdict == "OK"
-    assert v.reason == "no significant drop (p = 0.0909)"
+    assert v.reason == "no significant drop (p = 0.0909); 20 trials detect a drop of 35% or more at 80% power"
+    assert v.detectable_drop == pytest.approx(detectable_drop(20, 20, 0.95))
     assert gate([cell(15, 5)], [cell(19, 1)], alpha=0.1)[0].verdict == "REGRESSED"
 
 
@@ -162,7 +257,11 @@ def test_a_p_value_of_exactly_alpha_is_no_drop_and_too_few_trials_to_tell() -> N
     (v,) = gate([cell(0, 1)], [cell(19, 0)])
     assert v.p_value == 0.05
     assert v.verdict == "INCONCLUSIVE"
-    assert v.reason == "too few trials: even 0/1 would give p = 0.05"
+    assert v.reason == (
+        "too few trials: even 0/1 would give p = 0.05; 1 trial detects no drop at 80% power; "
+        "a drop of 20% needs 33 trials per cell in both runs (32 more here)"
+    )
+    assert (v.detectable_drop, v.target_drop, v.trials_needed) == (None, 0.2, trials_needed(0.2, 1.0))
     (v,) = gate([cell(2, 2)], [cell(12, 0)])  # 2/4 against 12/12 is p = 0.05 too; 0/4 would be a drop
     assert (v.passed, v.total, v.p_value) == (2, 4, 0.05)
     assert gate([cell(2, 2)], [cell(12, 0)])[0].verdict == "OK"
@@ -172,7 +271,16 @@ def test_too_few_trials_is_inconclusive_with_the_p_of_zero_successes() -> None:
     (v,) = gate([cell(1, 0)], [cell(18, 2)])
     lowest = stats.fisher_exact([[0, 1], [18, 2]], alternative="less").pvalue
     assert v.verdict == "INCONCLUSIVE"
-    assert v.reason == f"too few trials: even 0/1 would give p = {lowest:.3g}"
+    assert v.reason.startswith(f"too few trials: even 0/1 would give p = {lowest:.3g}; ")
+    assert v.reason.endswith(
+        f"a drop of 20% needs {trials_needed(0.2, 0.9)} trials per cell in both runs (55 more here)"
+    )
+    (v,) = gate([cell(1, 0)], [cell(18, 2)], detect_drop=0.5)  # the user's chosen drop
+    assert v.reason.endswith(
+        f"a drop of 50% needs {trials_needed(0.5, 0.9)} trials per cell in both runs (12 more here)"
+    )
+    (v,) = gate([cell(1, 0)], [cell(2, 8)], detect_drop=0.5)
+    assert v.reason.endswith("the baseline's 20% cannot drop by 50%")
     # enough trials for zero successes to be a drop: decided
     assert gate([cell(3, 0)], [cell(20, 0)])[0].verdict == "OK"
 
@@ -198,7 +306,18 @@ def test_the_floor_regresses_below_it_and_is_inconclusive_across_it() -> None:
     assert below.reason == "below the floor 0.90 (95% Wilson upper bound 0.67)"
     across = gate([cell(15, 15)], [cell(15, 15)], floor=0.5)[0]
     assert across.verdict == "INCONCLUSIVE"
-    assert across.reason == "the floor 0.50 lies inside the 95% interval [0.33, 0.67]"
+    assert across.reason == (
+        "the floor 0.50 lies inside the 95% interval [0.33, 0.67]; "
+        "no number of trials up to 2,000 at this success rate would put it outside"
+    )
+    near = gate([cell(18, 12)], [cell(15, 15)], floor=0.5)[0]  # 60%: Wilson's low end passes 0.5 at 91 trials
+    assert (
+        near.reason
+        == "the floor 0.50 lies inside the 95% interval [0.42, 0.75]; 61 more trials at this success rate would put it outside"
+    )
+    assert wilson_interval(round(0.6 * 91), 91)[0] >= 0.5 > wilson_interval(round(0.6 * 90), 90)[0]
+    exact = gate([cell(15, 15)], [cell(15, 15)], floor=0.9, interval="clopper-pearson")[0]
+    assert exact.reason == "below the floor 0.90 (95% Clopper-Pearson upper bound 0.69)"
     above = gate([cell(15, 15)], [cell(15, 15)], floor=0.3)[0]
     assert above.verdict == "OK"
     assert gate([cell(15, 15)], [cell(15, 15)])[0].verdict == "OK"  # no floor, no floor branch

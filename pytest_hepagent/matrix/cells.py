@@ -20,10 +20,19 @@ from pytest_hepagent.records import (
     read_records,
     read_summary,
 )
-from pytest_hepagent.stats import fisher_drop_pvalue
+from pytest_hepagent.stats import (
+    ALPHA,
+    INTERVAL_NAMES,
+    Interval,
+    detectable_drop,
+    fisher_drop_pvalue,
+    interval,
+    trials_needed,
+)
 from pytest_hepagent.steps import STEP_NAMES
 
 __all__ = [
+    "DEFAULT_DETECT_DROP",
     "Cell",
     "ChainCell",
     "Verdict",
@@ -34,6 +43,9 @@ __all__ = [
     "run_exit_status",
     "run_summary",
 ]
+
+DEFAULT_DETECT_DROP = 0.2
+"""The drop in success a decision should detect, unless `--hep-detect-drop` says otherwise."""
 
 
 def cells_from_records(records: Iterable[TrialRecord]) -> list[Cell]:
@@ -55,6 +67,7 @@ def cells_from_records(records: Iterable[TrialRecord]) -> list[Cell]:
                 mean_agent_work=sum(r.agent_work for r in judged) / len(judged) if judged else 0.0,
                 tokens=sum(r.tokens.total for r in rs),
                 cost_usd=sum(r.cost_usd for r in rs),
+                first_passed=sum(r.passed and r.iterations == 1 for r in rs),
             )
         )
     return cells
@@ -86,12 +99,20 @@ def chain_cells(records: Iterable[TrialRecord]) -> list[ChainCell]:
 
 
 def gate(
-    cells: Iterable[Cell], baseline: Iterable[Cell], alpha: float = 0.05, floor: float | None = None
+    cells: Iterable[Cell],
+    baseline: Iterable[Cell],
+    alpha: float = ALPHA,
+    floor: float | None = None,
+    *,
+    detect_drop: float = DEFAULT_DETECT_DROP,
+    interval: Interval = "wilson",
 ) -> list[Verdict]:
     """One-sided Fisher test for a drop in success rate per cell, plus an optional absolute floor.
 
     A cell is INCONCLUSIVE when even zero successes could not be told from the baseline at `alpha` (too few
-    trials), or when only the floor is in question and its Wilson interval straddles it.
+    trials), or when only the floor is in question and its 95% interval (`interval`) straddles it. Each verdict
+    carries the drop its trials detect with 80% power and the trials per cell `detect_drop` needs, and an
+    INCONCLUSIVE one says how many more trials would decide it.
     """
     base = {(c.model, c.step): c for c in baseline}
     verdicts = []
@@ -104,22 +125,83 @@ def gate(
             continue
         p = fisher_drop_pvalue(cell.passed, cell.total, b.passed, b.total)
         lowest = fisher_drop_pvalue(0, cell.total, b.passed, b.total)
-        low, high = cell.interval
+        low, high = cell.interval_by(interval)
+        detectable = detectable_drop(cell.total, b.total, b.fraction, alpha)
+        needed = trials_needed(detect_drop, b.fraction, alpha)
+        power = _power_text(cell.total, detectable)
         if p < alpha:
             verdict, reason = "REGRESSED", f"success dropped: one-sided Fisher p = {p:.3g} < {alpha}"
         elif floor is not None and high < floor:
-            verdict, reason = "REGRESSED", f"below the floor {floor:.2f} (95% Wilson upper bound {high:.2f})"
-        elif lowest >= alpha:
-            verdict, reason = "INCONCLUSIVE", f"too few trials: even 0/{cell.total} would give p = {lowest:.3g}"
-        elif floor is not None and low < floor:
             verdict, reason = (
-                "INCONCLUSIVE",
-                f"the floor {floor:.2f} lies inside the 95% interval [{low:.2f}, {high:.2f}]",
+                "REGRESSED",
+                f"below the floor {floor:.2f} (95% {INTERVAL_NAMES[interval]} upper bound {high:.2f})",
+            )
+        elif lowest >= alpha:
+            verdict = "INCONCLUSIVE"
+            reason = (
+                f"too few trials: even 0/{cell.total} would give p = {lowest:.3g}; {power}; "
+                f"{_needed_text(detect_drop, needed, cell.total, b.fraction)}"
+            )
+        elif floor is not None and low < floor:
+            verdict = "INCONCLUSIVE"
+            more = _floor_trials(cell.passed, cell.total, floor, interval)
+            reason = f"the floor {floor:.2f} lies inside the 95% interval [{low:.2f}, {high:.2f}]; " + (
+                f"{more - cell.total} more trials at this success rate would put it outside"
+                if more is not None
+                else "no number of trials up to 2,000 at this success rate would put it outside"
             )
         else:
-            verdict, reason = "OK", f"no significant drop (p = {p:.3g})"
-        verdicts.append(Verdict(cell.model, cell.step, verdict, cell.passed, cell.total, b.passed, b.total, p, reason))
+            verdict, reason = "OK", f"no significant drop (p = {p:.3g}); {power}"
+        verdicts.append(
+            Verdict(
+                cell.model,
+                cell.step,
+                verdict,
+                cell.passed,
+                cell.total,
+                b.passed,
+                b.total,
+                p,
+                reason,
+                detectable_drop=detectable,
+                target_drop=detect_drop,
+                trials_needed=needed,
+            )
+        )
     return verdicts
+
+
+def _trials(n: int) -> str:
+    return f"{n} trial" if n == 1 else f"{n} trials"
+
+
+def _power_text(total: int, detectable: float | None) -> str:
+    verb = "detects" if total == 1 else "detect"
+    if detectable is None:
+        return f"{_trials(total)} {verb} no drop at 80% power"
+    return f"{_trials(total)} {verb} a drop of {detectable:.0%} or more at 80% power"
+
+
+def _needed_text(drop: float, needed: int | None, total: int, base_rate: float) -> str:
+    """How many trials a decision on a drop of `drop` takes, and how many more than the cell has."""
+    if needed is None:
+        if drop > base_rate:
+            return f"the baseline's {base_rate:.0%} cannot drop by {drop:.0%}"
+        return f"a drop of {drop:.0%} needs more than 2,000 trials per cell"
+    more = f" ({needed - total} more here)" if needed > total else ""
+    return f"a drop of {drop:.0%} needs {needed} trials per cell in both runs{more}"
+
+
+def _floor_trials(passed: int, total: int, floor: float, method: Interval) -> int | None:
+    """The fewest trials at this cell's success rate whose interval no longer holds `floor` (None past 2,000)."""
+    rate = passed / total if total else 0.0
+    if rate == floor:  # the interval is around the floor at any n
+        return None
+    for n in range(total + 1, 2001):
+        low, high = interval(round(rate * n), n, method)
+        if high < floor or low >= floor:
+            return n
+    return None
 
 
 def run_exit_status(status: int, verdicts: Iterable[Verdict] | None, unsaved: int) -> int:

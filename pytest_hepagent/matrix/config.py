@@ -18,6 +18,7 @@ from pytest_hepagent.llm.gateway import GatewaySettings
 from pytest_hepagent.llm.offline import OFFLINE_MODELS, REPLAY, is_offline
 from pytest_hepagent.options import DEFAULTS
 from pytest_hepagent.sandbox.backends import SANDBOXES
+from pytest_hepagent.stats import Interval
 from pytest_hepagent.steps import STEP_NAMES
 
 __all__ = ["BenchmarkConfig", "check_model", "new_run_id", "safe_name"]
@@ -87,6 +88,10 @@ class BenchmarkConfig:
     report_dir: Path = DEFAULTS["report_dir"]
     baseline: Path | None = None
     floor: float | None = None
+    detect_drop: float = DEFAULTS["detect_drop"]
+    """The drop in success a decision should detect (the gate says how many trials that needs)."""
+    interval: Interval = DEFAULTS["interval"]
+    """wilson or clopper-pearson: the 95% interval of the tables, the report and the floor's test."""
     max_usd: float | None = None
     record: Path | None = None
     replay: Path | None = None
@@ -200,6 +205,8 @@ class BenchmarkConfig:
             raise ConfigError(f"--hep-max-usd: a finite amount of USD >= 0, got {self.max_usd}")
         if self.floor is not None and not 0 <= self.floor <= 1:
             raise ConfigError(f"--hep-floor: a success fraction between 0 and 1, got {self.floor}")
+        if not 0 < self.detect_drop <= 1:
+            raise ConfigError(f"--hep-detect-drop: a drop in success above 0 and at most 1, got {self.detect_drop:g}")
         for option, value in (
             ("--hep-max-output-tokens", self.max_output_tokens),
             ("--hep-call-timeout", self.call_timeout_s),
@@ -245,6 +252,9 @@ class BenchmarkConfig:
             "judge_model": self.judge_model,
             "max_usd": self.max_usd,
             "baseline": str(self.baseline) if self.baseline else None,
+            "floor": self.floor,
+            "detect_drop": self.detect_drop,
+            "interval": self.interval,
             "chain": self.chain,
             "sandbox": self.sandbox,
             "max_output_tokens": self.max_output_tokens,

@@ -36,7 +36,7 @@ from pytest_hepagent.records.store import (
     write_summary,
     write_transcript,
 )
-from pytest_hepagent.records.summary import Cell, RunSummary, SuccessRate, Verdict
+from pytest_hepagent.records.summary import PASS_K, Cell, RunSummary, SuccessRate, Verdict
 from pytest_hepagent.records.trial import (
     CategoryVerdict,
     ChainLink,
@@ -50,6 +50,7 @@ from pytest_hepagent.records.vocabulary import Category, Outcome
 
 __all__ = [
     "CLASSIFICATIONS",
+    "PASS_K",
     "RESULTS",
     "SUMMARY",
     "Category",

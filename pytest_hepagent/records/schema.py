@@ -19,6 +19,8 @@ __all__ = ["SCHEMA_DIR", "json_schemas"]
 SCHEMA_DIR = Path(__file__).with_name("schemas")
 
 _NUMBER = {"type": "number"}
+_PAIR = {"type": "array", "items": _NUMBER, "minItems": 2, "maxItems": 2}
+_BY_K: dict[str, Any] = {"type": "object", "additionalProperties": _NUMBER}
 _DERIVED = {
     # Stored beside the fields for readers without the classes (`Cell.to_json`, `RunSummary.to_json`).
     "Cell": {
@@ -26,8 +28,23 @@ _DERIVED = {
         "started": {"type": "integer", "description": "passed + failed + errors"},
         "fraction": _NUMBER | {"description": "passed / total (0 when total is 0)"},
         "binomial_error": _NUMBER | {"description": "sqrt(p (1 - p) / total), the paper's error"},
-        "wilson_95": {"type": "array", "items": _NUMBER, "minItems": 2, "maxItems": 2},
+        "wilson_95": _PAIR,
+        "clopper_pearson_95": _PAIR | {"description": "the exact 95% interval"},
+        "rule_of_three_95": {
+            "anyOf": [_PAIR, {"type": "null"}],
+            "description": "at 0/n [0, 3/n], at n/n [1 - 3/n, 1]; null in between",
+        },
+        "pass_at_k": _BY_K | {"description": "unbiased pass@k by k, for k <= total"},
+        "pass_hat_k": _BY_K | {"description": "unbiased pass^k by k, for k <= total"},
+        "first_attempt_fraction": _NUMBER | {"description": "first_passed / total"},
+        "self_correction": {
+            "type": "object",
+            "properties": {"difference": _NUMBER, "wilson_95": _PAIR},
+            "description": "(passed - first_passed) / total: what the later attempts rescued",
+        },
+        "cost_per_success_usd": {"anyOf": [_NUMBER, {"type": "null"}], "description": "cost_usd / passed"},
         "fraction_errors_as_failures": _NUMBER | {"description": "passed / started"},
+        "wilson_95_errors_as_failures": _PAIR,
     },
     "RunSummary": {"total_cost_usd": _NUMBER},
 }

@@ -5,11 +5,22 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pytest_hepagent.stats import binomial_error, wilson_interval
+from pytest_hepagent.stats import (
+    Interval,
+    binomial_error,
+    clopper_pearson_interval,
+    interval,
+    pass_at_k,
+    pass_hat_k,
+    rule_of_three,
+    wilson_interval,
+)
 
-__all__ = ["SUMMARY_VERSION", "Cell", "RunSummary", "SuccessRate", "Verdict"]
+__all__ = ["PASS_K", "SUMMARY_VERSION", "Cell", "RunSummary", "SuccessRate", "Verdict"]
 
 SUMMARY_VERSION = 1
+PASS_K = (1, 3, 5)
+"""The k of pass@k and pass^k a cell reports (where it has at least k judged trials)."""
 
 
 class SuccessRate:
@@ -36,6 +47,23 @@ class SuccessRate:
         """The 95% Wilson interval of the fraction."""
         return wilson_interval(self.passed, self.total)
 
+    def interval_by(self, method: Interval) -> tuple[float, float]:
+        """The 95% interval `method` names (wilson or clopper-pearson)."""
+        return interval(self.passed, self.total, method)
+
+    @property
+    def rule_of_three(self) -> tuple[float, float] | None:
+        """At 0/n and n/n, the rule of three's one-sided 95% bound; None in between."""
+        return rule_of_three(self.passed, self.total)
+
+    def pass_at(self, k: int) -> float | None:
+        """Unbiased pass@k (at least one of k trials passes); None with fewer than k trials."""
+        return pass_at_k(self.passed, self.total, k)
+
+    def pass_hat(self, k: int) -> float | None:
+        """Unbiased pass^k (all k trials pass); None with fewer than k trials."""
+        return pass_hat_k(self.passed, self.total, k)
+
 
 @dataclass(frozen=True)
 class Cell(SuccessRate):
@@ -51,6 +79,9 @@ class Cell(SuccessRate):
     mean_agent_work: float
     tokens: int
     cost_usd: float
+    first_passed: int = 0
+    """Passed on the coder's first script (one attempt): what the task gets without the supervisor's
+    self-correction loop. The others of `passed` were rescued by a later attempt."""
 
     @property
     def total(self) -> int:
@@ -67,15 +98,50 @@ class Cell(SuccessRate):
         """Success with infrastructure errors counted as failures: what a run that errors a lot really shows."""
         return self.passed / self.started if self.started else 0.0
 
+    @property
+    def interval_errors_failed(self) -> tuple[float, float]:
+        """The 95% Wilson interval of the success with errors counted as failures."""
+        return wilson_interval(self.passed, self.started)
+
+    @property
+    def first_fraction(self) -> float:
+        """Success on the first attempt, over the judged trials."""
+        return self.first_passed / self.total if self.total else 0.0
+
+    @property
+    def self_correction(self) -> tuple[float, float, float]:
+        """What the self-correction loop adds: final minus first-attempt success, with its 95% interval.
+
+        First-attempt success implies final success, so the difference is the share of trials a later attempt
+        rescued, a binomial fraction of the same trials: its Wilson interval is the paired difference's."""
+        rescued = self.passed - self.first_passed
+        low, high = wilson_interval(rescued, self.total)
+        return (rescued / self.total if self.total else 0.0), low, high
+
+    @property
+    def cost_per_success(self) -> float | None:
+        """Everything the cell spent (errors and failures too) per passed trial; None without a pass."""
+        return self.cost_usd / self.passed if self.passed else None
+
     def to_json(self) -> dict[str, Any]:
         """The stored form: the fields, then the derived numbers for readers without this class."""
+        gain, gain_low, gain_high = self.self_correction
+        bound = self.rule_of_three
         return asdict(self) | {
             "total": self.total,
             "fraction": self.fraction,
             "binomial_error": self.error,
             "wilson_95": list(self.interval),
+            "clopper_pearson_95": list(clopper_pearson_interval(self.passed, self.total)),
+            "rule_of_three_95": list(bound) if bound is not None else None,
+            "pass_at_k": {str(k): v for k in PASS_K if (v := self.pass_at(k)) is not None},
+            "pass_hat_k": {str(k): v for k in PASS_K if (v := self.pass_hat(k)) is not None},
+            "first_attempt_fraction": self.first_fraction,
+            "self_correction": {"difference": gain, "wilson_95": [gain_low, gain_high]},
+            "cost_per_success_usd": self.cost_per_success,
             "started": self.started,
             "fraction_errors_as_failures": self.fraction_errors_failed,
+            "wilson_95_errors_as_failures": list(self.interval_errors_failed),
         }
 
 
@@ -93,6 +159,13 @@ class Verdict:
     base_total: int
     p_value: float
     reason: str
+    detectable_drop: float | None = None
+    """The smallest drop from the baseline's success that this cell's trials (against the baseline's) show as
+    REGRESSED with 80% power; None when no drop could be (too few trials)."""
+    target_drop: float | None = None
+    """The drop a decision should be able to detect (`--hep-detect-drop`)."""
+    trials_needed: int | None = None
+    """Trials per cell, in both runs, that detect `target_drop` with 80% power (None: more than 2,000)."""
 
 
 @dataclass(frozen=True)
