@@ -178,7 +178,7 @@ def test_the_statistics_table_shows_each_number() -> None:
         "+40%",
         "[12%,",
         "77%]",
-        "0.0025",
+        "0.0125",
     ]
     assert legend.startswith("pass@k, pass^k")
     exact = cell_table(cells_from_records(records), "clopper-pearson")
