@@ -325,15 +325,17 @@ def ruler(steps: tuple[str, ...], data: Path | None) -> None:
 
 
 def _add_commands() -> None:
-    """The commands other packages define: the workflow's jobs, the classifier's and the report's."""
+    """The commands other packages define: the workflow's jobs, the classifier's, and the views of stored runs."""
     from error_classifier.commands import calibrate_command, classify_command
-    from pytest_hepagent.report.command import report_command
+    from pytest_hepagent.report.command import chains_command, compare_command, report_command
     from pytest_hepagent.workflow.commands import bench_merge, bench_prepare, bench_trial, step, workflow
 
     for command in (
         classify_command,
         calibrate_command,
         report_command,
+        compare_command,
+        chains_command,
         step,
         bench_prepare,
         bench_trial,

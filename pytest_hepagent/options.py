@@ -171,6 +171,15 @@ OPTIONS: tuple[Option, ...] = (
         positive=True,
     ),
     Option(
+        "adjust",
+        "How the gate corrects for testing many cells: holm keeps the chance of any false REGRESSED in a run at "
+        "0.05, none tests each cell at 0.05",
+        metavar="METHOD",
+        default="holm",
+        unit="adjustment",
+        choices=("holm", "none"),
+    ),
+    Option(
         "interval",
         "The 0.95 interval of a success fraction in tables, reports and the floor's test",
         metavar="METHOD",

@@ -523,6 +523,7 @@ class HepBenchmarkSession:
                 floor=self.bench.floor,
                 detect_drop=self.bench.detect_drop,
                 interval=self.bench.interval,
+                adjust=self.bench.adjust,
             )
         from pytest_hepagent.matrix.execute import summary_extra
 
@@ -543,16 +544,41 @@ class HepBenchmarkSession:
         if not self.store.results_path.is_file():  # nothing ran (e.g. --collect-only): nothing to show
             return None
         try:
-            return render_report(self.bench.run_dir).index
+            return render_report(self.bench.run_dir, comparison=self._comparison()).index
         except Exception as exc:  # noqa: BLE001 - the report is a view; the run's outcome must stand
             self.report_error = f"{type(exc).__name__}: {exc}"
             return None
+
+    def _comparison(self) -> Any:
+        """This run against its baseline, for the report's comparison page (None without a baseline)."""
+        if self.bench.baseline is None:
+            return None
+        from pytest_hepagent.matrix.cells import cells_from_records, load_baseline_cells
+        from pytest_hepagent.matrix.comparison import compare_cells
+
+        return compare_cells(
+            load_baseline_cells(self.bench.baseline),
+            cells_from_records(self.store.records()),
+            baseline_name=str(self.bench.baseline),
+            current_name=str(self.bench.run_dir),
+            floor=self.bench.floor,
+            detect_drop=self.bench.detect_drop,
+            interval=self.bench.interval,
+            adjust=self.bench.adjust,
+        )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker:
             return
         from pytest_hepagent.matrix.cells import cells_from_records, chain_cells
-        from pytest_hepagent.matrix.report_text import cell_table, chain_lines, gate_table, statistics_table
+        from pytest_hepagent.matrix.propagation import propagation
+        from pytest_hepagent.matrix.report_text import (
+            cell_table,
+            chain_lines,
+            gate_table,
+            propagation_lines,
+            statistics_table,
+        )
 
         records = self.store.records()
         cells = cells_from_records(records)
@@ -568,6 +594,8 @@ class HepBenchmarkSession:
             for line in gate_table(self.verdicts):
                 write(line)
         for line in chain_lines(chain_cells(records)):
+            write(line)
+        for line in propagation_lines(propagation(records)):
             write(line)
         write(f"run {self.bench.run_id}: {self.store.results_path}")
         if self.unsaved:

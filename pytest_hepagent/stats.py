@@ -24,6 +24,7 @@ __all__ = [
     "INTERVALS",
     "INTERVAL_NAMES",
     "POWER",
+    "Adjust",
     "Interval",
     "StratifiedDifference",
     "binomial_error",
@@ -48,6 +49,8 @@ ALPHA = 0.05
 POWER = 0.8
 """The power the detectable difference and the trials needed are quoted at."""
 Interval = Literal["wilson", "clopper-pearson"]
+Adjust = Literal["holm", "none"]
+"""How the gate corrects for testing many cells."""
 INTERVALS: tuple[Interval, ...] = ("wilson", "clopper-pearson")
 INTERVAL_NAMES: dict[str, str] = {"wilson": "Wilson", "clopper-pearson": "Clopper-Pearson"}
 _LARGEST_N = 2_000

@@ -341,6 +341,43 @@ def verdict(name: str) -> Verdict:
     return Verdict("m", "categorization", name, 1, 1, 1, 1, 1.0, "")
 
 
+def test_holm_keeps_the_runs_false_alarms_at_alpha() -> None:
+    """Two cells at 0/3 against 5/5 (one-sided p = 1/56 each): each is a drop alone, and Holm over both still
+    decides (2/56 < 0.05); at 0/3 against 4/4 (p = 1/35) each drop alone is significant, but not both after
+    adjusting: no outcome of three trials could be, so they are INCONCLUSIVE, with the level a lone drop needs."""
+    steps = ("preprocessing", "categorization")
+    now = [cell(0, 3, step=s) for s in steps]
+    decided = gate(now, [cell(5, 0, step=s) for s in steps])
+    assert [v.verdict for v in decided] == ["REGRESSED", "REGRESSED"]
+    assert decided[0].p_adjusted == pytest.approx(2 / 56)
+    assert decided[0].reason == "success dropped: one-sided Fisher p = 0.0179, Holm-adjusted over 2 cells 0.0357 < 0.05"
+    before = [cell(4, 0, step=s) for s in steps]
+    assert [v.verdict for v in gate(now, before, adjust="none")] == ["REGRESSED", "REGRESSED"]
+    undecided = gate(now, before)
+    assert [v.verdict for v in undecided] == ["INCONCLUSIVE", "INCONCLUSIVE"]
+    assert undecided[0].reason.startswith(
+        "too few trials: even 0/3 would give p = 0.0286 (a drop in one of 2 cells alone needs p < 0.025); "
+        "3 trials detect no drop at 80% power over 2 cells; a drop of 20% needs "
+    )
+    assert undecided[0].trials_needed == trials_needed(0.2, 1.0, alpha=0.025)
+
+
+def test_holm_adjusted_p_values_equal_statsmodels() -> None:
+    from statsmodels.stats.multitest import multipletests
+
+    now = [cell(p, 10 - p, step=s) for p, s in zip((2, 6, 9, 5), ("a", "b", "c", "d"), strict=True)]
+    before = [cell(9, 1, step=s) for s in ("a", "b", "c", "d")]
+    verdicts = gate(now, before)
+    expected = multipletests([v.p_value for v in verdicts], method="holm")[1]
+    assert [v.p_adjusted for v in verdicts] == pytest.approx(list(expected))
+    assert [v.verdict for v in verdicts] == ["REGRESSED", "OK", "OK", "OK"]
+    assert verdicts[1].reason.startswith(
+        f"no significant drop (p = {verdicts[1].p_value:.3g}, Holm-adjusted over 4 cells"
+    )
+    # a NEW cell is not one of the cells compared
+    assert gate([*now, cell(1, 1, step="e")], before)[0].p_adjusted == verdicts[0].p_adjusted
+
+
 @pytest.mark.parametrize(
     ("status", "verdicts", "unsaved", "expected"),
     [

@@ -232,3 +232,41 @@ def test_a_thousand_trial_report_in_chromium(browser: Any, tmp_path: Path) -> No
     _check_index(browser, run_dir, "report-1000.png")
     cells = browser.execute_script("return document.querySelectorAll('#fig-success g.cell').length")
     assert cells == 100
+
+
+def test_the_comparison_page_in_chromium(browser: Any, tmp_path: Path) -> None:
+    """`hepagent compare --html` on two generated runs of three models: every cell's row, its interval drawn, the
+    gate's verdict as the command's exit status; a screenshot for CI's artifacts."""
+    from pytest_hepagent.matrix.cells import load_baseline_cells
+    from pytest_hepagent.matrix.comparison import compare_cells
+
+    before = write_generated_run(tmp_path / "before", models=3, trials=10, seed=0)
+    after = write_generated_run(tmp_path / "after", models=3, trials=10, seed=1)
+    page = tmp_path / "compare.html"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_hepagent", "compare", str(before), str(after), "--html", str(page)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    expected = compare_cells(load_baseline_cells(before), load_baseline_cells(after))
+    assert done.returncode == expected.exit_status, done.stdout + done.stderr
+    problems = _open(browser, page)
+    assert problems == [], problems
+    rows = browser.execute_script(
+        "return Array.from(document.querySelectorAll('tr.compare-row')).map(r => {"
+        " const dot = r.querySelector('svg circle'); const box = dot ? dot.getBoundingClientRect() : {width: 0};"
+        " return [r.dataset.model, r.dataset.step, r.dataset.verdict, +r.dataset.difference, box.width]; });"
+    )
+    assert len(rows) == len(expected.cells) == 15
+    for (model, step, verdict, difference, width), cell in zip(rows, expected.cells, strict=True):
+        assert (model, step, verdict) == (cell.model, cell.step, cell.verdict.verdict)
+        assert difference == pytest.approx(cell.difference, abs=1e-6)
+        assert width > 3  # the interval's marker is drawn
+    overall = browser.execute_script("return document.querySelectorAll('tr.overall-row').length")
+    assert overall == 4  # each model, and all three together
+    status = browser.find_element("id", "gate-status").text
+    assert status.startswith("FAIL (exit 1)" if expected.exit_status else "PASS (exit 0)")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "compare.png"))
+    assert (ARTIFACTS / "compare.png").stat().st_size > 10_000

@@ -23,9 +23,11 @@ from pytest_hepagent.records import (
 from pytest_hepagent.stats import (
     ALPHA,
     INTERVAL_NAMES,
+    Adjust,
     Interval,
     detectable_drop,
     fisher_drop_pvalue,
+    holm,
     interval,
     trials_needed,
 )
@@ -40,6 +42,7 @@ __all__ = [
     "chain_cells",
     "gate",
     "load_baseline_cells",
+    "load_run_cells",
     "run_exit_status",
     "run_summary",
 ]
@@ -106,15 +109,25 @@ def gate(
     *,
     detect_drop: float = DEFAULT_DETECT_DROP,
     interval: Interval = "wilson",
+    adjust: Adjust = "holm",
 ) -> list[Verdict]:
     """One-sided Fisher test for a drop in success rate per cell, plus an optional absolute floor.
 
-    A cell is INCONCLUSIVE when even zero successes could not be told from the baseline at `alpha` (too few
-    trials), or when only the floor is in question and its 95% interval (`interval`) straddles it. Each verdict
-    carries the drop its trials detect with 80% power and the trials per cell `detect_drop` needs, and an
-    INCONCLUSIVE one says how many more trials would decide it.
+    With `adjust` "holm" the cells' p-values are Holm-adjusted, so that the chance of any false REGRESSED in the run
+    stays at `alpha` however many cells it has ("none": each cell at `alpha`). A cell is INCONCLUSIVE when even
+    zero successes could not be told from the baseline (p at or above `alpha`, or `alpha` over the number of cells
+    compared when adjusting: what a drop in that cell alone must reach), or when only the floor is in question and
+    its 95% interval (`interval`) straddles it. Each verdict carries the drop its trials detect with 80% power and
+    the trials per cell `detect_drop` needs (at that same level), and an INCONCLUSIVE one says how many more trials
+    would decide it.
     """
+    cells = list(cells)
     base = {(c.model, c.step): c for c in baseline}
+    compared = [(c, b) for c in cells if (b := base.get((c.model, c.step))) is not None and b.total > 0]
+    raw = [fisher_drop_pvalue(c.passed, c.total, b.passed, b.total) for c, b in compared]
+    m = max(1, len(compared)) if adjust == "holm" else 1
+    adjusted = dict(zip([(c.model, c.step) for c, _ in compared], holm(raw) if m > 1 else raw, strict=True))
+    level = alpha / m  # a drop in one cell alone must reach this
     verdicts = []
     for cell in cells:
         b = base.get((cell.model, cell.step))
@@ -124,22 +137,25 @@ def gate(
             )
             continue
         p = fisher_drop_pvalue(cell.passed, cell.total, b.passed, b.total)
+        p_adjusted = adjusted[cell.model, cell.step]
         lowest = fisher_drop_pvalue(0, cell.total, b.passed, b.total)
         low, high = cell.interval_by(interval)
-        detectable = detectable_drop(cell.total, b.total, b.fraction, alpha)
-        needed = trials_needed(detect_drop, b.fraction, alpha)
-        power = _power_text(cell.total, detectable)
-        if p < alpha:
-            verdict, reason = "REGRESSED", f"success dropped: one-sided Fisher p = {p:.3g} < {alpha}"
+        detectable = detectable_drop(cell.total, b.total, b.fraction, level)
+        needed = trials_needed(detect_drop, b.fraction, level)
+        power = _power_text(cell.total, detectable) + (f" over {m} cells" if m > 1 else "")
+        holm_text = f", Holm-adjusted over {m} cells {p_adjusted:.3g}" if m > 1 else ""
+        if p_adjusted < alpha:
+            verdict, reason = "REGRESSED", f"success dropped: one-sided Fisher p = {p:.3g}{holm_text} < {alpha}"
         elif floor is not None and high < floor:
             verdict, reason = (
                 "REGRESSED",
                 f"below the floor {floor:.2f} (95% {INTERVAL_NAMES[interval]} upper bound {high:.2f})",
             )
-        elif lowest >= alpha:
+        elif lowest >= level:
             verdict = "INCONCLUSIVE"
+            alone = f" (a drop in one of {m} cells alone needs p < {level:.3g})" if m > 1 else ""
             reason = (
-                f"too few trials: even 0/{cell.total} would give p = {lowest:.3g}; {power}; "
+                f"too few trials: even 0/{cell.total} would give p = {lowest:.3g}{alone}; {power}; "
                 f"{_needed_text(detect_drop, needed, cell.total, b.fraction)}"
             )
         elif floor is not None and low < floor:
@@ -151,7 +167,7 @@ def gate(
                 else "no number of trials up to 2,000 at this success rate would put it outside"
             )
         else:
-            verdict, reason = "OK", f"no significant drop (p = {p:.3g}); {power}"
+            verdict, reason = "OK", f"no significant drop (p = {p:.3g}{holm_text}); {power}"
         verdicts.append(
             Verdict(
                 cell.model,
@@ -163,6 +179,7 @@ def gate(
                 b.total,
                 p,
                 reason,
+                p_adjusted=p_adjusted,
                 detectable_drop=detectable,
                 target_drop=detect_drop,
                 trials_needed=needed,
@@ -229,3 +246,25 @@ def load_baseline_cells(path: Path) -> list[Cell]:
     if path.suffix == ".jsonl":
         return cells_from_records(read_records(path))
     return list(read_summary(path).cells)
+
+
+def load_run_cells(path: Path, where: str) -> list[Cell]:
+    """`load_baseline_cells`, for a path a user gave as `where` (an option or argument): a one-line ConfigError that
+    names it and the fix when the path is no run, cannot be read, or holds no cell (a wrong file would make every
+    cell NEW and a gate pass unseen)."""
+    from pytest_hepagent.errors import ConfigError
+    from pytest_hepagent.records import RecordError
+
+    fix = "give the results.jsonl or summary.json of an earlier run (or its folder)"
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{where}: {path} does not exist; {fix}")
+    try:
+        cells = load_baseline_cells(path)
+    except RecordError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{where}: {path} cannot be read as a run ({type(exc).__name__}); {fix}") from None
+    if not cells:
+        raise ConfigError(f"{where}: {path} holds no trial of any model and step; {fix}")
+    return cells

@@ -18,7 +18,7 @@ from pytest_hepagent.llm.gateway import GatewaySettings
 from pytest_hepagent.llm.offline import OFFLINE_MODELS, REPLAY, is_offline
 from pytest_hepagent.options import DEFAULTS
 from pytest_hepagent.sandbox.backends import SANDBOXES
-from pytest_hepagent.stats import Interval
+from pytest_hepagent.stats import Adjust, Interval
 from pytest_hepagent.steps import STEP_NAMES
 
 __all__ = ["BenchmarkConfig", "check_model", "new_run_id", "safe_name"]
@@ -34,22 +34,10 @@ def new_run_id() -> str:
 
 
 def _check_baseline(path: Path) -> None:
-    """A baseline must be a run's records or summary with at least one cell: a wrong file would make every cell
-    NEW and the gate pass unseen."""
-    from pytest_hepagent.matrix.cells import load_baseline_cells
-    from pytest_hepagent.records import RecordError
+    """A baseline must be a run's records or summary with at least one cell."""
+    from pytest_hepagent.matrix.cells import load_run_cells
 
-    fix = "give the results.jsonl or summary.json of an earlier run (or its folder)"
-    if not path.exists():
-        raise ConfigError(f"--hep-baseline: {path} does not exist; {fix}")
-    try:
-        cells = load_baseline_cells(path)
-    except RecordError as exc:
-        raise ConfigError(f"--hep-baseline: {exc}") from None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"--hep-baseline: {path} cannot be read as a run ({type(exc).__name__}); {fix}") from None
-    if not cells:
-        raise ConfigError(f"--hep-baseline: {path} holds no trial of any model and step; {fix}")
+    load_run_cells(path, "--hep-baseline")
 
 
 def check_model(model: str) -> None:
@@ -90,6 +78,8 @@ class BenchmarkConfig:
     floor: float | None = None
     detect_drop: float = DEFAULTS["detect_drop"]
     """The drop in success a decision should detect (the gate says how many trials that needs)."""
+    adjust: Adjust = DEFAULTS["adjust"]
+    """holm or none: how the gate corrects for testing many cells."""
     interval: Interval = DEFAULTS["interval"]
     """wilson or clopper-pearson: the 95% interval of the tables, the report and the floor's test."""
     max_usd: float | None = None
@@ -254,6 +244,7 @@ class BenchmarkConfig:
             "baseline": str(self.baseline) if self.baseline else None,
             "floor": self.floor,
             "detect_drop": self.detect_drop,
+            "adjust": self.adjust,
             "interval": self.interval,
             "chain": self.chain,
             "sandbox": self.sandbox,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -226,11 +227,17 @@ def run_chain(
     worker: str = "",
     classifier: Classifier | None = None,
 ) -> ChainResult:
-    """The steps in order, each on the outputs the agent itself wrote in the earlier steps; stops at the first
-    step that does not pass (its successors would only consume wrong or missing files)."""
+    """The steps in order, each on the outputs the agent itself wrote in the earlier steps (the steps the chain
+    does not run give the reference's); stops at the first step that does not pass (its successors would only
+    consume wrong or missing files)."""
     chain_dir = trial_folder(bench.run_dir, model, "chain", trial)
     solution = chain_dir / "solution"  # the agent's own outputs so far, laid out as the reference's
     solution.mkdir(parents=True)
+    for step, spec in env.specs.items():  # a chain of some steps reads the others' outputs from the reference
+        if step not in steps:
+            for rel in spec.output_paths:
+                (solution / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(env.solution_dir / rel, solution / rel)
     chain = ChainResult(model, trial)
     for step in steps:
         result, record = run_benchmark_trial(

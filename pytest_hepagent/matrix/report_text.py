@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pytest_hepagent.matrix.cells import Cell, ChainCell, Verdict
+from pytest_hepagent.matrix.comparison import RunComparison
+from pytest_hepagent.matrix.propagation import Propagation
 from pytest_hepagent.records import PASS_K
 from pytest_hepagent.stats import Interval
 
-__all__ = ["cell_table", "chain_lines", "gate_table", "statistics_table"]
+__all__ = ["cell_table", "chain_lines", "comparison_lines", "gate_table", "propagation_lines", "statistics_table"]
 
 _SHORT = {"wilson": "95% Wilson", "clopper-pearson": "95% C-P"}
 
@@ -82,4 +84,92 @@ def gate_table(verdicts: Iterable[Verdict]) -> list[str]:
             f"{v.model[:28]:<28s} {v.step:<18s} {v.verdict:<13s} {v.passed:>3d}/{v.total:<4d} "
             f"{v.base_passed:>4d}/{v.base_total:<4d}  {v.reason}"
         )
+    return lines
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.0%}".replace("+0%", "0%").replace("-0%", "0%")
+
+
+def comparison_lines(comparison: RunComparison) -> list[str]:
+    """`hepagent compare`'s output: the cells, the overall differences and the verdict."""
+    c = comparison
+    lines = [
+        f"baseline (A): {c.baseline}",
+        f"current  (B): {c.current}",
+        "",
+        (
+            f"{'model':<28s} {'step':<18s} {'A':>7s} {'B':>7s} {'B - A [95% Newcombe]':>23s} {'p exact':>8s} "
+            f"{'p Holm':>7s} {'detects':>7s} {'needs':>5s}  verdict"
+        ),
+    ]
+    lines.append("-" * len(lines[-1]))
+    for cell in c.cells:
+        v = cell.verdict
+        interval = f"{_signed(cell.difference)} [{_signed(cell.low)}, {_signed(cell.high)}]"
+        detects = f"{v.detectable_drop:.0%}" if v.detectable_drop is not None else "-"
+        needs = str(v.trials_needed) if v.trials_needed is not None else "-"
+        lines.append(
+            f"{v.model[:28]:<28s} {v.step:<18s} {f'{v.base_passed}/{v.base_total}':>7s} "
+            f"{f'{v.passed}/{v.total}':>7s} {interval:>23s} {cell.p_value:>8.3g} {cell.p_holm:>7.3g} "
+            f"{detects:>7s} {needs:>5s}  {v.verdict}"
+        )
+    for v in c.new:
+        lines.append(f"{v.model[:28]:<28s} {v.step:<18s} {'-':>7s} {f'{v.passed}/{v.total}':>7s}  NEW: {v.reason}")
+    for model, step in c.missing:
+        lines.append(f"{model[:28]:<28s} {step:<18s} only in the baseline: not compared")
+    lines += [
+        "",
+        "detects: the drop from A's success that B's trials show as REGRESSED with 80% power;",
+        f"needs: trials per cell, in both runs, to detect a drop of {c.detect_drop:.0%} with 80% power",
+    ]
+    if c.overall:
+        lines += ["", "overall, stratified by step (Mantel-Haenszel difference, stratified score interval, CMH test):"]
+        for o in c.overall:
+            r = o.result
+            lines.append(
+                f"  {o.model[:28]:<28s} B - A = {_signed(r.difference)} [{_signed(r.low)}, {_signed(r.high)}], "
+                f"CMH chi2 = {r.statistic:.3g}, p = {r.p_value:.3g} ({r.strata} {'step' if r.strata == 1 else 'steps'})"
+            )
+    undecided = [v for v in c.verdicts if v.verdict in ("REGRESSED", "INCONCLUSIVE")]
+    lines.append("")
+    for v in undecided:
+        lines.append(f"{v.verdict} {v.model} {v.step}: {v.reason}")
+    status = c.exit_status
+    lines.append(
+        f"gate: {'FAIL' if status else 'PASS'} (exit {status}): "
+        + (
+            f"{len(undecided)} of {len(c.verdicts)} cells regressed or undecided at alpha = {c.alpha}"
+            if status
+            else f"no cell regressed at alpha = {c.alpha}"
+        )
+    )
+    return lines
+
+
+def propagation_lines(models: Iterable[Propagation]) -> list[str]:
+    """Per model with chains: each step in the chain beside in isolation, and where the chains broke."""
+    lines: list[str] = []
+    for p in models:
+        lines += [
+            f"error propagation, {p.model} ({p.chains} chains):",
+            (
+                f"  {'step':<18s} {'in chain':>9s} {'isolated':>9s} {'chain - isolated [95%]':>24s} {'p exact':>8s} "
+                f"{'broke here':>10s} {'whole':>7s} {'if independent':>14s}"
+            ),
+        ]
+        for s in p.steps:
+            isolated = f"{s.isolated_passed}/{s.isolated_total}" if s.isolated_total else "-"
+            difference = (
+                f"{_signed(s.difference)} [{_signed(s.low or 0.0)}, {_signed(s.high or 0.0)}]"
+                if s.difference is not None
+                else "-"
+            )
+            p_value = f"{s.p_value:.3g}" if s.p_value is not None else "-"
+            expected = f"{s.expected_whole:.0%}" if s.expected_whole is not None else "-"
+            whole = f"{s.whole}/{p.chains}"
+            lines.append(
+                f"  {s.step:<18s} {f'{s.passed}/{s.reached}':>9s} {isolated:>9s} {difference:>24s} {p_value:>8s} "
+                f"{s.broken:>10d} {whole:>7s} {expected:>14s}"
+            )
     return lines

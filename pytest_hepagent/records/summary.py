@@ -158,10 +158,13 @@ class Verdict:
     base_passed: int
     base_total: int
     p_value: float
+    """The one-sided Fisher p-value of a drop."""
     reason: str
+    p_adjusted: float | None = None
+    """`p_value` Holm-adjusted over the cells compared (`--hep-adjust holm`; equal to it with one cell or `none`)."""
     detectable_drop: float | None = None
     """The smallest drop from the baseline's success that this cell's trials (against the baseline's) show as
-    REGRESSED with 80% power; None when no drop could be (too few trials)."""
+    REGRESSED with 80% power, at the level a drop in this cell alone must reach; None when no drop could be."""
     target_drop: float | None = None
     """The drop a decision should be able to detect (`--hep-detect-drop`)."""
     trials_needed: int | None = None

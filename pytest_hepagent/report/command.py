@@ -1,12 +1,45 @@
-"""`hepagent report RUN_DIR` (also `python -m pytest_hepagent.report`): render (again) the report of a stored run."""
+"""`hepagent report`, `hepagent compare` and `hepagent chains`: views of stored runs.
+
+`python -m pytest_hepagent.report` runs `hepagent report`.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import click
 
-__all__ = ["report_command"]
+from pytest_hepagent.options import click_option
+
+if TYPE_CHECKING:
+    from pytest_hepagent.matrix.comparison import RunComparison
+    from pytest_hepagent.records import TrialRecord
+    from pytest_hepagent.stats import Adjust, Interval
+
+__all__ = ["chains_command", "compare_command", "report_command"]
+
+_RUN = click.Path(path_type=Path)
+
+
+def _isolated_records(path: Path | None) -> list[TrialRecord] | None:
+    if path is None:
+        return None
+    from pytest_hepagent.records import read_run
+
+    try:
+        return read_run(path if path.is_dir() else path.parent)
+    except FileNotFoundError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--isolated'") from None
+
+
+_ISOLATED = click.option(
+    "--isolated",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="A run of the same models without --hep-chain: the steps' success in isolation, for a chained run",
+)
 
 
 @click.command("report")
@@ -14,12 +47,140 @@ __all__ = ["report_command"]
 @click.option(
     "--out", type=click.Path(path_type=Path, file_okay=False), default=None, help="Where to write (default: RUN_DIR)"
 )
-def report_command(run_dir: Path, out: Path | None) -> None:
+@click.option(
+    "--baseline",
+    type=_RUN,
+    default=None,
+    help="Also write compare.html: this run against that one (a run folder, results.jsonl or summary.json)",
+)
+@_ISOLATED
+def report_command(run_dir: Path, out: Path | None, baseline: Path | None, isolated: Path | None) -> None:
     """Render the HTML report of the stored run RUN_DIR (reports/<run-id>): index.html and a page per trial."""
     from pytest_hepagent.report.render import render_report
 
+    comparison = _comparison(baseline, run_dir, "--baseline", "RUN_DIR") if baseline is not None else None
     try:
-        result = render_report(run_dir, out)
+        result = render_report(run_dir, out, comparison=comparison, isolated=_isolated_records(isolated))
     except FileNotFoundError as exc:
         raise click.BadParameter(str(exc), param_hint="'RUN_DIR'") from None
     click.echo(f"{result.index} ({result.trial_pages} trial pages, {result.seconds:.1f} s)")
+
+
+def _comparison(
+    run_a: Path,
+    run_b: Path,
+    where_a: str,
+    where_b: str,
+    *,
+    models: tuple[str, str] | None = None,
+    floor: float | None = None,
+    detect_drop: float | None = None,
+    interval: str | None = None,
+    adjust: str | None = None,
+) -> RunComparison:
+    """RUN_B (`run_b`) against the baseline RUN_A; the defaults are the benchmark's."""
+    from pytest_hepagent.matrix.cells import load_run_cells
+    from pytest_hepagent.matrix.comparison import compare_cells
+    from pytest_hepagent.options import DEFAULTS
+
+    baseline, current = load_run_cells(run_a, where_a), load_run_cells(run_b, where_b)
+    in_a, in_b = {c.model for c in baseline}, {c.model for c in current}
+    if models is None and len(in_a) == len(in_b) == 1 and in_a != in_b:  # one model each: compare them
+        models = (next(iter(in_a)), next(iter(in_b)))
+    if models is not None:
+        for model, cells, where in ((models[0], baseline, where_a), (models[1], current, where_b)):
+            known = sorted({c.model for c in cells})
+            if model not in known:
+                raise click.BadParameter(
+                    f"{where} has no trials of {model!r}; its models are {', '.join(known)}",
+                    param_hint="'--model-a'" if where == where_a else "'--model-b'",
+                )
+    return compare_cells(
+        baseline,
+        current,
+        baseline_name=str(run_a) + (f" [{models[0]}]" if models else ""),
+        current_name=str(run_b) + (f" [{models[1]}]" if models else ""),
+        models=models,
+        floor=floor,
+        detect_drop=detect_drop if detect_drop is not None else DEFAULTS["detect_drop"],
+        interval=cast("Interval", interval or DEFAULTS["interval"]),
+        adjust=cast("Adjust", adjust or DEFAULTS["adjust"]),
+    )
+
+
+@click.command("compare")
+@click.argument("run_a", type=_RUN)
+@click.argument("run_b", type=_RUN)
+@click.option("--model-a", default=None, metavar="MODEL", help="Compare this model of RUN_A ...")
+@click.option("--model-b", default=None, metavar="MODEL", help="... with this model of RUN_B, step by step")
+@click_option("floor")
+@click_option("detect-drop")
+@click_option("adjust")
+@click_option("interval")
+@click.option("--html", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Also write the page here")
+def compare_command(
+    run_a: Path,
+    run_b: Path,
+    model_a: str | None,
+    model_b: str | None,
+    floor: float | None,
+    detect_drop: float,
+    adjust: str,
+    interval: str,
+    html: Path | None,
+) -> None:
+    """Compare RUN_B with the baseline RUN_A (each a run folder, results.jsonl or summary.json): per model and step
+    the difference in success with its interval and exact p-values (Holm-adjusted), the difference stratified by
+    step, the drop the trials detect and the trials a decision needs. Exits 1 when the CI gate would fail RUN_B
+    against RUN_A (a cell REGRESSED or INCONCLUSIVE), 0 otherwise, 2 on a usage or input error."""
+    from pytest_hepagent.matrix.report_text import comparison_lines
+
+    if (model_a is None) != (model_b is None):
+        raise click.UsageError("--model-a and --model-b go together: give both models, or neither")
+    if not 0 < detect_drop <= 1:
+        raise click.BadParameter(
+            f"a drop in success above 0 and at most 1, got {detect_drop:g}", param_hint="'--detect-drop'"
+        )
+    if floor is not None and not 0 <= floor <= 1:
+        raise click.BadParameter(f"a success fraction between 0 and 1, got {floor:g}", param_hint="'--floor'")
+    models = (model_a, model_b) if model_a is not None and model_b is not None else None
+    comparison = _comparison(
+        run_a,
+        run_b,
+        "RUN_A",
+        "RUN_B",
+        models=models,
+        floor=floor,
+        detect_drop=detect_drop,
+        interval=interval,
+        adjust=adjust,
+    )
+    for line in comparison_lines(comparison):
+        click.echo(line)
+    if html is not None:
+        from pytest_hepagent.report.compare_page import render_comparison
+
+        click.echo(f"page: {render_comparison(comparison, html)}")
+    sys.exit(comparison.exit_status)
+
+
+@click.command("chains")
+@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
+@_ISOLATED
+def chains_command(run_dir: Path, isolated: Path | None) -> None:
+    """The error-propagation matrix of the chained run RUN_DIR (made with --hep-chain): per model and step, success
+    in the chain against success in isolation, where the chains broke, and what independent steps would leave."""
+    from pytest_hepagent.matrix.cells import chain_cells
+    from pytest_hepagent.matrix.propagation import propagation
+    from pytest_hepagent.matrix.report_text import chain_lines, propagation_lines
+    from pytest_hepagent.records import read_run
+
+    try:
+        records = read_run(run_dir)
+    except FileNotFoundError as exc:
+        raise click.BadParameter(str(exc), param_hint="'RUN_DIR'") from None
+    found = propagation(records, _isolated_records(isolated))
+    if not found:
+        raise click.BadParameter(f"{run_dir} holds no chained trial; run with --hep-chain", param_hint="'RUN_DIR'")
+    for line in [*chain_lines(chain_cells(records)), *propagation_lines(found)]:
+        click.echo(line)

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from pytest_hepagent.matrix.cells import Cell, chain_cells
+from pytest_hepagent.matrix.comparison import RunComparison
+from pytest_hepagent.matrix.propagation import propagation
 from pytest_hepagent.matrix.table_one import table_one_counts
-from pytest_hepagent.records import Category, TrialRecord
+from pytest_hepagent.records import PASS_K, Category, TrialRecord
 from pytest_hepagent.report import svg
+from pytest_hepagent.report.environment import environment
 from pytest_hepagent.report.run import RunData, load_run, trial_page_name
 from pytest_hepagent.report.trial_page import HIGHLIGHT_CSS, trial_context
+from pytest_hepagent.stats import INTERVAL_NAMES, INTERVALS, Interval
 
 __all__ = ["PAGES", "RenderResult", "render_report"]
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 PAGES = "pages"
 """Trial pages go here; `trials/` holds the trial folders themselves."""
 
@@ -29,19 +32,6 @@ class RenderResult:
     index: Path
     trial_pages: int
     seconds: float
-
-
-def _environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(["html", "j2"], default_for_string=True, default=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["pct"] = lambda v: f"{float(v):.0%}"
-    env.filters["usd"] = lambda v: f"{float(v):.4f}"
-    env.filters["short"] = lambda v, n=12: str(v or "")[:n]
-    return env
 
 
 def _success_figure(run: RunData, cells: list[Cell]) -> str:
@@ -145,15 +135,29 @@ def _baseline_changes(run: RunData) -> list[dict[str, Any]]:
     return rows
 
 
-def render_report(run_dir: Path, out_dir: Path | None = None) -> RenderResult:
-    """Write `index.html` and `pages/*.html` for the run in `run_dir` (into `out_dir`, default the run folder)."""
+def render_report(
+    run_dir: Path,
+    out_dir: Path | None = None,
+    *,
+    comparison: RunComparison | None = None,
+    isolated: Sequence[TrialRecord] | None = None,
+) -> RenderResult:
+    """Write `index.html` and `pages/*.html` for the run in `run_dir` (into `out_dir`, default the run folder);
+    with `comparison` (this run against its baseline) also `compare.html`, linked from the index; `isolated` are a
+    companion run's unchained trials, for the error propagation of a chained run."""
     start = time.perf_counter()
     run = load_run(run_dir)
     out = Path(out_dir) if out_dir is not None else Path(run_dir)
     (out / PAGES).mkdir(parents=True, exist_ok=True)
-    env = _environment()
+    env = environment()
+    compare_page = None
+    if comparison is not None:
+        from pytest_hepagent.report.compare_page import COMPARE_PAGE, render_comparison
+
+        compare_page = render_comparison(comparison, out / COMPARE_PAGE).name
     common = {"css": Markup(HIGHLIGHT_CSS), "run_id": run.run_id}  # Pygments' own stylesheet
     cells = run.cells
+    interval = _interval(run)
     by_model = run.failure_counts("model")
     error_order = [c for c in _category_names() if any(c in row for row in by_model.values())]
     figures = [
@@ -177,6 +181,11 @@ def render_report(run_dir: Path, out_dir: Path | None = None) -> RenderResult:
         config=run.config.get("config") or (run.summary.config if run.summary else None) or run.config,
         cells=cells,
         chains=chain_cells(run.records),
+        propagation=propagation(run.records, isolated),
+        interval_name=INTERVAL_NAMES[interval],
+        intervals={(c.model, c.step): c.interval_by(interval) for c in cells},
+        pass_k=[k for k in PASS_K if k > 1],
+        compare_page=compare_page,
         total_cost=sum(c.cost_usd for c in cells),
         total_tokens=sum(c.tokens for c in cells),
         figures=[Markup(f) for f in figures],  # built by svg.py, which escapes every label
@@ -195,6 +204,13 @@ def render_report(run_dir: Path, out_dir: Path | None = None) -> RenderResult:
         page = trial_template.render(**common, **context)
         (out / PAGES / trial_page_name(record)).write_text(page, encoding="utf-8", errors="backslashreplace")
     return RenderResult(out / "index.html", len(run.records), time.perf_counter() - start)
+
+
+def _interval(run: RunData) -> Interval:
+    """The interval the run asked for (`--hep-interval`), Wilson when its settings do not say."""
+    settings = run.config.get("config") or (run.summary.config if run.summary else None) or run.config
+    chosen = settings.get("interval") if isinstance(settings, dict) else None
+    return next((i for i in INTERVALS if i == chosen), "wilson")
 
 
 def _sandboxes(records: list[TrialRecord]) -> list[dict[str, Any]]:

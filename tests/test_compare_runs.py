@@ -1,0 +1,367 @@
+"""`hepagent compare`, the comparison page and the chained runs' error propagation, on real runs of the default
+benchmark (the oracle against the failure cassettes) and on records built here."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from scipy import stats
+
+from pytest_hepagent.cli import cli
+from pytest_hepagent.matrix.cells import Cell
+from pytest_hepagent.matrix.comparison import ALL_MODELS, compare_cells
+from pytest_hepagent.matrix.propagation import propagation
+from pytest_hepagent.records import TrialRecord, record_from_json
+from pytest_hepagent.resources import failure_cassette_dir
+from pytest_hepagent.stats import fisher_pvalue, holm, newcombe_difference, stratified_difference, trials_needed
+
+FAILURES = failure_cassette_dir()
+STEPS = ("preprocessing", "categorization")
+HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
+
+
+def _pytest(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--hep-steps={','.join(STEPS)}", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def _only_run(folder: Path) -> Path:
+    (run,) = folder.iterdir()
+    return run
+
+
+def _as_replay(run: Path, path: Path) -> Path:
+    """The run's records as if hepagent/replay had made them: a baseline of the same model name that passed."""
+    path.write_text((run / "results.jsonl").read_text().replace('"hepagent/oracle"', '"hepagent/replay"'))
+    return path
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory, hepagent_solution: Path) -> dict[str, Any]:
+    """An oracle run (5 trials per step) and a run replaying three failure cassettes per step; the failures again
+    with the oracle's records as their baseline (renamed to the replay model, as if a prompt change had broken it),
+    and the oracle again with itself as baseline: pytest's gate decides their exit status."""
+    root = tmp_path_factory.mktemp("compare-runs")
+    cassettes = root / "cassettes"
+    cassettes.mkdir()
+    for step in STEPS:
+        chosen = sorted(p for p in FAILURES.glob("*.yaml") if f"step: {step}" in p.read_text())[:3]
+        for trial, path in enumerate(chosen, 1):
+            (cassettes / f"{step}-trial{trial}.yaml").write_text(path.read_text())
+    oracle = _pytest(root, "--hep-model=hepagent/oracle", "--hep-trials=5", f"--hep-report-dir={root / 'oracle'}")
+    assert oracle.returncode == 0, oracle.stdout[-2000:]
+    replay = ["--hep-model=hepagent/replay", f"--hep-replay={cassettes}"]
+    failures = _pytest(root, *replay, f"--hep-report-dir={root / 'failures'}")
+    assert failures.returncode == 1, failures.stdout[-2000:]
+    oracle_run, failures_run = _only_run(root / "oracle"), _only_run(root / "failures")
+    renamed = _as_replay(oracle_run, root / "passing-before.jsonl")
+    gated = _pytest(root, *replay, f"--hep-report-dir={root / 'gated'}", f"--hep-baseline={renamed}")
+    again = _pytest(
+        root,
+        "--hep-model=hepagent/oracle",
+        "--hep-trials=3",
+        f"--hep-report-dir={root / 'again'}",
+        f"--hep-baseline={oracle_run}",
+    )
+    return {
+        "root": root,
+        "cassettes": cassettes,
+        "oracle": oracle_run,
+        "failures": failures_run,
+        "renamed": renamed,
+        "gated": (_only_run(root / "gated"), gated.returncode),
+        "again": (_only_run(root / "again"), again.returncode),
+    }
+
+
+def _compare(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_hepagent", "compare", *args], capture_output=True, text=True, check=False
+    )
+
+
+def _rows(stdout: str) -> dict[str, list[str]]:
+    """step -> the fields of its row in the compare table."""
+    return {
+        fields[1]: fields
+        for line in stdout.splitlines()
+        if (fields := line.split()) and len(fields) > 2 and fields[1] in STEPS and re.match(r"\d+/\d+", fields[2])
+    }
+
+
+def test_compare_prints_each_cells_numbers_and_exits_by_the_gates_rule(runs: dict[str, Any]) -> None:
+    done = _compare(str(runs["oracle"]), str(runs["failures"]))
+    assert done.returncode == 1, done.stdout + done.stderr
+    rows = _rows(done.stdout)
+    assert set(rows) == set(STEPS)
+    p = fisher_pvalue(0, 3, 5, 5)
+    difference, low, high = newcombe_difference(0, 3, 5, 5)
+    one_sided = stats.fisher_exact([[0, 3], [5, 0]], alternative="less").pvalue
+    assert one_sided == pytest.approx(1 / 56)  # Holm over the two cells: 2/56, below 0.05: decided
+    for fields in rows.values():
+        assert fields[2:4] == ["5/5", "0/3"]
+        assert fields[4:7] == [f"{difference:+.0%}", f"[{low:+.0%},", f"{high:+.0%}]"]
+        assert fields[7:9] == [f"{p:.3g}", f"{holm([p, p])[0]:.3g}"]
+        assert fields[-1] == "REGRESSED"
+    assert f"one-sided Fisher p = {one_sided:.3g}, Holm-adjusted over 2 cells {2 * one_sided:.3g} < 0.05" in done.stdout
+    overall = stratified_difference([(0, 3, 5, 5), (0, 3, 5, 5)])
+    assert overall is not None and overall.high < 0
+    assert f"CMH chi2 = {overall.statistic:.3g}, p = {overall.p_value:.3g} (2 steps)" in done.stdout
+    assert "gate: FAIL (exit 1)" in done.stdout
+    # one model in each run, of different names: compared with each other, said so in the header
+    assert "[hepagent/oracle]" in done.stdout and "[hepagent/replay]" in done.stdout
+
+
+def test_too_few_trials_say_how_many_would_decide(runs: dict[str, Any], tmp_path: Path) -> None:
+    """Three passes before against three failures now: even 0/3 is p = 0.05, so INCONCLUSIVE, with the trials a
+    decision needs; the stratified test over both steps decides what no single cell can."""
+    three = tmp_path / "three.jsonl"
+    kept = [line for line in runs["renamed"].read_text().splitlines() if not re.search(r'"trial": [45],', line)]
+    three.write_text("".join(line + "\n" for line in kept))
+    done = _compare(str(three), str(runs["failures"]))
+    assert done.returncode == 1
+    assert {fields[-1] for fields in _rows(done.stdout).values()} == {"INCONCLUSIVE"}
+    assert "even 0/3 would give p = 0.05 (a drop in one of 2 cells alone needs p < 0.025); " in done.stdout
+    needed = trials_needed(0.2, 1.0, alpha=0.025)
+    assert f"a drop of 20% needs {needed} trials per cell in both runs ({needed - 3} more here)" in done.stdout
+    overall = stratified_difference([(0, 3, 3, 3), (0, 3, 3, 3)])
+    assert overall is not None and overall.p_value < 0.01
+    assert f"p = {overall.p_value:.3g} (2 steps)" in done.stdout
+
+
+@pytest.mark.parametrize(("baseline", "current", "status"), [("renamed", "gated", 1), ("oracle", "again", 0)])
+def test_the_pytest_gate_decides_as_compare_does(
+    runs: dict[str, Any], baseline: str, current: str, status: int
+) -> None:
+    """The same two runs through `--hep-baseline` and through `hepagent compare`: the same exit status, the same
+    verdict and reason cell by cell, and the report of the gated run holds the comparison page."""
+    run, pytest_status = runs[current]
+    done = _compare(str(runs[baseline]), str(run))
+    assert pytest_status == done.returncode == status, done.stdout
+    summary = json.loads((run / "summary.json").read_text())
+    rows = _rows(done.stdout)
+    assert {v["step"]: v["verdict"] for v in summary["gate"]} == {step: fields[-1] for step, fields in rows.items()}
+    for v in summary["gate"]:
+        assert f"{v['step']}: {v['reason']}" in done.stdout or v["verdict"] == "OK"
+    page = (run / "compare.html").read_text()
+    assert page.count('class="compare-row"') == len(STEPS)
+    assert 'id="compare-link" href="compare.html"' in (run / "index.html").read_text()
+
+
+def test_a_run_against_itself_passes_the_gate(runs: dict[str, Any]) -> None:
+    done = _compare(str(runs["oracle"]), str(runs["oracle"] / "results.jsonl"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "gate: PASS (exit 0)" in done.stdout
+    assert all(fields[-1] == "OK" for fields in _rows(done.stdout).values())
+    # a summary.json compares as its run folder does
+    again = _compare(str(runs["oracle"] / "summary.json"), str(runs["oracle"]))
+    assert again.returncode == 0 and _rows(again.stdout) == _rows(done.stdout)
+
+
+def test_two_models_of_one_run_compare_step_by_step(runs: dict[str, Any], tmp_path: Path) -> None:
+    merged = tmp_path / "results.jsonl"
+    merged.write_text((runs["oracle"] / "results.jsonl").read_text() + (runs["failures"] / "results.jsonl").read_text())
+    result = CliRunner().invoke(
+        cli, ["compare", str(merged), str(merged), "--model-a", "hepagent/oracle", "--model-b", "hepagent/replay"]
+    )
+    assert result.exit_code == 1, result.output
+    assert set(_rows(result.output)) == set(STEPS)
+    one = CliRunner().invoke(cli, ["compare", str(merged), str(merged), "--model-a", "hepagent/oracle"])
+    assert one.exit_code == 2 and "--model-a and --model-b go together" in one.output
+    unknown = CliRunner().invoke(cli, ["compare", str(merged), str(merged), "--model-a", "x", "--model-b", "y"])
+    assert unknown.exit_code == 2
+    assert "RUN_A has no trials of 'x'; its models are hepagent/oracle, hepagent/replay" in unknown.output
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p / "nothing", "RUN_A: {path} does not exist; give the results.jsonl or summary.json"),
+        (lambda p: _write(p / "empty.jsonl", ""), "RUN_A: {path} holds no trial of any model and step"),
+        (lambda p: _write(p / "x.json", "{"), "RUN_A: {path}: not valid JSON"),
+    ],
+)
+def test_a_bad_run_is_a_one_line_error_naming_it(runs: dict[str, Any], tmp_path: Path, make: Any, message: str) -> None:
+    path = make(tmp_path)
+    done = _compare(str(path), str(runs["oracle"]))
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and message.format(path=path) in done.stderr
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_the_detect_drop_and_interval_options(runs: dict[str, Any]) -> None:
+    done = _compare(str(runs["oracle"]), str(runs["failures"]), "--detect-drop", "0.5")
+    assert "--detect-drop" not in done.stderr
+    needed = trials_needed(0.5, 1.0, alpha=0.025)  # at the level a drop in one of the two cells must reach
+    assert re.search(rf"preprocessing +5/5 +0/3 .* {needed}  REGRESSED", done.stdout)
+    alone = _compare(str(runs["oracle"]), str(runs["failures"]), "--adjust", "none", "--detect-drop", "0.5")
+    assert re.search(rf"preprocessing +5/5 +0/3 .* {trials_needed(0.5, 1.0)}  REGRESSED", alone.stdout)
+    bad = _compare(str(runs["oracle"]), str(runs["failures"]), "--detect-drop", "2")
+    assert bad.returncode == 2 and "--detect-drop" in bad.stderr
+    wrong = _compare(str(runs["oracle"]), str(runs["failures"]), "--interval", "wald")
+    assert wrong.returncode == 2 and "unknown interval 'wald'" in wrong.stderr
+
+
+# ---------------------------------------------------------------------------------------------- records built here
+
+
+def _record(model: str, step: str, trial: int, outcome: str, **extra: Any) -> TrialRecord:
+    return record_from_json(
+        {
+            "schema_version": 1,
+            "run_id": "r",
+            "key": f"{model}|{step}|{trial}",
+            "model": model,
+            "step": step,
+            "trial": trial,
+            "outcome": outcome,
+        }
+        | extra
+    )
+
+
+def _cells(model: str, counts: dict[str, tuple[int, int]]) -> list[Cell]:
+    return [Cell(model, step, passed, total - passed, 0, 3.0, 1.0, 0, 0.0) for step, (passed, total) in counts.items()]
+
+
+def test_holm_runs_across_every_compared_cell_and_overall_spans_models() -> None:
+    baseline = _cells("a", {"preprocessing": (9, 10), "categorization": (10, 10)}) + _cells(
+        "b", {"preprocessing": (5, 10)}
+    )
+    current = _cells("a", {"preprocessing": (2, 10), "categorization": (9, 10)}) + _cells(
+        "b", {"preprocessing": (6, 10), "sb_separation": (1, 1)}
+    )
+    c = compare_cells(baseline, current)
+    pairs = [(2, 10, 9, 10), (9, 10, 10, 10), (6, 10, 5, 10)]
+    raw = [fisher_pvalue(*p) for p in pairs]
+    found = {(x.model, x.step): x for x in c.cells}
+    assert [
+        found["a", "preprocessing"].p_value,
+        found["a", "categorization"].p_value,
+        found["b", "preprocessing"].p_value,
+    ] == pytest.approx(raw)
+    assert [x.p_holm for x in c.cells] == pytest.approx(holm([x.p_value for x in c.cells]))
+    assert [(v.model, v.step) for v in c.new] == [("b", "sb_separation")]
+    overall = {o.model: o.result for o in c.overall}
+    assert set(overall) == {"a", "b", ALL_MODELS}
+    every = stratified_difference(pairs)
+    assert every is not None and overall[ALL_MODELS].difference == pytest.approx(every.difference)
+    assert found["a", "preprocessing"].verdict.verdict == "REGRESSED" and c.exit_status == 1
+    expected = stats.fisher_exact([[2, 8], [9, 1]], alternative="less").pvalue
+    assert found["a", "preprocessing"].verdict.p_value == pytest.approx(expected)
+
+
+def test_a_cell_only_in_the_baseline_is_listed_not_hidden() -> None:
+    c = compare_cells(
+        _cells("a", {"preprocessing": (3, 3), "categorization": (3, 3)}), _cells("a", {"preprocessing": (3, 3)})
+    )
+    assert c.missing == (("a", "categorization"),)
+
+
+def test_the_comparison_page_escapes_model_names(tmp_path: Path) -> None:
+    from pytest_hepagent.report.compare_page import render_comparison
+
+    c = compare_cells(_cells(HOSTILE, {"preprocessing": (3, 3)}), _cells(HOSTILE, {"preprocessing": (0, 3)}))
+    page = render_comparison(c, tmp_path / "compare.html").read_text()
+    assert "<script>window.__pwned" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;window.__pwned" in page
+
+
+def _link(model: str, step: str, trial: int, outcome: str, steps: tuple[str, ...], broken: str | None) -> TrialRecord:
+    chain = {
+        "id": f"{model}|chain|{trial}",
+        "position": steps.index(step) + 1,
+        "steps": list(steps),
+        "passed": broken is None,
+        "broken_at": broken,
+    }
+    return _record(model, step, trial, outcome, key=f"{model}|{step}|chain|{trial}", chain=chain)
+
+
+def test_the_propagation_matrix_counts_chains_step_by_step() -> None:
+    steps = ("ntuple_conversion", "preprocessing", "categorization")
+    records = [
+        *(_link("m", s, 1, "passed", steps, None) for s in steps),
+        _link("m", "ntuple_conversion", 2, "passed", steps, "preprocessing"),
+        _link("m", "preprocessing", 2, "failed", steps, "preprocessing"),
+        _link("m", "ntuple_conversion", 3, "failed", steps, "ntuple_conversion"),
+        _link("m", "ntuple_conversion", 4, "passed", steps, "categorization"),
+        _link("m", "preprocessing", 4, "passed", steps, "categorization"),
+        _link("m", "categorization", 4, "failed", steps, "categorization"),
+        _link("m", "ntuple_conversion", 5, "error", steps, None),  # no judged outcome: not a chain result
+    ]
+    isolated = [
+        _record("m", step, t, "passed" if t <= passes else "failed")
+        for step, passes in (("ntuple_conversion", 4), ("preprocessing", 3), ("categorization", 4))
+        for t in range(1, 5)
+    ]
+    (p,) = propagation(records, isolated)
+    assert (p.model, p.chains) == ("m", 4)
+    rows = {s.step: s for s in p.steps}
+    assert [(s.step, s.passed, s.reached, s.broken, s.whole) for s in p.steps] == [
+        ("ntuple_conversion", 3, 4, 1, 3),
+        ("preprocessing", 2, 3, 1, 2),
+        ("categorization", 1, 2, 1, 1),
+    ]
+    pre = rows["preprocessing"]
+    assert (pre.isolated_passed, pre.isolated_total) == (3, 4)
+    assert (pre.difference, pre.low, pre.high) == pytest.approx(newcombe_difference(2, 3, 3, 4))
+    assert pre.p_value == pytest.approx(fisher_pvalue(2, 3, 3, 4))
+    assert rows["categorization"].expected_whole == pytest.approx(1.0 * 0.75 * 1.0)  # the isolated successes
+    # without a companion run the run's own unchained trials are the isolated ones; here there are none
+    (alone,) = propagation(records)
+    assert all(s.isolated_total is None and s.expected_whole is None for s in alone.steps)
+    (mixed,) = propagation(records + isolated)
+    assert mixed.steps[1].isolated_total == 4
+
+
+def test_chains_and_isolation_end_to_end(runs: dict[str, Any]) -> None:
+    """A chained run of the oracle and the failure cassettes against the isolated runs: `hepagent chains` prints the
+    matrix, and the report of the chained run shows it."""
+    root = runs["root"]
+    chained = _pytest(
+        root,
+        "--hep-model=hepagent/oracle",
+        "--hep-model=hepagent/replay",
+        f"--hep-replay={runs['cassettes']}",
+        "--hep-chain",
+        "--hep-trials=2",
+        f"--hep-report-dir={root / 'chained'}",
+    )
+    assert "error propagation, hepagent/oracle (2 chains):" in chained.stdout, chained.stdout[-3000:]
+    run = _only_run(root / "chained")
+    merged = root / "isolated"
+    merged.mkdir()
+    (merged / "results.jsonl").write_text(
+        (runs["oracle"] / "results.jsonl").read_text() + (runs["failures"] / "results.jsonl").read_text()
+    )
+    result = CliRunner().invoke(cli, ["chains", str(run), "--isolated", str(merged)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    oracle = lines.index("error propagation, hepagent/oracle (2 chains):")
+    assert lines[oracle + 2].split()[:3] == ["preprocessing", "2/2", "5/5"]  # the chain read the reference ntuples
+    replay = lines.index("error propagation, hepagent/replay (2 chains):")
+    assert lines[replay + 2].split()[:3] == ["preprocessing", "0/2", "0/3"]  # every chain broke at its first step
+    assert lines[replay + 3].split()[:3] == ["categorization", "0/0", "0/3"]
+    done = CliRunner().invoke(cli, ["report", str(run), "--isolated", str(merged)])
+    assert done.exit_code == 0, done.output
+    index = (run / "index.html").read_text()
+    assert 'class="propagation-row" data-step="preprocessing" data-reached="2" data-passed="0"' in index
+    unchained = CliRunner().invoke(cli, ["chains", str(runs["oracle"])])
+    assert unchained.exit_code == 2 and "holds no chained trial; run with --hep-chain" in unchained.output
