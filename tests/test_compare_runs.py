@@ -365,3 +365,46 @@ def test_chains_and_isolation_end_to_end(runs: dict[str, Any]) -> None:
     assert 'class="propagation-row" data-step="preprocessing" data-reached="2" data-passed="0"' in index
     unchained = CliRunner().invoke(cli, ["chains", str(runs["oracle"])])
     assert unchained.exit_code == 2 and "holds no chained trial; run with --hep-chain" in unchained.output
+
+
+def test_first_attempt_success_is_what_the_loop_recorded_not_what_files_suggest(
+    tmp_path: Path, hepagent_solution: Path
+) -> None:
+    """Three replayed categorization trials: the reference script accepted at once; a script that fails, then the
+    fix after the debugger; and a hostile first script that writes the right outputs, then crashes, so that a
+    do-nothing second script might 'pass' on them. Only the first is a first-attempt success; the second was
+    rescued by the loop; the third fails, as each attempt's outputs are its own."""
+    from pytest_hepagent.llm.cassette import Cassette, CassetteCall, save_cassette
+
+    reference = (Path(__file__).parents[1] / "pytest_hepagent/analysis/scripts/categorization.py").read_text()
+    accept = "Supervisor is satisfied with current results"
+    supervisor = CassetteCall("supervisor", "## Worker Prompt\nDo the task.\n## Call record:\nasked", 100, 20)
+    debugger = CassetteCall("debugger", "## Worker Prompt\nFix it.", 50, 10)
+    coder = lambda code: CassetteCall("coder", f"```python\n{code}\n```", 50, 40)
+    trajectories = [
+        [supervisor, coder(reference), CassetteCall("reviewer", accept, 10, 5)],
+        [supervisor, coder("import numpy as np\nnp.load('arrays/nothing.npy')"), debugger, coder(reference),
+         CassetteCall("reviewer", accept, 10, 5)],
+        [supervisor, coder(reference + "\nraise SystemExit('pretend to fail')"), debugger, coder("pass"),
+         CassetteCall("reviewer", accept, 10, 5)],
+    ]  # fmt: skip
+    folder = tmp_path / "cassettes"
+    folder.mkdir()
+    for trial, calls in enumerate(trajectories, 1):
+        save_cassette(
+            Cassette("categorization", tuple(calls), recorded_with="tests"),
+            folder / f"categorization-trial{trial}.yaml",
+        )
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--hep-model=hepagent/replay",
+         f"--hep-replay={folder}", f"--hep-report-dir={tmp_path / 'reports'}"],
+        cwd=tmp_path, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1 and "1 failed, 2 passed" in done.stdout, done.stdout[-3000:]
+    assert "arrays/boundaries.npy was not produced" in done.stdout  # the crashed attempt's files do not count
+    summary = json.loads((_only_run(tmp_path / "reports") / "summary.json").read_text())
+    (cell,) = summary["cells"]
+    assert (cell["passed"], cell["failed"], cell["first_passed"]) == (2, 1, 1)
+    assert cell["self_correction"]["difference"] == pytest.approx(1 / 3)
+    row = next(line for line in done.stdout.splitlines() if line.startswith("hepagent/replay") and "+33%" in line)
+    assert row.split()[-5] == "33%"  # the first-attempt column
