@@ -154,6 +154,8 @@ def test_the_pytest_gate_decides_as_compare_does(
     page = (run / "compare.html").read_text()
     assert page.count('class="compare-row"') == len(STEPS)
     assert 'id="compare-link" href="compare.html"' in (run / "index.html").read_text()
+    again = CliRunner().invoke(cli, ["report", str(run)])  # rendered again from the records: the link stays
+    assert again.exit_code == 0 and 'id="compare-link"' in (run / "index.html").read_text()
 
 
 def test_a_run_against_itself_passes_the_gate(runs: dict[str, Any]) -> None:

@@ -150,11 +150,11 @@ def render_report(
     out = Path(out_dir) if out_dir is not None else Path(run_dir)
     (out / PAGES).mkdir(parents=True, exist_ok=True)
     env = environment()
-    compare_page = None
-    if comparison is not None:
-        from pytest_hepagent.report.compare_page import COMPARE_PAGE, render_comparison
+    from pytest_hepagent.report.compare_page import COMPARE_PAGE, render_comparison
 
-        compare_page = render_comparison(comparison, out / COMPARE_PAGE).name
+    if comparison is not None:
+        render_comparison(comparison, out / COMPARE_PAGE)
+    compare_page = COMPARE_PAGE if (out / COMPARE_PAGE).is_file() else None  # kept when rendered again
     common = {"css": Markup(HIGHLIGHT_CSS), "run_id": run.run_id}  # Pygments' own stylesheet
     cells = run.cells
     interval = _interval(run)
