@@ -72,6 +72,7 @@ class HepBenchmarkSession:
         self._hashes: dict[str, str] | None = None
         self._seen: set[str] = set()
         self.verdicts: list[Any] | None = None
+        self.gate_pair: tuple[str, str] | None = None
         given = getattr(config, "workerinput", {})
         self.done_keys: set[str] = set(given.get("hepagent_done_keys", ()))
         """Trials the resumed run already holds (the controller reads them; workers get them in workerinput)."""
@@ -507,23 +508,23 @@ class HepBenchmarkSession:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.is_worker:
             return
-        from pytest_hepagent.matrix.cells import (
-            cells_from_records,
-            gate,
-            load_baseline_cells,
-            run_exit_status,
-            run_summary,
-        )
+        from pytest_hepagent.matrix.cells import cells_from_records, load_baseline_cells, run_summary
+        from pytest_hepagent.matrix.gate import gate, run_exit_status
 
         cells = cells_from_records(self.store.records())
         if self.bench.baseline is not None:
+            from pytest_hepagent.matrix.gate import paired_models
+
+            baseline = load_baseline_cells(self.bench.baseline)
+            self.gate_pair = paired_models(baseline, cells)
             self.verdicts = gate(
                 cells,
-                load_baseline_cells(self.bench.baseline),
+                baseline,
                 floor=self.bench.floor,
                 detect_drop=self.bench.detect_drop,
                 interval=self.bench.interval,
                 adjust=self.bench.adjust,
+                steps=self.bench.steps,
             )
         from pytest_hepagent.matrix.execute import summary_extra
 
@@ -591,6 +592,8 @@ class HepBenchmarkSession:
             write(line)
         if self.verdicts is not None:
             terminalreporter.section("hepagent CI gate")
+            if self.gate_pair is not None:
+                write(f"the run's {self.gate_pair[1]} against the baseline's {self.gate_pair[0]}")
             for line in gate_table(self.verdicts):
                 write(line)
         for line in chain_lines(chain_cells(records)):

@@ -40,6 +40,7 @@ __all__ = [
     "regression_power",
     "rule_of_three",
     "stratified_difference",
+    "stratified_drop_pvalue",
     "trials_needed",
     "wilson_interval",
 ]
@@ -53,7 +54,11 @@ Adjust = Literal["holm", "none"]
 """How the gate corrects for testing many cells."""
 INTERVALS: tuple[Interval, ...] = ("wilson", "clopper-pearson")
 INTERVAL_NAMES: dict[str, str] = {"wilson": "Wilson", "clopper-pearson": "Clopper-Pearson"}
+_SCANNED = 200
 _LARGEST_N = 2_000
+_EXACT_UP_TO = 5_000
+"""The power figures enumerate every outcome (about 2 n Fisher tests): beyond this many trials they are not
+computed."""
 """`trials_needed` looks no further: a drop that needs more is beyond what a benchmark run can decide."""
 
 
@@ -264,6 +269,29 @@ def stratified_difference(
     return StratifiedDifference(estimate, max(-1.0, low), min(1.0, high), statistic, p_value, len(usable))
 
 
+def stratified_drop_pvalue(strata: Sequence[tuple[int, int, int, int]]) -> float:
+    """One-sided p-value of the exact stratified test that the current run's success is below the baseline's over
+    all `strata` (passed, total, base_passed, base_total) at once: the exact conditional form of the
+    Cochran-Mantel-Haenszel test. With every stratum's margins fixed, each stratum's current passes are
+    hypergeometric; the p-value is the chance that their sum is this small or smaller. With one stratum it is
+    Fisher's one-sided test, as the gate's cells use. 1 when no stratum has trials on both sides."""
+    import numpy as np
+    from scipy.stats import hypergeom
+
+    total = np.array([1.0])
+    observed = 0
+    for x1, n1, x2, n2 in strata:
+        if n1 < 1 or n2 < 1:
+            continue
+        passes = x1 + x2
+        support = np.arange(max(0, passes - n2), min(n1, passes) + 1)
+        pmf = np.zeros(support[-1] + 1)
+        pmf[support] = hypergeom.pmf(support, n1 + n2, passes, n1)
+        total = np.convolve(total, pmf)
+        observed += x1
+    return float(min(1.0, total[: observed + 1].sum()))
+
+
 # --- power of the gate's test ---
 
 
@@ -296,8 +324,11 @@ def detectable_drop(
 ) -> float | None:
     """The smallest drop in success from `base_rate` that the gate calls REGRESSED with probability `power`, with
     `total` trials against `base_total` baseline trials; None when not even a drop to 0 would be (too few trials, or
-    a baseline rate too low to fall from). The baseline's observed rate stands for its true one."""
-    if total < 1 or base_total < 1 or regression_power(total, base_total, base_rate, 0.0, alpha) < power:
+    a baseline rate too low to fall from), or when either side has more than 5,000 trials (not computed). The
+    baseline's observed rate stands for its true one."""
+    if total < 1 or base_total < 1 or max(total, base_total) > _EXACT_UP_TO:
+        return None
+    if regression_power(total, base_total, base_rate, 0.0, alpha) < power:
         return None
     from scipy.optimize import brentq
 
@@ -306,9 +337,13 @@ def detectable_drop(
     return base_rate - float(rate)
 
 
+@functools.lru_cache(maxsize=256)
 def trials_needed(drop: float, base_rate: float, alpha: float = ALPHA, power: float = POWER) -> int | None:
-    """The trials per cell, in both runs, with which the gate calls a drop of `drop` from `base_rate` REGRESSED with
-    probability `power`; None when a drop that size is impossible or needs more than 2,000."""
+    """The fewest trials per cell, in both runs, with which the gate calls a drop of `drop` from `base_rate`
+    REGRESSED with probability `power`; None when a drop that size is impossible or needs more than 2,000.
+
+    The test is discrete, so the power does not rise steadily with n: up to 200 trials every n is tried in turn (the
+    answer is the smallest), beyond that the first n found by doubling and bisection."""
     rate = base_rate - drop
     if drop <= 0 or rate < -1e-12:
         return None
@@ -317,13 +352,16 @@ def trials_needed(drop: float, base_rate: float, alpha: float = ALPHA, power: fl
     def enough(n: int) -> bool:
         return regression_power(n, n, base_rate, rate, alpha) >= power
 
-    high = 1
+    for n in range(1, _SCANNED + 1):
+        if enough(n):
+            return n
+    high = _SCANNED
     while not enough(high):
         if high >= _LARGEST_N:
             return None
         high = min(2 * high, _LARGEST_N)
-    low = high // 2 + 1 if high > 1 else 1
-    while low < high:  # the power rises with n up to the discreteness of the test: bisect
+    low = high // 2 + 1
+    while low < high:
         middle = (low + high) // 2
         low, high = (low, middle) if enough(middle) else (middle + 1, high)
     return high

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from pytest_hepagent.llm.cassette import Cassette, CassetteCall, load_cassette, save_cassette
-from pytest_hepagent.matrix.cells import cells_from_records, gate
+from pytest_hepagent.matrix.cells import cells_from_records
+from pytest_hepagent.matrix.gate import gate
 from pytest_hepagent.records import read_records, record_from_json
 from pytest_hepagent.sandbox.backends import TRIAL_UIDS
 

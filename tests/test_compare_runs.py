@@ -67,7 +67,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, hepagent_solution: Path) -> d
     again = _pytest(
         root,
         "--hep-model=hepagent/oracle",
-        "--hep-trials=3",
+        "--hep-trials=5",
         f"--hep-report-dir={root / 'again'}",
         f"--hep-baseline={oracle_run}",
     )
@@ -105,13 +105,14 @@ def test_compare_prints_each_cells_numbers_and_exits_by_the_gates_rule(runs: dic
     p = fisher_pvalue(0, 3, 5, 5)
     difference, low, high = newcombe_difference(0, 3, 5, 5)
     one_sided = stats.fisher_exact([[0, 3], [5, 0]], alternative="less").pvalue
-    assert one_sided == pytest.approx(1 / 56)  # Holm over the two cells: 2/56, below 0.05: decided
+    # Holm over the two cells and the model's test over both steps (1/56^2): 2/56, below 0.05: decided
+    assert one_sided == pytest.approx(1 / 56)
     for fields in rows.values():
         assert fields[2:4] == ["5/5", "0/3"]
         assert fields[4:7] == [f"{difference:+.0%}", f"[{low:+.0%},", f"{high:+.0%}]"]
         assert fields[7:9] == [f"{p:.3g}", f"{holm([p, p])[0]:.3g}"]
         assert fields[-1] == "REGRESSED"
-    assert f"one-sided Fisher p = {one_sided:.3g}, Holm-adjusted over 2 cells {2 * one_sided:.3g} < 0.05" in done.stdout
+    assert f"one-sided Fisher p = {one_sided:.3g}, Holm-adjusted over 3 tests {2 * one_sided:.3g} < 0.05" in done.stdout
     overall = stratified_difference([(0, 3, 5, 5), (0, 3, 5, 5)])
     assert overall is not None and overall.high < 0
     assert f"CMH chi2 = {overall.statistic:.3g}, p = {overall.p_value:.3g} (2 steps)" in done.stdout
@@ -129,12 +130,16 @@ def test_too_few_trials_say_how_many_would_decide(runs: dict[str, Any], tmp_path
     done = _compare(str(three), str(runs["failures"]))
     assert done.returncode == 1
     assert {fields[-1] for fields in _rows(done.stdout).values()} == {"INCONCLUSIVE"}
-    assert "even 0/3 would give p = 0.05 (a drop in one of 2 cells alone needs p < 0.025); " in done.stdout
-    needed = trials_needed(0.2, 1.0, alpha=0.025)
+    assert "even 0/3 would give p = 0.05 (a drop in one of 3 tests alone needs p < 0.0167); " in done.stdout
+    needed = trials_needed(0.2, 1.0, alpha=0.05 / 3)
     assert f"a drop of 20% needs {needed} trials per cell in both runs ({needed - 3} more here)" in done.stdout
     overall = stratified_difference([(0, 3, 3, 3), (0, 3, 3, 3)])
     assert overall is not None and overall.p_value < 0.01
     assert f"p = {overall.p_value:.3g} (2 steps)" in done.stdout
+    # and so does the gate's own exact test over the steps: 0/6 against 6/6 with both steps' margins, (1/20)^2
+    assert "gate over the steps together: REGRESSED, success dropped over the steps together: exact stratified " in (
+        done.stdout
+    )
 
 
 @pytest.mark.parametrize(("baseline", "current", "status"), [("renamed", "gated", 1), ("oracle", "again", 0)])
@@ -148,9 +153,13 @@ def test_the_pytest_gate_decides_as_compare_does(
     assert pytest_status == done.returncode == status, done.stdout
     summary = json.loads((run / "summary.json").read_text())
     rows = _rows(done.stdout)
-    assert {v["step"]: v["verdict"] for v in summary["gate"]} == {step: fields[-1] for step, fields in rows.items()}
+    cells = {v["step"]: v["verdict"] for v in summary["gate"] if v["step"] != "all steps"}
+    assert cells == {step: fields[-1] for step, fields in rows.items()}
     for v in summary["gate"]:
-        assert f"{v['step']}: {v['reason']}" in done.stdout or v["verdict"] == "OK"
+        if v["step"] == "all steps":
+            assert f"gate over the steps together: {v['verdict']}, {v['reason']}" in done.stdout
+        else:
+            assert f"{v['step']}: {v['reason']}" in done.stdout or v["verdict"] == "OK"
     page = (run / "compare.html").read_text()
     assert page.count('class="compare-row"') == len(STEPS)
     assert 'id="compare-link" href="compare.html"' in (run / "index.html").read_text()
@@ -206,7 +215,7 @@ def _write(path: Path, text: str) -> Path:
 def test_the_detect_drop_and_interval_options(runs: dict[str, Any]) -> None:
     done = _compare(str(runs["oracle"]), str(runs["failures"]), "--detect-drop", "0.5")
     assert "--detect-drop" not in done.stderr
-    needed = trials_needed(0.5, 1.0, alpha=0.025)  # at the level a drop in one of the two cells must reach
+    needed = trials_needed(0.5, 1.0, alpha=0.05 / 3)  # at the level a drop in one of the three tests must reach
     assert re.search(rf"preprocessing +5/5 +0/3 .* {needed}  REGRESSED", done.stdout)
     alone = _compare(str(runs["oracle"]), str(runs["failures"]), "--adjust", "none", "--detect-drop", "0.5")
     assert re.search(rf"preprocessing +5/5 +0/3 .* {trials_needed(0.5, 1.0)}  REGRESSED", alone.stdout)
@@ -231,6 +240,8 @@ def test_chains_and_isolation_end_to_end(runs: dict[str, Any]) -> None:
     )
     assert "error propagation, hepagent/oracle (2 chains):" in chained.stdout, chained.stdout[-3000:]
     run = _only_run(root / "chained")
+    keys = [json.loads(line)["key"] for line in (run / "results.jsonl").read_text().splitlines()]
+    assert keys and all("|chain|" in key for key in keys)  # never an unchained trial's key
     merged = root / "isolated"
     merged.mkdir()
     (merged / "results.jsonl").write_text(

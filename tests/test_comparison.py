@@ -54,7 +54,8 @@ def test_holm_runs_across_every_compared_cell_and_overall_spans_models() -> None
         found["b", "preprocessing"].p_value,
     ] == pytest.approx(raw)
     assert [x.p_holm for x in c.cells] == pytest.approx(holm([x.p_value for x in c.cells]))
-    assert [(v.model, v.step) for v in c.new] == [("b", "sb_separation")]
+    assert [(v.model, v.step) for v in c.of_kind("NEW")] == [("b", "sb_separation")]
+    assert [(v.model, v.verdict) for v in c.models_overall] == [("a", "REGRESSED")]  # b has one cell compared
     overall = {o.model: o.result for o in c.overall}
     assert set(overall) == {"a", "b", ALL_MODELS}
     every = stratified_difference(pairs)
@@ -64,11 +65,12 @@ def test_holm_runs_across_every_compared_cell_and_overall_spans_models() -> None
     assert found["a", "preprocessing"].verdict.p_value == pytest.approx(expected)
 
 
-def test_a_cell_only_in_the_baseline_is_listed_not_hidden() -> None:
+def test_a_cell_only_in_the_baseline_is_missing_and_fails() -> None:
     c = compare_cells(
         _cells("a", {"preprocessing": (3, 3), "categorization": (3, 3)}), _cells("a", {"preprocessing": (3, 3)})
     )
-    assert c.missing == (("a", "categorization"),)
+    assert [(v.model, v.step) for v in c.of_kind("MISSING")] == [("a", "categorization")]
+    assert c.exit_status == 1
 
 
 def test_the_comparison_page_escapes_model_names(tmp_path: Path) -> None:

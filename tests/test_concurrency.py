@@ -20,7 +20,8 @@ from pytest_hepagent.llm.cassette import Cassette, CassetteCall, load_cassette, 
 from pytest_hepagent.llm.gateway import Gateway, GatewaySettings
 from pytest_hepagent.llm.limiter import CallLimiter
 from pytest_hepagent.matrix.budget import Budget
-from pytest_hepagent.matrix.cells import cells_from_records, gate
+from pytest_hepagent.matrix.cells import cells_from_records
+from pytest_hepagent.matrix.gate import gate
 from pytest_hepagent.records import read_records
 from pytest_hepagent.sandbox.runner import _environment
 

@@ -15,11 +15,10 @@ from pytest_hepagent.matrix.cells import (
     Verdict,
     cells_from_records,
     chain_cells,
-    gate,
     load_baseline_cells,
-    run_exit_status,
     run_summary,
 )
+from pytest_hepagent.matrix.gate import gate, run_exit_status
 from pytest_hepagent.records import (
     RecordError,
     ResultsStore,
@@ -228,6 +227,36 @@ def test_chain_cells_count_whole_chains_and_where_they_broke() -> None:
     assert c.broken_at == {"preprocessing": 1, "root_inspection": 2}
 
 
+def test_a_chain_that_ended_in_an_infrastructure_error_is_left_out() -> None:
+    steps = ["preprocessing", "categorization"]
+
+    def link(trial: int, step: str, outcome: str, passed: bool, broken_at: str | None) -> TrialRecord:
+        position = steps.index(step) + 1
+        chain = {
+            "id": f"m|chain|{trial}",
+            "position": position,
+            "steps": steps,
+            "passed": passed,
+            "broken_at": broken_at,
+        }
+        return record("m", step, trial, outcome, key=f"m|{step}|chain|{trial}", chain=chain)
+
+    records = [
+        link(1, "preprocessing", "passed", True, None),
+        link(1, "categorization", "passed", True, None),
+        link(2, "preprocessing", "passed", False, "categorization"),
+        link(2, "categorization", "error", False, "categorization"),  # the API went down: no verdict on the chain
+        link(3, "preprocessing", "failed", False, "preprocessing"),
+    ]
+    (c,) = chain_cells(records)
+    assert (c.passed, c.total, c.errors, c.broken_at) == (1, 2, 1, {"preprocessing": 1})
+    from pytest_hepagent.matrix.report_text import chain_lines
+
+    assert chain_lines([c]) == [
+        "end-to-end m: 1/2 chains passed (broken at preprocessing); 1 ended in an infrastructure error, left out"
+    ]
+
+
 # ---------------------------------------------------------------- the gate
 
 
@@ -285,10 +314,70 @@ def test_too_few_trials_is_inconclusive_with_the_p_of_zero_successes() -> None:
     assert gate([cell(3, 0)], [cell(20, 0)])[0].verdict == "OK"
 
 
-@pytest.mark.parametrize("baseline", [[], [cell(3, 0, model="other")], [cell(0, 0, errors=3)]])
-def test_a_cell_without_baseline_trials_is_new(baseline: list[Cell]) -> None:
-    (v,) = gate([cell(2, 1)], baseline)
-    assert v == Verdict("m", "categorization", "NEW", 2, 3, 0, 0, 1.0, "no baseline for this cell")
+@pytest.mark.parametrize(
+    ("baseline", "reason"),
+    [
+        ([], "no baseline for this cell"),
+        ([cell(3, 0, model="a"), cell(3, 0, model="b")], "no baseline for this cell"),
+        ([cell(0, 0, errors=3)], "the baseline's trials of this cell all ended in errors"),
+    ],
+)
+def test_a_cell_without_baseline_trials_is_new(baseline: list[Cell], reason: str) -> None:
+    v = gate([cell(2, 1)], baseline)[0]
+    assert v == Verdict("m", "categorization", "NEW", 2, 3, 0, 0, 1.0, reason)
+
+
+def test_a_baseline_cell_the_run_lacks_is_missing_and_fails_the_gate() -> None:
+    """A skipped step (a spent --hep-max-usd, a forgotten --hep-steps) must not pass unseen."""
+    baseline = [cell(10, 0, step="preprocessing"), cell(10, 0, step="categorization"), cell(9, 1, model="other")]
+    verdicts = gate([cell(10, 0, step="preprocessing")], baseline)
+    missing = [(v.model, v.step, v.verdict) for v in verdicts if v.verdict == "MISSING"]
+    assert missing == [("m", "categorization", "MISSING"), ("other", "categorization", "MISSING")]
+    assert verdicts[1].reason == "no trial of this cell in this run (not run, or skipped); the baseline has 10/10"
+    assert run_exit_status(0, verdicts, 0) == 1
+    # a run of some steps is gated on those steps only
+    asked = gate([cell(10, 0, step="preprocessing")], baseline[:2], steps=["preprocessing"])
+    assert [v.verdict for v in asked] == ["OK"] and run_exit_status(0, asked, 0) == 0
+
+
+def test_one_model_against_another_is_compared() -> None:
+    """A replay of a model's cassettes (recorded as hepagent/replay) against that model's live baseline."""
+    (v,) = gate([cell(0, 10, model="hepagent/replay")], [cell(10, 0, model="openai/o3")])
+    assert (v.model, v.verdict, v.base_passed) == ("hepagent/replay", "REGRESSED", 10)
+
+
+def test_a_baseline_that_never_passed_cannot_drop() -> None:
+    (v,) = gate([cell(0, 20)], [cell(0, 200)])
+    assert v.verdict == "OK" and v.reason == "the baseline passed none of its 200 trials: no drop"
+
+
+def test_the_floor_holds_for_a_new_cell_too() -> None:
+    (below,) = gate([cell(0, 10)], [cell(0, 0, errors=3)], floor=0.9)
+    assert below.verdict == "REGRESSED"
+    assert below.reason == (
+        "the baseline's trials of this cell all ended in errors; below the floor 0.90 (95% Wilson upper bound 0.28)"
+    )
+    (across,) = gate([cell(9, 1)], [], floor=0.8)
+    assert across.verdict == "INCONCLUSIVE" and across.reason.startswith("no baseline for this cell; the floor 0.80")
+    assert gate([cell(10, 0)], [], floor=0.5)[0].verdict == "NEW"
+
+
+def test_a_drop_spread_over_every_step_fails_the_gate() -> None:
+    """1/3 against 10/10 in each of five steps: no cell alone is a significant drop after Holm, but the exact
+    stratified test over the steps is."""
+    steps = ("root_inspection", "ntuple_conversion", "preprocessing", "sb_separation", "categorization")
+    verdicts = gate([cell(1, 2, step=s) for s in steps], [cell(10, 0, step=s) for s in steps])
+    assert [v.verdict for v in verdicts[:5]] == ["OK"] * 5
+    overall = verdicts[5]
+    assert (overall.step, overall.verdict, overall.passed, overall.total, overall.base_total) == (
+        "all steps",
+        "REGRESSED",
+        5,
+        15,
+        50,
+    )
+    assert overall.reason.startswith("success dropped over the steps together: exact stratified test over 5 steps")
+    assert run_exit_status(0, verdicts, 0) == 1
 
 
 def test_every_cell_gets_its_verdict_after_a_new_one() -> None:
@@ -342,24 +431,26 @@ def verdict(name: str) -> Verdict:
 
 
 def test_holm_keeps_the_runs_false_alarms_at_alpha() -> None:
-    """Two cells at 0/3 against 5/5 (one-sided p = 1/56 each): each is a drop alone, and Holm over both still
-    decides (2/56 < 0.05); at 0/3 against 4/4 (p = 1/35) each drop alone is significant, but not both after
-    adjusting: no outcome of three trials could be, so they are INCONCLUSIVE, with the level a lone drop needs."""
+    """Two cells at 0/3 against 5/5 (one-sided p = 1/56 each), with the model's test over both steps (p = 1/56^2):
+    Holm over the three still decides the cells (2/56 < 0.05); at 0/3 against 4/4 (p = 1/35) each drop alone is
+    significant, but not after adjusting, and no outcome of three trials could be: INCONCLUSIVE, with the level a
+    lone drop needs; the model's drop over both steps is decided."""
     steps = ("preprocessing", "categorization")
     now = [cell(0, 3, step=s) for s in steps]
     decided = gate(now, [cell(5, 0, step=s) for s in steps])
-    assert [v.verdict for v in decided] == ["REGRESSED", "REGRESSED"]
+    assert [v.verdict for v in decided] == ["REGRESSED", "REGRESSED", "REGRESSED"]
     assert decided[0].p_adjusted == pytest.approx(2 / 56)
-    assert decided[0].reason == "success dropped: one-sided Fisher p = 0.0179, Holm-adjusted over 2 cells 0.0357 < 0.05"
+    assert decided[2].p_value == pytest.approx(1 / 56**2) and decided[2].p_adjusted == pytest.approx(3 / 56**2)
+    assert decided[0].reason == "success dropped: one-sided Fisher p = 0.0179, Holm-adjusted over 3 tests 0.0357 < 0.05"
     before = [cell(4, 0, step=s) for s in steps]
-    assert [v.verdict for v in gate(now, before, adjust="none")] == ["REGRESSED", "REGRESSED"]
+    assert [v.verdict for v in gate(now, before, adjust="none")] == ["REGRESSED"] * 3
     undecided = gate(now, before)
-    assert [v.verdict for v in undecided] == ["INCONCLUSIVE", "INCONCLUSIVE"]
+    assert [v.verdict for v in undecided] == ["INCONCLUSIVE", "INCONCLUSIVE", "REGRESSED"]
     assert undecided[0].reason.startswith(
-        "too few trials: even 0/3 would give p = 0.0286 (a drop in one of 2 cells alone needs p < 0.025); "
-        "3 trials detect no drop at 80% power over 2 cells; a drop of 20% needs "
+        "too few trials: even 0/3 would give p = 0.0286 (a drop in one of 3 tests alone needs p < 0.0167); "
+        "3 trials detect no drop at 80% power over 3 tests; a drop of 20% needs "
     )
-    assert undecided[0].trials_needed == trials_needed(0.2, 1.0, alpha=0.025)
+    assert undecided[0].trials_needed == trials_needed(0.2, 1.0, alpha=0.05 / 3)
 
 
 def test_holm_adjusted_p_values_equal_statsmodels() -> None:
@@ -368,13 +459,14 @@ def test_holm_adjusted_p_values_equal_statsmodels() -> None:
     now = [cell(p, 10 - p, step=s) for p, s in zip((2, 6, 9, 5), ("a", "b", "c", "d"), strict=True)]
     before = [cell(9, 1, step=s) for s in ("a", "b", "c", "d")]
     verdicts = gate(now, before)
+    assert len(verdicts) == 5 and verdicts[4].step == "all steps"  # the four cells and the model over them
     expected = multipletests([v.p_value for v in verdicts], method="holm")[1]
     assert [v.p_adjusted for v in verdicts] == pytest.approx(list(expected))
-    assert [v.verdict for v in verdicts] == ["REGRESSED", "OK", "OK", "OK"]
+    assert [v.verdict for v in verdicts] == ["REGRESSED", "OK", "OK", "OK", "REGRESSED"]
     assert verdicts[1].reason.startswith(
-        f"no significant drop (p = {verdicts[1].p_value:.3g}, Holm-adjusted over 4 cells"
+        f"no significant drop (p = {verdicts[1].p_value:.3g}, Holm-adjusted over 5 tests"
     )
-    # a NEW cell is not one of the cells compared
+    # a NEW cell is not one of the tests
     assert gate([*now, cell(1, 1, step="e")], before)[0].p_adjusted == verdicts[0].p_adjusted
 
 
@@ -414,7 +506,8 @@ def test_the_summary_holds_the_cells_the_gate_and_the_total_cost() -> None:
     assert summary["total_cost_usd"] == 0.25
     assert [c["step"] for c in summary["cells"]] == ["categorization", "preprocessing"]
     assert summary["cells"][0]["passed"] == 2 and summary["cells"][0]["wilson_95"] == list(cells[0].interval)
-    assert [g["verdict"] for g in summary["gate"]] == ["INCONCLUSIVE", "INCONCLUSIVE"]  # 3 and 1 trials
+    assert [g["verdict"] for g in summary["gate"]] == ["INCONCLUSIVE", "INCONCLUSIVE", "OK"]  # 3 and 1 trials; overall
+    assert summary["gate"][2]["step"] == "all steps"
     assert run_summary("run-1", cells, None, {}).to_json()["gate"] is None
 
 

@@ -91,6 +91,30 @@ def test_a_summary_round_trips_with_its_derived_numbers(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ([{"failed": -2}], "cells.0.failed is -2, below 0; the file is damaged"),
+        ([{"passed": -3}], "cells.0.passed is -3, below 0; the file is damaged"),
+        ([{"first_passed": 3}], "cells.0.first_passed is above passed; the file is damaged"),
+        ([{"passed": 0}, {"passed": 10}], "cells.1 is a second cell of m s; the file is damaged"),
+    ],
+)
+def test_a_summary_with_impossible_cells_is_refused(
+    tmp_path: Path, changes: list[dict[str, int]], message: str
+) -> None:
+    """Counts below 0 or two cells of one model x step would give the gate wrong p-values (or none): a summary
+    that no run wrote is refused with one line."""
+    path = tmp_path / "summary.json"
+    write_summary(path, RunSummary("run", (Cell("m", "s", 2, 1, 0, 0.0, 0.0, 0, 0.0),)))
+    stored = json.loads(path.read_text())
+    stored["cells"] = [stored["cells"][0] | change for change in changes]
+    path.write_text(json.dumps(stored))
+    with pytest.raises(RecordError) as info:
+        read_summary(path)
+    assert str(info.value) == f"{path}: {message}"
+
+
+@pytest.mark.parametrize(
     ("content", "message"),
     [
         ("[]", "not a run summary (not a JSON object but list); give a summary.json that a run wrote"),

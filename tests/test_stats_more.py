@@ -28,6 +28,7 @@ from pytest_hepagent.stats import (
     regression_power,
     rule_of_three,
     stratified_difference,
+    stratified_drop_pvalue,
     trials_needed,
     wilson_interval,
 )
@@ -330,13 +331,18 @@ def test_too_few_trials_detect_no_drop() -> None:
     assert detectable_drop(0, 5, 1.0) is None
 
 
-@pytest.mark.parametrize(("drop", "base_rate"), [(0.5, 1.0), (0.2, 1.0), (0.3, 0.8), (0.4, 0.5)])
-def test_trials_needed_is_the_first_number_that_decides(drop: float, base_rate: float) -> None:
-    n = trials_needed(drop, base_rate)
+@pytest.mark.parametrize(
+    ("drop", "base_rate", "alpha"),
+    [(0.5, 1.0, 0.05), (0.2, 1.0, 0.05), (0.3, 0.8, 0.05), (0.4, 0.5, 0.05), (0.85, 1.0, 0.025), (0.4, 1.0, 0.01)],
+)
+def test_trials_needed_is_the_first_number_that_decides(drop: float, base_rate: float, alpha: float) -> None:
+    """The power is not monotonic in n (0.85 from 100% at 0.025: 5 trials reach 80%, 6 do not): every smaller n
+    falls short."""
+    n = trials_needed(drop, base_rate, alpha)
     assert n is not None
-    assert regression_power(n, n, base_rate, base_rate - drop) >= 0.8
-    assert regression_power(n - 1, n - 1, base_rate, base_rate - drop) < 0.8
-    detected = detectable_drop(n, n, base_rate)
+    assert regression_power(n, n, base_rate, base_rate - drop, alpha) >= 0.8
+    assert all(regression_power(k, k, base_rate, base_rate - drop, alpha) < 0.8 for k in range(1, n))
+    detected = detectable_drop(n, n, base_rate, alpha)
     assert detected is not None and detected <= drop + 1e-9
 
 
@@ -351,3 +357,47 @@ def test_trials_needed_values_and_impossible_drops() -> None:
 @given(st.integers(1, 12), st.integers(1, 12), st.floats(0, 1), st.floats(0, 1))
 def test_the_power_equals_the_enumeration_for_any_small_run(n: int, m: int, base_rate: float, rate: float) -> None:
     assert regression_power(n, m, base_rate, rate) == pytest.approx(_power_by_enumeration(n, m, base_rate, rate))
+
+
+def _stratified_drop_by_enumeration(strata: list[tuple[int, int, int, int]]) -> float:
+    """Every combination of tables with the strata's margins, each weighted by its hypergeometric probability."""
+    import itertools
+
+    supports = []
+    for x1, n1, x2, n2 in strata:
+        passes = x1 + x2
+        dist = stats.hypergeom(n1 + n2, passes, n1)
+        supports.append([(k, dist.pmf(k)) for k in range(max(0, passes - n2), min(n1, passes) + 1)])
+    observed = sum(s[0] for s in strata)
+    return sum(
+        math.prod(p for _, p in combo) for combo in itertools.product(*supports) if sum(k for k, _ in combo) <= observed
+    )
+
+
+@pytest.mark.parametrize(
+    "strata",
+    [
+        [(1, 3, 10, 10)] * 3,
+        [(0, 3, 5, 5), (0, 3, 5, 5)],
+        [(2, 5, 4, 5), (3, 4, 3, 4), (0, 2, 2, 3)],
+        [(5, 5, 5, 5), (4, 6, 6, 6)],
+        [(3, 3, 0, 3)],
+    ],
+)
+def test_the_exact_stratified_test_is_the_enumeration(strata: list[tuple[int, int, int, int]]) -> None:
+    assert stratified_drop_pvalue(strata) == pytest.approx(_stratified_drop_by_enumeration(strata), rel=1e-9)
+
+
+@pytest.mark.parametrize(("x1", "n1", "x2", "n2"), [(0, 3, 3, 3), (2, 10, 9, 10), (7, 40, 9, 12), (5, 5, 0, 5)])
+def test_the_exact_stratified_test_of_one_step_is_fishers(x1: int, n1: int, x2: int, n2: int) -> None:
+    expected = stats.fisher_exact([[x1, n1 - x1], [x2, n2 - x2]], alternative="less").pvalue
+    assert stratified_drop_pvalue([(x1, n1, x2, n2)]) == pytest.approx(expected, rel=1e-9)
+
+
+def test_the_exact_stratified_test_skips_steps_without_trials_on_a_side() -> None:
+    assert stratified_drop_pvalue([(0, 0, 3, 3), (1, 4, 0, 0)]) == 1.0
+    assert stratified_drop_pvalue([(0, 3, 3, 3), (2, 2, 0, 0)]) == pytest.approx(stratified_drop_pvalue([(0, 3, 3, 3)]))
+
+
+def test_the_power_is_not_computed_for_huge_runs() -> None:
+    assert detectable_drop(6000, 10, 0.9) is None

@@ -4,7 +4,9 @@
     preflight.py    start-up checks that need the models (does the harness's prompt fit their window?)
     execute.py      one trial or chain from settings to record; the classifier is injected
     pool.py         trials run ahead of their items (--hep-concurrency); budget.py: --hep-max-usd
-    cells.py        per model x step aggregates, the CI gate and the exit status; table_one.py: the paper's Table I
+    cells.py        per model x step aggregates, reading a run's cells; table_one.py: the paper's Table I
+    gate.py         the CI gate against a baseline and the exit status
+    comparison.py   two runs side by side (hepagent compare); propagation.py: chains against isolated steps
     report_text.py  the terminal's tables
 
 The re-exports load lazily: the plugin names the matrix without importing what it runs.
@@ -31,9 +33,9 @@ _EXPORTS = {
     "ChainCell": "cells",
     "cells_from_records": "cells",
     "chain_cells": "cells",
-    "gate": "cells",
+    "gate": "gate",
     "load_baseline_cells": "cells",
-    "run_exit_status": "cells",
+    "run_exit_status": "gate",
     "run_summary": "cells",
     "TableOne": "table_one",
     "table_one": "table_one",

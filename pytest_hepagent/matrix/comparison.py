@@ -1,8 +1,8 @@
 """Two runs (or two models) side by side: what `hepagent compare` prints and the report's comparison page shows.
 
 Per model x step: the difference in success with Newcombe's interval, Fisher's exact two-sided p-value and its
-Holm adjustment across the cells, and the gate's verdict on the current run against the baseline (the same rule
-as `--hep-baseline`, so compare and the gate agree on the exit status). Per model, and for the whole run when it
+Holm adjustment across the cells, and the gate's verdicts on the current run against the baseline (the same
+function as `--hep-baseline`, so compare and the gate agree on the exit status). Per model, and for the whole run when it
 has several models: the difference stratified by step (Mantel-Haenszel, with the Cochran-Mantel-Haenszel test),
 so that a run with more trials of an easy step is not credited for it.
 """
@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from pytest_hepagent.matrix.cells import DEFAULT_DETECT_DROP, Cell, Verdict, gate, run_exit_status
+from pytest_hepagent.matrix.cells import Cell, Verdict
+from pytest_hepagent.matrix.gate import ALL_STEPS, DEFAULT_DETECT_DROP, gate, paired_models, run_exit_status
 from pytest_hepagent.stats import (
     ALPHA,
     Adjust,
@@ -70,23 +71,25 @@ class RunComparison:
     """What was compared: run folders or files (and models, with --model-a/--model-b)."""
     cells: tuple[CellComparison, ...]
     """Cells with trials on both sides."""
-    new: tuple[Verdict, ...]
-    """Cells of the current run without a baseline cell (the gate's NEW)."""
-    missing: tuple[tuple[str, str], ...]
-    """(model, step) of the baseline that the current run lacks."""
+    verdicts: tuple[Verdict, ...]
+    """Every verdict of the gate: the cells', NEW and MISSING ones, and each model's over its steps."""
     overall: tuple[OverallComparison, ...]
     alpha: float
     detect_drop: float
     interval: Interval
     adjust: Adjust = "holm"
 
+    def of_kind(self, *verdicts: str) -> list[Verdict]:
+        return [v for v in self.verdicts if v.verdict in verdicts and v.step != ALL_STEPS]
+
     @property
-    def verdicts(self) -> list[Verdict]:
-        return [c.verdict for c in self.cells] + list(self.new)
+    def models_overall(self) -> list[Verdict]:
+        """Each model's verdict over its steps together."""
+        return [v for v in self.verdicts if v.step == ALL_STEPS]
 
     @property
     def exit_status(self) -> int:
-        """The gate's rule: 1 when any cell REGRESSED or is INCONCLUSIVE, else 0."""
+        """The gate's rule: 1 when any cell REGRESSED, is INCONCLUSIVE or MISSING, or a model dropped overall."""
         return run_exit_status(0, self.verdicts, 0)
 
 
@@ -102,34 +105,36 @@ def compare_cells(
     detect_drop: float = DEFAULT_DETECT_DROP,
     interval: Interval = "wilson",
     adjust: Adjust = "holm",
+    steps: Sequence[str] | None = None,
 ) -> RunComparison:
-    """Compare `current` with `baseline`, cell by cell (same model and step). With `models` = (A, B), model A of the
-    baseline is compared with model B of the current cells, step by step (two models of one run, or of two)."""
+    """Compare `current` with `baseline`, cell by cell (same model and step; a run of one model against a run of
+    another compares those two). With `models` = (A, B), model A of the baseline is compared with model B of the
+    current cells, step by step (two models of one run, or of two); with `steps`, only those steps."""
+    if models is None:
+        models = paired_models(baseline, current)
     if models is not None:
         model_a, model_b = models
         baseline = [replace(c, model=model_b) for c in baseline if c.model == model_a]
         current = [c for c in current if c.model == model_b]
-    verdicts = gate(current, baseline, alpha, floor, detect_drop=detect_drop, interval=interval, adjust=adjust)
+    if steps is not None:
+        current = [c for c in current if c.step in steps]
+    verdicts = gate(
+        current, baseline, alpha, floor, detect_drop=detect_drop, interval=interval, adjust=adjust, steps=steps
+    )
     base = {(c.model, c.step): c for c in baseline}
-    pairs = [(v, c, base[c.model, c.step]) for v, c in zip(verdicts, current, strict=True) if v.verdict != "NEW"]
+    now = {(c.model, c.step): c for c in current}
+    pairs = [
+        (v, now[v.model, v.step], base[v.model, v.step])
+        for v in verdicts
+        if v.step != ALL_STEPS and v.verdict != "MISSING" and (b := base.get((v.model, v.step))) and b.total > 0
+    ]
     p_values = [fisher_pvalue(c.passed, c.total, b.passed, b.total) for _, c, b in pairs]
     cells = tuple(
         CellComparison(v, *newcombe_difference(c.passed, c.total, b.passed, b.total), p, adjusted)
         for (v, c, b), p, adjusted in zip(pairs, p_values, holm(p_values), strict=True)
     )
-    present = {(c.model, c.step) for c in current}
-    missing = tuple(key for key in base if key not in present and base[key].total > 0)
     return RunComparison(
-        baseline_name,
-        current_name,
-        cells,
-        tuple(v for v in verdicts if v.verdict == "NEW"),
-        missing,
-        _overall(pairs),
-        alpha,
-        detect_drop,
-        interval,
-        adjust,
+        baseline_name, current_name, cells, tuple(verdicts), _overall(pairs), alpha, detect_drop, interval, adjust
     )
 
 

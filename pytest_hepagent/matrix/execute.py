@@ -17,7 +17,16 @@ from typing import Any
 from pytest_hepagent.agent.limits import TrialLimits
 from pytest_hepagent.llm.offline import REPLAY, is_offline
 from pytest_hepagent.matrix.config import BenchmarkConfig, safe_name
-from pytest_hepagent.records import CategoryVerdict, ChainLink, Outcome, Tokens, TrialRecord, chain_id, trial_key
+from pytest_hepagent.records import (
+    CategoryVerdict,
+    ChainLink,
+    Outcome,
+    Tokens,
+    TrialRecord,
+    chain_id,
+    chain_trial_key,
+    trial_key,
+)
 from pytest_hepagent.sandbox.trial_files import read_regular
 from pytest_hepagent.trial import TrialEnvironment, TrialRequest, TrialResult, run_trial
 
@@ -262,7 +271,11 @@ def run_chain(
     broken = chain.broken_at
     passed = broken is None and len(chain.results) == len(steps)
     chain.records = [
-        replace(record, chain=ChainLink(chain_id(model, trial), position, tuple(steps), broken, passed))
+        replace(
+            record,
+            key=chain_trial_key(model, record.step, trial),
+            chain=ChainLink(chain_id(model, trial), position, tuple(steps), broken, passed),
+        )
         for position, record in enumerate(chain.records, 1)
     ]
     return chain

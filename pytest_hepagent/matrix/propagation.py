@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from pytest_hepagent.matrix.cells import cells_from_records
+from pytest_hepagent.matrix.cells import cells_from_records, chains_by_model
 from pytest_hepagent.records import Outcome, TrialRecord, latest_records
 from pytest_hepagent.stats import fisher_pvalue, newcombe_difference
 
@@ -60,25 +60,24 @@ class StepInChain:
 class Propagation:
     model: str
     chains: int
-    """Chains with a judged outcome."""
+    """Chains with a judged end."""
     steps: tuple[StepInChain, ...]
+    errors: int = 0
+    """Chains left out: they ended in an infrastructure error."""
 
 
 def propagation(records: Iterable[TrialRecord], isolated: Iterable[TrialRecord] | None = None) -> list[Propagation]:
     """The error-propagation matrix of each model with chained trials in `records`. The isolated successes come from
-    `isolated` when given (a companion run), else from the unchained trials of `records`."""
-    latest = latest_records(records)
-    alone = latest_records(isolated) if isolated is not None else latest
+    `isolated` when given (a companion run), else from the unchained trials of `records`. Chains that ended in an
+    infrastructure error are left out."""
+    records = list(records)
+    chains, errors = chains_by_model(records)
+    alone = latest_records(isolated if isolated is not None else records)
     cells = {(c.model, c.step): c for c in cells_from_records([r for r in alone if r.chain is None])}
-    by_model: dict[str, dict[str, list[TrialRecord]]] = {}
-    for r in latest:
-        if r.chain is not None:
-            by_model.setdefault(r.model, {}).setdefault(r.chain.id, []).append(r)
     out = []
-    for model, chains in sorted(by_model.items()):
-        order = _step_order(chains.values())
-        judged = [sorted(links, key=lambda r: r.chain.position if r.chain else 0) for links in chains.values()]
-        judged = [links for links in judged if any(r.judged for r in links)]
+    for model in sorted(set(chains) | set(errors)):
+        judged = chains.get(model, [])
+        order = _step_order(judged)
         rows = []
         expected: float | None = 1.0
         for step in order:
@@ -107,7 +106,7 @@ def propagation(records: Iterable[TrialRecord], isolated: Iterable[TrialRecord] 
                     expected,
                 )
             )
-        out.append(Propagation(model, len(judged), tuple(rows)))
+        out.append(Propagation(model, len(judged), tuple(rows), errors.get(model, 0)))
     return out
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from pytest_hepagent.matrix.cells import Cell, ChainCell, Verdict
 from pytest_hepagent.matrix.comparison import RunComparison
+from pytest_hepagent.matrix.gate import ALL_STEPS, FAILING
 from pytest_hepagent.matrix.propagation import Propagation
 from pytest_hepagent.records import PASS_K
 from pytest_hepagent.stats import Interval
@@ -73,7 +74,8 @@ def chain_lines(chains: Iterable[ChainCell]) -> list[str]:
     lines = []
     for c in chains:
         where = f" (broken at {', '.join(sorted(c.broken_at))})" if c.broken_at else ""
-        lines.append(f"end-to-end {c.model}: {c.passed}/{c.total} chains passed{where}")
+        left = f"; {c.errors} ended in an infrastructure error, left out" if c.errors else ""
+        lines.append(f"end-to-end {c.model}: {c.passed}/{c.total} chains passed{where}{left}")
     return lines
 
 
@@ -114,10 +116,12 @@ def comparison_lines(comparison: RunComparison) -> list[str]:
             f"{f'{v.passed}/{v.total}':>7s} {interval:>23s} {cell.p_value:>8.3g} {cell.p_holm:>7.3g} "
             f"{detects:>7s} {needs:>5s}  {v.verdict}"
         )
-    for v in c.new:
-        lines.append(f"{v.model[:28]:<28s} {v.step:<18s} {'-':>7s} {f'{v.passed}/{v.total}':>7s}  NEW: {v.reason}")
-    for model, step in c.missing:
-        lines.append(f"{model[:28]:<28s} {step:<18s} only in the baseline: not compared")
+    compared = {(cell.model, cell.step) for cell in c.cells}
+    for v in c.verdicts:
+        if v.step != ALL_STEPS and (v.model, v.step) not in compared:
+            counts = f"{v.passed}/{v.total}" if v.verdict != "MISSING" else "-"
+            base = f"{v.base_passed}/{v.base_total}" if v.base_total else "-"
+            lines.append(f"{v.model[:28]:<28s} {v.step:<18s} {base:>7s} {counts:>7s}  {v.verdict}: {v.reason}")
     lines += [
         "",
         "detects: the drop from A's success that B's trials show as REGRESSED with 80% power;",
@@ -131,15 +135,18 @@ def comparison_lines(comparison: RunComparison) -> list[str]:
                 f"  {o.model[:28]:<28s} B - A = {_signed(r.difference)} [{_signed(r.low)}, {_signed(r.high)}], "
                 f"CMH chi2 = {r.statistic:.3g}, p = {r.p_value:.3g} ({r.strata} {'step' if r.strata == 1 else 'steps'})"
             )
-    undecided = [v for v in c.verdicts if v.verdict in ("REGRESSED", "INCONCLUSIVE")]
+    for v in c.models_overall:
+        lines.append(f"  {v.model[:28]:<28s} gate over the steps together: {v.verdict}, {v.reason}")
+    undecided = [v for v in c.verdicts if v.verdict in FAILING]
     lines.append("")
     for v in undecided:
-        lines.append(f"{v.verdict} {v.model} {v.step}: {v.reason}")
+        if v.step != ALL_STEPS:
+            lines.append(f"{v.verdict} {v.model} {v.step}: {v.reason}")
     status = c.exit_status
     lines.append(
         f"gate: {'FAIL' if status else 'PASS'} (exit {status}): "
         + (
-            f"{len(undecided)} of {len(c.verdicts)} cells regressed or undecided at alpha = {c.alpha}"
+            f"{len(undecided)} of {len(c.verdicts)} verdicts regressed, undecided or missing at alpha = {c.alpha}"
             if status
             else f"no cell regressed at alpha = {c.alpha}"
         )
@@ -152,7 +159,9 @@ def propagation_lines(models: Iterable[Propagation]) -> list[str]:
     lines: list[str] = []
     for p in models:
         lines += [
-            f"error propagation, {p.model} ({p.chains} chains):",
+            f"error propagation, {p.model} ({p.chains} chains"
+            + (f"; {p.errors} ended in an infrastructure error, left out" if p.errors else "")
+            + "):",
             (
                 f"  {'step':<18s} {'in chain':>9s} {'isolated':>9s} {'chain - isolated [95%]':>24s} {'p exact':>8s} "
                 f"{'broke here':>10s} {'whole':>7s} {'if independent':>14s}"

@@ -44,6 +44,7 @@ from pytest_hepagent.records.trial import (
     Tokens,
     TrialRecord,
     chain_id,
+    chain_trial_key,
     trial_key,
 )
 from pytest_hepagent.records.vocabulary import Category, Outcome
@@ -69,6 +70,7 @@ __all__ = [
     "append_jsonl",
     "append_record",
     "chain_id",
+    "chain_trial_key",
     "current_categories",
     "latest_records",
     "read_classifications",

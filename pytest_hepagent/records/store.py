@@ -211,9 +211,20 @@ def read_summary(path: Path) -> RunSummary:
     """A run's summary.json; a one-line RecordError when it cannot be read."""
     data = _read_json(path)
     try:
-        return _parse(RunSummary, data, SUMMARY_VERSION, str(path))
+        summary: RunSummary = _parse(RunSummary, data, SUMMARY_VERSION, str(path))
     except ValueError as exc:
         raise RecordError(f"{path}: not a run summary ({exc}); give a summary.json that a run wrote") from None
+    seen = set()
+    for i, cell in enumerate(summary.cells):  # what the types cannot say: counts, and one cell per model x step
+        for name in ("passed", "failed", "errors", "first_passed", "tokens"):
+            if getattr(cell, name) < 0:
+                raise RecordError(f"{path}: cells.{i}.{name} is {getattr(cell, name)}, below 0; the file is damaged")
+        if cell.first_passed > cell.passed:
+            raise RecordError(f"{path}: cells.{i}.first_passed is above passed; the file is damaged")
+        if (cell.model, cell.step) in seen:
+            raise RecordError(f"{path}: cells.{i} is a second cell of {cell.model} {cell.step}; the file is damaged")
+        seen.add((cell.model, cell.step))
+    return summary
 
 
 def read_transcript(path: Path) -> dict[str, Any]:

@@ -19,6 +19,7 @@ __all__ = [
     "Tokens",
     "TrialRecord",
     "chain_id",
+    "chain_trial_key",
     "trial_key",
 ]
 
@@ -30,6 +31,12 @@ CLASSIFICATION_VERSION = 1
 def trial_key(model: str, step: str, trial: int) -> str:
     """The identity of a trial in a run (what --hep-resume looks up)."""
     return f"{model}|{step}|{trial}"
+
+
+def chain_trial_key(model: str, step: str, trial: int) -> str:
+    """The identity of one step of a chained run: never the key of an unchained trial of the same number, so that a
+    run (or a resumed one) can hold both."""
+    return f"{model}|{step}|chain|{trial}"
 
 
 def chain_id(model: str, trial: int) -> str:

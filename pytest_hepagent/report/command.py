@@ -77,6 +77,7 @@ def _comparison(
     detect_drop: float | None = None,
     interval: str | None = None,
     adjust: str | None = None,
+    steps: tuple[str, ...] | None = None,
 ) -> RunComparison:
     """RUN_B (`run_b`) against the baseline RUN_A; the defaults are the benchmark's."""
     from pytest_hepagent.matrix.cells import load_run_cells
@@ -84,9 +85,10 @@ def _comparison(
     from pytest_hepagent.options import DEFAULTS
 
     baseline, current = load_run_cells(run_a, where_a), load_run_cells(run_b, where_b)
-    in_a, in_b = {c.model for c in baseline}, {c.model for c in current}
-    if models is None and len(in_a) == len(in_b) == 1 and in_a != in_b:  # one model each: compare them
-        models = (next(iter(in_a)), next(iter(in_b)))
+    if models is None:  # one model in each, of different names: those two (said so in the header)
+        from pytest_hepagent.matrix.gate import paired_models
+
+        models = paired_models(baseline, current)
     if models is not None:
         for model, cells, where in ((models[0], baseline, where_a), (models[1], current, where_b)):
             known = sorted({c.model for c in cells})
@@ -105,6 +107,7 @@ def _comparison(
         detect_drop=detect_drop if detect_drop is not None else DEFAULTS["detect_drop"],
         interval=cast("Interval", interval or DEFAULTS["interval"]),
         adjust=cast("Adjust", adjust or DEFAULTS["adjust"]),
+        steps=steps,
     )
 
 
@@ -114,6 +117,7 @@ def _comparison(
 @click.option("--model-a", default=None, metavar="MODEL", help="Compare this model of RUN_A ...")
 @click.option("--model-b", default=None, metavar="MODEL", help="... with this model of RUN_B, step by step")
 @click_option("floor")
+@click_option("steps", help="Compare only these steps (comma-separated; default: every step of RUN_A)")
 @click_option("detect-drop")
 @click_option("adjust")
 @click_option("interval")
@@ -124,6 +128,7 @@ def compare_command(
     model_a: str | None,
     model_b: str | None,
     floor: float | None,
+    steps: tuple[str, ...],
     detect_drop: float,
     adjust: str,
     interval: str,
@@ -143,6 +148,16 @@ def compare_command(
         )
     if floor is not None and not 0 <= floor <= 1:
         raise click.BadParameter(f"a success fraction between 0 and 1, got {floor:g}", param_hint="'--floor'")
+    from pytest_hepagent.steps import STEP_NAMES
+
+    for name in steps:
+        if name not in STEP_NAMES:
+            from pytest_hepagent.errors import did_you_mean
+
+            raise click.BadParameter(
+                f"unknown step {name!r}{did_you_mean(name, STEP_NAMES)}; the steps are {', '.join(STEP_NAMES)}",
+                param_hint="'--steps'",
+            )
     models = (model_a, model_b) if model_a is not None and model_b is not None else None
     comparison = _comparison(
         run_a,
@@ -154,13 +169,17 @@ def compare_command(
         detect_drop=detect_drop,
         interval=interval,
         adjust=adjust,
+        steps=steps or None,
     )
     for line in comparison_lines(comparison):
         click.echo(line)
     if html is not None:
         from pytest_hepagent.report.compare_page import render_comparison
 
-        click.echo(f"page: {render_comparison(comparison, html)}")
+        try:
+            click.echo(f"page: {render_comparison(comparison, html)}")
+        except OSError as exc:
+            raise click.BadParameter(f"cannot write {html}: {exc.strerror or exc}", param_hint="'--html'") from None
     sys.exit(comparison.exit_status)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from markupsafe import Markup
 
 from pytest_hepagent.matrix.comparison import RunComparison
+from pytest_hepagent.matrix.gate import ALL_STEPS, FAILING
 from pytest_hepagent.report.environment import environment
 from pytest_hepagent.report.trial_page import HIGHLIGHT_CSS
 
@@ -17,11 +18,19 @@ COMPARE_PAGE = "compare.html"
 
 def render_comparison(comparison: RunComparison, path: Path) -> Path:
     """Write the comparison page to `path` (self-contained, offline, like the report)."""
-    undecided = [v for v in comparison.verdicts if v.verdict in ("REGRESSED", "INCONCLUSIVE")]
+    undecided = [v for v in comparison.verdicts if v.verdict in FAILING]
+    compared = {(cell.model, cell.step) for cell in comparison.cells}
+    others = [v for v in comparison.verdicts if v.step != ALL_STEPS and (v.model, v.step) not in compared]
     page = (
         environment()
         .get_template("compare.html.j2")
-        .render(css=Markup(HIGHLIGHT_CSS), c=comparison, undecided=undecided)
+        .render(
+            css=Markup(HIGHLIGHT_CSS),
+            c=comparison,
+            undecided=undecided,
+            others=others,
+            overall_verdicts={v.model: v for v in comparison.models_overall},
+        )
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8", errors="backslashreplace")

@@ -26,7 +26,8 @@ __all__ = ["RunData", "load_run", "mean_and_error", "trial_page_name"]
 
 
 def trial_page_name(record: TrialRecord) -> str:
-    return f"{record.step}--{safe_name(record.model)}-trial{record.trial}.html"
+    kind = "chain" if record.chain is not None else "trial"  # a run may hold both with the same numbers
+    return f"{record.step}--{safe_name(record.model)}-{kind}{record.trial}.html"
 
 
 def mean_and_error(values: Sequence[float]) -> tuple[float, float]:
