@@ -64,6 +64,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, hepagent_solution: Path) -> d
     oracle_run, failures_run = _only_run(root / "oracle"), _only_run(root / "failures")
     renamed = _as_replay(oracle_run, root / "passing-before.jsonl")
     gated = _pytest(root, *replay, f"--hep-report-dir={root / 'gated'}", f"--hep-baseline={renamed}")
+    paired = _pytest(root, *replay, f"--hep-report-dir={root / 'paired'}", f"--hep-baseline={oracle_run}")
     again = _pytest(
         root,
         "--hep-model=hepagent/oracle",
@@ -79,6 +80,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, hepagent_solution: Path) -> d
         "renamed": renamed,
         "gated": (_only_run(root / "gated"), gated.returncode),
         "again": (_only_run(root / "again"), again.returncode),
+        "paired": (_only_run(root / "paired"), paired.returncode, paired.stdout),
     }
 
 
@@ -142,13 +144,15 @@ def test_too_few_trials_say_how_many_would_decide(runs: dict[str, Any], tmp_path
     )
 
 
-@pytest.mark.parametrize(("baseline", "current", "status"), [("renamed", "gated", 1), ("oracle", "again", 0)])
+@pytest.mark.parametrize(
+    ("baseline", "current", "status"), [("renamed", "gated", 1), ("oracle", "again", 0), ("oracle", "paired", 1)]
+)
 def test_the_pytest_gate_decides_as_compare_does(
     runs: dict[str, Any], baseline: str, current: str, status: int
 ) -> None:
     """The same two runs through `--hep-baseline` and through `hepagent compare`: the same exit status, the same
     verdict and reason cell by cell, and the report of the gated run holds the comparison page."""
-    run, pytest_status = runs[current]
+    run, pytest_status = runs[current][:2]
     done = _compare(str(runs[baseline]), str(run))
     assert pytest_status == done.returncode == status, done.stdout
     summary = json.loads((run / "summary.json").read_text())
@@ -304,3 +308,24 @@ def test_first_attempt_success_is_what_the_loop_recorded_not_what_files_suggest(
     assert cell["self_correction"]["difference"] == pytest.approx(1 / 3)
     row = next(line for line in done.stdout.splitlines() if line.startswith("hepagent/replay") and "+33%" in line)
     assert row.split()[-5] == "33%"  # the first-attempt column
+
+
+def test_a_replay_is_gated_against_its_models_baseline(runs: dict[str, Any]) -> None:
+    """The replayed run records hepagent/replay; the baseline is the oracle's: the gate compares the two and says
+    so, instead of calling every cell NEW and passing."""
+    run, status, stdout = runs["paired"]
+    assert status == 1
+    assert "the run's hepagent/replay against the baseline's hepagent/oracle" in stdout
+    summary = json.loads((run / "summary.json").read_text())
+    assert {v["verdict"] for v in summary["gate"]} == {"REGRESSED"}
+
+
+def test_compare_names_a_bad_step_or_page_in_one_line(runs: dict[str, Any], tmp_path: Path) -> None:
+    step = _compare(str(runs["oracle"]), str(runs["failures"]), "--steps", "preprocesing")
+    assert step.returncode == 2 and "unknown step 'preprocesing' (did you mean 'preprocessing'?)" in step.stderr
+    (tmp_path / "afile").write_text("")
+    page = _compare(str(runs["oracle"]), str(runs["failures"]), "--html", str(tmp_path / "afile" / "c.html"))
+    assert page.returncode == 2 and "Invalid value for '--html': cannot write" in page.stderr
+    assert "Traceback" not in page.stderr
+    only = _compare(str(runs["oracle"]), str(runs["failures"]), "--steps", "categorization")
+    assert set(_rows(only.stdout)) == {"categorization"} and "MISSING" not in only.stdout
