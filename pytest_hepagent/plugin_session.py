@@ -124,10 +124,15 @@ class HepBenchmarkSession:
         """Data and goldens once, before any worker starts; the run folder and its recorded settings."""
         self.environment()
         if self.bench.resume:
+            from pytest_hepagent.matrix.cells import chains_by_model
             from pytest_hepagent.records import latest_records
 
-            done = [r for r in latest_records(self.store.records()) if r.judged]
-            self.done_keys = {r.key for r in done} | {r.chain.id for r in done if r.chain is not None}
+            stored = self.store.records()
+            done = [r for r in latest_records(stored) if r.judged]
+            chains, _ = chains_by_model(stored)  # a chain is done when it ended judged, not in an error
+            self.done_keys = {r.key for r in done if r.chain is None} | {
+                links[-1].chain.id for model in chains.values() for links in model if links[-1].chain is not None
+            }
         settings = self.bench.run_dir / "config.json"
         try:
             self.bench.run_dir.mkdir(parents=True, exist_ok=True)
@@ -459,7 +464,7 @@ class HepBenchmarkSession:
     def crash_record(self, nodeid: str, message: str) -> TrialRecord | None:
         """The record of the trial a crashed worker was running (`nodeid` of a benchmark item), or None."""
         from pytest_hepagent.matrix.execute import record_from_result, trial_folder
-        from pytest_hepagent.records import ChainLink, Outcome, chain_id
+        from pytest_hepagent.records import ChainLink, Outcome, chain_id, chain_trial_key
         from pytest_hepagent.trial import TrialRequest, TrialResult
 
         parsed = _parse_item_id(nodeid, self.bench.models)
@@ -478,7 +483,11 @@ class HepBenchmarkSession:
         )
         record = record_from_result(result, run_id=self.bench.run_id, hashes=self.hashes(step), worker="crashed")
         if chained:
-            record = replace(record, chain=ChainLink(chain_id(model, trial), 1, tuple(self.bench.steps), step, False))
+            record = replace(
+                record,
+                key=chain_trial_key(model, step, trial),
+                chain=ChainLink(chain_id(model, trial), 1, tuple(self.bench.steps), step, False),
+            )
         return record
 
     # ------------------------------------------------------------------ records, summary, gate
@@ -566,6 +575,7 @@ class HepBenchmarkSession:
             detect_drop=self.bench.detect_drop,
             interval=self.bench.interval,
             adjust=self.bench.adjust,
+            steps=self.bench.steps,
         )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

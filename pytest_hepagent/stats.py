@@ -314,6 +314,7 @@ def regression_power(total: int, base_total: int, base_rate: float, rate: float,
     import numpy as np
     from scipy.stats import binom
 
+    rate, base_rate = (0.0 if r < 1e-12 else min(r, 1.0) for r in (rate, base_rate))  # scipy overflows on denormals
     most = np.array(_regressed_passes(total, base_total, alpha))
     baseline = binom.pmf(np.arange(base_total + 1), base_total, base_rate)
     return float(np.sum(baseline * binom.cdf(most, total, rate)))  # cdf(-1) is 0

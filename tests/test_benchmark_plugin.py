@@ -260,7 +260,8 @@ def test_gate_verdicts_follow_the_statistics() -> None:
     assert gate(cells_from_records(records("m", 17, 3)), base)[0].verdict == "OK"
     assert gate(cells_from_records(records("m", 8, 12)), base)[0].verdict == "REGRESSED"
     assert gate(cells_from_records(records("m", 1, 0)), base)[0].verdict == "INCONCLUSIVE"  # even 0/1: p = 0.14
-    assert gate(cells_from_records(records("n", 1, 1)), base)[0].verdict == "NEW"
+    two_models = base + cells_from_records(records("o", 1, 1))  # one model against one other would be compared
+    assert gate(cells_from_records(records("n", 1, 1)), two_models)[0].verdict == "NEW"
     floor = gate(cells_from_records(records("m", 15, 15)), cells_from_records(records("m", 15, 15)), floor=0.9)
     assert floor[0].verdict == "REGRESSED" and "floor" in floor[0].reason
 

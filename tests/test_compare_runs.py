@@ -329,3 +329,69 @@ def test_compare_names_a_bad_step_or_page_in_one_line(runs: dict[str, Any], tmp_
     assert "Traceback" not in page.stderr
     only = _compare(str(runs["oracle"]), str(runs["failures"]), "--steps", "categorization")
     assert set(_rows(only.stdout)) == {"categorization"} and "MISSING" not in only.stdout
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("{not json", "an incomplete line"),
+        ('"category": {"final": "a category of a newer harness"}', "category.final"),
+    ],
+)
+def test_a_baseline_with_a_record_it_cannot_read_is_refused(
+    runs: dict[str, Any], tmp_path: Path, line: str, problem: str
+) -> None:
+    """A skipped line could be exactly the failures: a run the gate judges is read strictly."""
+    lines = runs["renamed"].read_text().splitlines()
+    if line.startswith("{"):
+        lines.append(line)
+    else:
+        record = json.loads(lines[0])
+        record["category"] = {"final": "a category of a newer harness"}
+        lines[0] = json.dumps(record)
+    path = tmp_path / "results.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    done = _compare(str(path), str(runs["failures"]))
+    assert done.returncode == 2, done.stdout
+    assert problem in done.stderr and "the gate cannot judge a run with records it cannot read" in done.stderr
+    assert done.stderr.count("\n") == 1
+
+
+def test_a_chain_that_ended_in_an_infrastructure_error_runs_again_on_resume(tmp_path: Path) -> None:
+    from pytest_hepagent.llm.cassette import Cassette, CassetteCall, save_cassette
+
+    scripts = Path(__file__).parents[1] / "pytest_hepagent/analysis/scripts"
+    accept = CassetteCall("reviewer", "Supervisor is satisfied with current results", 10, 5)
+    supervisor = CassetteCall("supervisor", "## Worker Prompt\nDo it.\n## Call record:\nasked", 10, 5)
+
+    def passing(step: str) -> Cassette:
+        code = (scripts / f"{step}.py").read_text()
+        return Cassette(step, (supervisor, CassetteCall("coder", f"```python\n{code}```", 10, 5), accept))
+
+    folder = tmp_path / "cassettes"
+    folder.mkdir()
+    save_cassette(passing("preprocessing"), folder / "preprocessing-trial1.yaml")
+    save_cassette(Cassette("categorization", (accept,)), folder / "categorization-trial1.yaml")  # out of sync
+    common = [
+        "--hep-model=hepagent/replay",
+        f"--hep-replay={folder}",
+        "--hep-chain",
+        "--hep-steps=preprocessing,categorization",
+        f"--hep-report-dir={tmp_path / 'reports'}",
+    ]
+    first = _pytest_anywhere(tmp_path, *common)
+    assert "1 ended in an infrastructure error, left out" in first.stdout, first.stdout[-3000:]
+    run = _only_run(tmp_path / "reports")
+    save_cassette(passing("categorization"), folder / "categorization-trial1.yaml")
+    again = _pytest_anywhere(tmp_path, *common, f"--hep-resume={run.name}")
+    assert "end-to-end hepagent/replay: 1/1 chains passed" in again.stdout, again.stdout[-3000:]
+
+
+def _pytest_anywhere(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )

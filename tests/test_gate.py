@@ -153,8 +153,6 @@ def test_the_statistics_table_shows_each_number() -> None:
         "m",
         "preprocessing",
         "3",
-        "<=",
-        "100%",
         "0%",
         "-",
         "0%",
@@ -180,6 +178,8 @@ def test_the_statistics_table_shows_each_number() -> None:
         "0.0125",
     ]
     assert legend.startswith("pass@k, pass^k")
+    four = statistics_table(cells_from_records([record("m", "preprocessing", t, "failed") for t in range(1, 5)]))
+    assert four[2].split()[3:5] == ["<=", "75%"]  # the rule of three says something from n = 4 on
     exact = cell_table(cells_from_records(records), "clopper-pearson")
     assert "95% C-P" in exact[0]
     low, high = stats.binomtest(4, 5).proportion_ci(method="exact")
@@ -309,7 +309,9 @@ def test_too_few_trials_is_inconclusive_with_the_p_of_zero_successes() -> None:
         f"a drop of 50% needs {trials_needed(0.5, 0.9)} trials per cell in both runs (12 more here)"
     )
     (v,) = gate([cell(1, 0)], [cell(2, 8)], detect_drop=0.5)
-    assert v.reason.endswith("the baseline's 20% cannot drop by 50%")
+    assert v.reason.endswith(
+        f"the baseline's 20% cannot drop by 50%; a drop to 0 needs {trials_needed(0.2, 0.2)} trials per cell in both runs"
+    )
     # enough trials for zero successes to be a drop: decided
     assert gate([cell(3, 0)], [cell(20, 0)])[0].verdict == "OK"
 
@@ -360,6 +362,39 @@ def test_the_floor_holds_for_a_new_cell_too() -> None:
     (across,) = gate([cell(9, 1)], [], floor=0.8)
     assert across.verdict == "INCONCLUSIVE" and across.reason.startswith("no baseline for this cell; the floor 0.80")
     assert gate([cell(10, 0)], [], floor=0.5)[0].verdict == "NEW"
+
+
+def test_the_floor_holds_where_there_is_no_drop_to_test() -> None:
+    """An absolute floor is absolute: against a baseline that never passed, and for a new cell whose trials all
+    ended in infrastructure errors (nothing to hold against the floor)."""
+    (never,) = gate([cell(0, 10)], [cell(0, 10)], floor=0.5)
+    assert never.verdict == "REGRESSED" and never.reason.startswith("the baseline passed none of its 10 trials")
+    (errors,) = gate([cell(0, 0, errors=10)], [], floor=0.5)
+    assert errors.verdict == "INCONCLUSIVE"
+    assert errors.reason == "no baseline for this cell; no judged trial to hold against the floor 0.50"
+
+
+def test_a_cell_of_mostly_infrastructure_errors_is_not_decided() -> None:
+    """One judged trial and 99 errors against 100/100: the API was down, not the model good."""
+    (v,) = gate([cell(1, 0, errors=99)], [cell(100, 0)])
+    assert v.verdict == "INCONCLUSIVE"
+    assert v.reason.startswith("most trials ended in infrastructure errors (99 of 100)")
+    assert gate([cell(1, 0, errors=1)], [cell(100, 0)])[0].verdict == "OK"  # half and half: judged
+
+
+def test_a_cell_outside_the_asked_steps_is_still_judged() -> None:
+    """A resumed run holds cells of steps it was not asked for this time: they are judged, never NEW."""
+    baseline = [cell(5, 0, step="preprocessing"), cell(5, 0, step="categorization")]
+    now = [cell(5, 0, step="preprocessing"), cell(0, 5, step="categorization")]
+    verdicts = gate(now, baseline, steps=["preprocessing"])
+    assert {v.step: v.verdict for v in verdicts}["categorization"] == "REGRESSED"
+
+
+def test_a_complete_resumed_run_is_decided_by_the_gate() -> None:
+    """pytest exits 5 when a resumed run has nothing left to run; with a baseline the gate still decides."""
+    assert run_exit_status(5, [verdict("OK")], 0) == 0
+    assert run_exit_status(5, [verdict("MISSING")], 0) == 1
+    assert run_exit_status(5, None, 0) == 5
 
 
 def test_a_drop_spread_over_every_step_fails_the_gate() -> None:

@@ -36,9 +36,15 @@ __all__ = [
 
 
 def cells_from_records(records: Iterable[TrialRecord]) -> list[Cell]:
+    """One cell per model x step. A run holding both chained and unchained trials of a cell (a chained run resumed
+    without --hep-chain, or the reverse) counts the unchained ones: the chained step's success is conditional on
+    the earlier steps (see `propagation`)."""
     groups: dict[tuple[str, str], list[TrialRecord]] = {}
     for record in latest_records(records):
         groups.setdefault((record.model, record.step), []).append(record)
+    for key, rs in groups.items():  # a step's success in a chain is conditional on the earlier steps: kept apart
+        alone = [r for r in rs if r.chain is None]
+        groups[key] = alone or rs
     order = {name: i for i, name in enumerate(STEP_NAMES)}
     cells = []
     for (model, step), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 99), kv[0][1])):
@@ -117,8 +123,8 @@ def load_baseline_cells(path: Path) -> list[Cell]:
     path = Path(path)
     if path.is_dir():
         path = path / RESULTS if (path / RESULTS).is_file() else path / SUMMARY
-    if path.suffix == ".jsonl":
-        return cells_from_records(read_records(path))
+    if path.suffix == ".jsonl":  # strictly: a line skipped could be exactly the failures
+        return cells_from_records(read_records(path, strict=True))
     return list(read_summary(path).cells)
 
 

@@ -77,8 +77,6 @@ def gate(
     pair = paired_models(baseline, cells)
     if pair is not None:
         baseline = [replace(c, model=pair[1]) for c in baseline]
-    if steps is not None:
-        baseline = [c for c in baseline if c.step in steps]
     base = {(c.model, c.step): c for c in baseline}
     compared = [(c, b) for c in cells if (b := base.get((c.model, c.step))) is not None and b.total > 0 and b.passed]
     by_model: dict[str, list[tuple[Cell, Cell]]] = {}
@@ -99,13 +97,13 @@ def gate(
         if b is None or b.total == 0:
             verdicts.append(judge.new(cell, b))
         elif b.passed == 0:
-            verdicts.append(_verdict(cell, b, "OK", 1.0, f"the baseline passed none of its {b.total} trials: no drop"))
+            verdicts.append(judge.never_passed(cell, b))
         else:
             key = (cell.model, cell.step)
             verdicts.append(judge.cell(cell, b, p_of[key], adjusted_of[key]))
     present = {(c.model, c.step) for c in cells}
-    for key, b in base.items():
-        if key not in present:
+    for key, b in base.items():  # with `steps`, only the steps the run was asked for can be missing
+        if key not in present and (steps is None or key[1] in steps):
             verdicts.append(
                 _verdict(
                     Cell(b.model, b.step, 0, 0, 0, 0.0, 0.0, 0, 0.0),
@@ -160,19 +158,32 @@ class _Judge:
     def _holm(self, adjusted: float) -> str:
         return f", Holm-adjusted over {self.tests} tests {adjusted:.3g}" if self.tests > 1 else ""
 
+    def _floor(self, cell: Cell) -> tuple[str, str] | None:
+        """The floor's verdict and reason when it fails the cell (below it, or not known to be above it)."""
+        if self.floor is None:
+            return None
+        if cell.total == 0:
+            return "INCONCLUSIVE", f"no judged trial to hold against the floor {self.floor:.2f}"
+        low, high = cell.interval_by(self.method)
+        if high < self.floor:
+            return "REGRESSED", self._below_floor(high)
+        if low < self.floor:
+            return "INCONCLUSIVE", self._across_floor(cell, low, high)
+        return None
+
     def new(self, cell: Cell, b: Cell | None) -> Verdict:
         """No baseline to compare with: only the floor, when there is one, can fail the cell."""
         reason = "no baseline for this cell" if b is None else "the baseline's trials of this cell all ended in errors"
-        if self.floor is not None and cell.total:
-            low, high = cell.interval_by(self.method)
-            if high < self.floor:
-                return self._floor_verdict(cell, "REGRESSED", f"{reason}; {self._below_floor(high)}")
-            if low < self.floor:
-                return self._floor_verdict(cell, "INCONCLUSIVE", f"{reason}; {self._across_floor(cell, low, high)}")
-        return Verdict(cell.model, cell.step, "NEW", cell.passed, cell.total, 0, 0, 1.0, reason)
+        base_passed, base_total = (b.passed, b.total) if b is not None else (0, 0)
+        verdict, why = self._floor(cell) or ("NEW", "")
+        reason = f"{reason}; {why}" if why else reason
+        return Verdict(cell.model, cell.step, verdict, cell.passed, cell.total, base_passed, base_total, 1.0, reason)
 
-    def _floor_verdict(self, cell: Cell, verdict: str, reason: str) -> Verdict:
-        return Verdict(cell.model, cell.step, verdict, cell.passed, cell.total, 0, 0, 1.0, reason)
+    def never_passed(self, cell: Cell, b: Cell) -> Verdict:
+        """A baseline with no pass cannot drop; the floor still holds."""
+        reason = f"the baseline passed none of its {b.total} trials: no drop"
+        verdict, why = self._floor(cell) or ("OK", "")
+        return _verdict(cell, b, verdict, 1.0, f"{reason}; {why}" if why else reason)
 
     def _below_floor(self, high: float) -> str:
         return f"below the floor {self.floor:.2f} (95% {INTERVAL_NAMES[self.method]} upper bound {high:.2f})"
@@ -197,12 +208,18 @@ class _Judge:
             reason = f"success dropped: one-sided Fisher p = {p:.3g}{self._holm(adjusted)} < {self.alpha}"
         elif self.floor is not None and high < self.floor:
             verdict, reason = "REGRESSED", self._below_floor(high)
+        elif cell.errors > cell.total:
+            verdict = "INCONCLUSIVE"
+            reason = (
+                f"most trials ended in infrastructure errors ({cell.errors} of {cell.started}): they say nothing about "
+                f"the model; re-run them (--hep-resume) before deciding"
+            )
         elif lowest >= self.level:
             verdict = "INCONCLUSIVE"
             alone = f" (a drop in one of {self.tests} tests alone needs p < {self.level:.3g})" if self.tests > 1 else ""
             reason = (
                 f"too few trials: even 0/{cell.total} would give p = {lowest:.3g}{alone}; {power}; "
-                f"{_needed_text(self.drop, needed, cell.total, b.fraction)}"
+                f"{_needed_text(self.drop, needed, cell.total, b.fraction, self.level)}"
             )
         elif self.floor is not None and low < self.floor:
             verdict, reason = "INCONCLUSIVE", self._across_floor(cell, low, high)
@@ -247,11 +264,14 @@ def _power_text(total: int, detectable: float | None, base_total: int) -> str:
     return f"{_trials(total)} {verb} a drop of {detectable:.0%} or more at 80% power"
 
 
-def _needed_text(drop: float, needed: int | None, total: int, base_rate: float) -> str:
+def _needed_text(drop: float, needed: int | None, total: int, base_rate: float, level: float) -> str:
     """How many trials a decision on a drop of `drop` takes, and how many more than the cell has."""
     if needed is None:
         if drop > base_rate:
-            return f"the baseline's {base_rate:.0%} cannot drop by {drop:.0%}"
+            to_zero = trials_needed(base_rate, base_rate, level) if base_rate > 0 else None
+            return f"the baseline's {base_rate:.0%} cannot drop by {drop:.0%}" + (
+                f"; a drop to 0 needs {to_zero} trials per cell in both runs" if to_zero is not None else ""
+            )
         return f"a drop of {drop:.0%} needs more than 2,000 trials per cell"
     more = f" ({needed - total} more here)" if needed > total else ""
     return f"a drop of {drop:.0%} needs {needed} trials per cell in both runs{more}"
@@ -272,10 +292,11 @@ def _floor_trials(passed: int, total: int, floor: float, method: Interval) -> in
 def run_exit_status(status: int, verdicts: Iterable[Verdict] | None, unsaved: int) -> int:
     """A benchmark run's exit status from pytest's own, the gate's verdicts and the records left unwritten.
 
-    With a baseline the gate decides between 0 and 1, whatever single trials did: 1 when any cell regressed, could
-    not be decided or is missing. pytest's other statuses (interrupted, usage error, ...) stand. A run whose records
+    With a baseline the gate decides between 0 and 1, whatever single trials did (or when none ran, as in a resumed
+    run already complete): 1 when any cell regressed, could not be decided or is missing. pytest's other statuses
+    (interrupted, usage error, ...) stand. A run whose records
     did not all reach the disk is not the run that was asked for: 3 (internal error), whatever else happened.
     """
-    if verdicts is not None and status in (0, 1):
+    if verdicts is not None and status in (0, 1, 5):  # 5: nothing ran (a resumed run already complete)
         status = 1 if any(v.verdict in FAILING for v in verdicts) else 0
     return 3 if unsaved else status

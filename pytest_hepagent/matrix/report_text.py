@@ -54,7 +54,9 @@ def statistics_table(cells: Iterable[Cell]) -> list[str]:
     lines = [header, "-" * len(header)]
     for c in cells:
         bound = c.rule_of_three
-        rule = "" if bound is None else (f"<= {bound[1]:.0%}" if c.passed == 0 else f">= {bound[0]:.0%}")
+        rule = (
+            "" if bound is None or c.total <= 3 else (f"<= {bound[1]:.0%}" if c.passed == 0 else f">= {bound[0]:.0%}")
+        )
         gain, low, high = c.self_correction
         per_pass = c.cost_per_success
         lines.append(

@@ -138,8 +138,12 @@ def record_from_json(data: Any, where: str = "record") -> TrialRecord:
     return _parse(TrialRecord, data, RECORD_VERSION, where)
 
 
-def read_jsonl(path: Path) -> list[tuple[int, Any]]:
-    """(line number, value) of every complete line of a JSONL file (a torn line from a killed run is skipped)."""
+_STRICT_FIX = "the gate cannot judge a run with records it cannot read; restore the file, or re-run the trial"
+
+
+def read_jsonl(path: Path, *, strict: bool = False) -> list[tuple[int, Any]]:
+    """(line number, value) of every complete line of a JSONL file (a torn line from a killed run is skipped, or with
+    `strict` a RecordError)."""
     found = []
     for number, line in enumerate(_text(path).split("\n"), 1):
         if not line.strip():
@@ -147,6 +151,8 @@ def read_jsonl(path: Path) -> list[tuple[int, Any]]:
         try:
             found.append((number, json.loads(line)))
         except ValueError:
+            if strict:
+                raise RecordError(f"{path}:{number}: an incomplete line; {_STRICT_FIX}") from None
             log.warning("%s:%d: skipping an incomplete line (a run was killed while writing it)", path, number)
     return found
 
@@ -156,20 +162,23 @@ def _text(path: Path) -> str:
     return Path(path).read_bytes().decode("utf-8", errors="replace")
 
 
-def _read_lines(path: Path, kind: type[T], newest: int) -> list[T]:
+def _read_lines(path: Path, kind: type[T], newest: int, strict: bool = False) -> list[T]:
     out = []
-    for number, data in read_jsonl(path):
+    for number, data in read_jsonl(path, strict=strict):
         try:
             out.append(_parse(kind, data, newest, f"{path}:{number}"))
         except ValueError as exc:
+            if strict:
+                raise RecordError(f"{path}:{number}: {exc}; {_STRICT_FIX}") from None
             log.warning("%s:%d: skipping a record the report cannot use: %s", path, number, exc)
     return out
 
 
-def read_records(path: Path) -> list[TrialRecord]:
+def read_records(path: Path, *, strict: bool = False) -> list[TrialRecord]:
     """Every usable trial record of a results.jsonl, in the order written: a torn line, or a record the readers cannot
-    use, is skipped with a warning that names its line (nothing is rewritten)."""
-    return _read_lines(path, TrialRecord, RECORD_VERSION)
+    use, is skipped with a warning that names its line (nothing is rewritten). With `strict` (a run the gate
+    judges: a skipped line could be exactly its failures) either is a one-line RecordError."""
+    return _read_lines(path, TrialRecord, RECORD_VERSION, strict)
 
 
 def read_classifications(path: Path) -> list[ClassificationLine]:

@@ -23,23 +23,46 @@ __all__ = ["chains_command", "compare_command", "report_command"]
 _RUN = click.Path(path_type=Path)
 
 
-def _isolated_records(path: Path | None) -> list[TrialRecord] | None:
+def _isolated_records(path: Path | None, chained: list[TrialRecord]) -> list[TrialRecord] | None:
+    """The trials of `--isolated` (a run folder or its results.jsonl); a run of one model against a chained run of
+    one other model stands for it (a replay against its live model)."""
     if path is None:
         return None
-    from pytest_hepagent.records import read_run
+    from dataclasses import replace
 
-    try:
-        return read_run(path if path.is_dir() else path.parent)
-    except FileNotFoundError as exc:
-        raise click.BadParameter(str(exc), param_hint="'--isolated'") from None
+    from pytest_hepagent.records import latest_records, read_records
+
+    results = path / "results.jsonl" if path.is_dir() else path
+    if not results.is_file():
+        raise click.BadParameter(
+            f"{results}: no results.jsonl; give a run folder or its results.jsonl", param_hint="'--isolated'"
+        )
+    records = latest_records(read_records(results))
+    mine, theirs = {r.model for r in chained if r.chain is not None}, {r.model for r in records}
+    if len(mine) == len(theirs) == 1 and mine != theirs:
+        (model,) = mine
+        records = [replace(r, model=model) for r in records]
+    return records
 
 
 _ISOLATED = click.option(
     "--isolated",
-    type=click.Path(path_type=Path, file_okay=False),
+    type=click.Path(path_type=Path),
     default=None,
-    help="A run of the same models without --hep-chain: the steps' success in isolation, for a chained run",
+    help="A run of the same models without --hep-chain (folder or results.jsonl): the steps' success in isolation",
 )
+
+
+def _run_steps(path: Path) -> tuple[str, ...] | None:
+    """The steps a stored run was asked for (its summary's settings), or None when it has no readable summary."""
+    from pytest_hepagent.records import RecordError, read_summary
+
+    summary = path / "summary.json" if path.is_dir() else path.with_name("summary.json")
+    try:
+        steps = read_summary(summary).config.get("steps") if summary.is_file() else None
+    except RecordError:
+        return None
+    return tuple(str(s) for s in steps) if isinstance(steps, list) and steps else None
 
 
 @click.command("report")
@@ -60,7 +83,10 @@ def report_command(run_dir: Path, out: Path | None, baseline: Path | None, isola
 
     comparison = _comparison(baseline, run_dir, "--baseline", "RUN_DIR") if baseline is not None else None
     try:
-        result = render_report(run_dir, out, comparison=comparison, isolated=_isolated_records(isolated))
+        from pytest_hepagent.records import read_run
+
+        isolated_records = _isolated_records(isolated, read_run(run_dir)) if isolated is not None else None
+        result = render_report(run_dir, out, comparison=comparison, isolated=isolated_records)
     except FileNotFoundError as exc:
         raise click.BadParameter(str(exc), param_hint="'RUN_DIR'") from None
     click.echo(f"{result.index} ({result.trial_pages} trial pages, {result.seconds:.1f} s)")
@@ -107,7 +133,7 @@ def _comparison(
         detect_drop=detect_drop if detect_drop is not None else DEFAULTS["detect_drop"],
         interval=cast("Interval", interval or DEFAULTS["interval"]),
         adjust=cast("Adjust", adjust or DEFAULTS["adjust"]),
-        steps=steps,
+        steps=steps if steps is not None else _run_steps(run_b),
     )
 
 
@@ -117,7 +143,7 @@ def _comparison(
 @click.option("--model-a", default=None, metavar="MODEL", help="Compare this model of RUN_A ...")
 @click.option("--model-b", default=None, metavar="MODEL", help="... with this model of RUN_B, step by step")
 @click_option("floor")
-@click_option("steps", help="Compare only these steps (comma-separated; default: every step of RUN_A)")
+@click_option("steps", help="Compare only these steps (comma-separated; default: the steps RUN_B was run for)")
 @click_option("detect-drop")
 @click_option("adjust")
 @click_option("interval")
@@ -137,7 +163,8 @@ def compare_command(
     """Compare RUN_B with the baseline RUN_A (each a run folder, results.jsonl or summary.json): per model and step
     the difference in success with its interval and exact p-values (Holm-adjusted), the difference stratified by
     step, the drop the trials detect and the trials a decision needs. Exits 1 when the CI gate would fail RUN_B
-    against RUN_A (a cell REGRESSED or INCONCLUSIVE), 0 otherwise, 2 on a usage or input error."""
+    against RUN_A (a cell REGRESSED, INCONCLUSIVE or MISSING, or a model's drop over its steps), 0 otherwise, 2 on a
+    usage or input error. Only RUN_B's steps (its summary's settings, or --steps) can be MISSING."""
     from pytest_hepagent.matrix.report_text import comparison_lines
 
     if (model_a is None) != (model_b is None):
@@ -198,7 +225,7 @@ def chains_command(run_dir: Path, isolated: Path | None) -> None:
         records = read_run(run_dir)
     except FileNotFoundError as exc:
         raise click.BadParameter(str(exc), param_hint="'RUN_DIR'") from None
-    found = propagation(records, _isolated_records(isolated))
+    found = propagation(records, _isolated_records(isolated, records))
     if not found:
         raise click.BadParameter(f"{run_dir} holds no chained trial; run with --hep-chain", param_hint="'RUN_DIR'")
     for line in [*chain_lines(chain_cells(records)), *propagation_lines(found)]:
