@@ -102,8 +102,8 @@ def test_numbers_and_lists_that_mean_nothing_stop_the_run(
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ('{"not": "a record"}\n', "holds no trial of any model and step"),
-        ("garbage\n", "holds no trial of any model and step"),
+        ('{"not": "a record"}\n', ":1: no schema_version: not a record of this harness; a baseline must be read whole"),
+        ("garbage\n", ":1: not valid JSON (a torn or edited line); a baseline must be read whole"),
         ('{"cells": "oops"}', "not a run summary (no schema_version: not a record of this harness)"),
         ('{"schema_version": 1, "run_id": "r", "cells": "oops"}', "not a run summary (cells: Input should be"),
         ('{"schema_version": 9, "cells": []}', "schema_version 9 is not one this harness reads (1 to 1)"),

@@ -334,7 +334,7 @@ def test_compare_names_a_bad_step_or_page_in_one_line(runs: dict[str, Any], tmp_
 @pytest.mark.parametrize(
     ("line", "problem"),
     [
-        ("{not json", "an incomplete line"),
+        ("{not json", "not valid JSON (a torn or edited line)"),
         ('"category": {"final": "a category of a newer harness"}', "category.final"),
     ],
 )
@@ -353,7 +353,7 @@ def test_a_baseline_with_a_record_it_cannot_read_is_refused(
     path.write_text("\n".join(lines) + "\n")
     done = _compare(str(path), str(runs["failures"]))
     assert done.returncode == 2, done.stdout
-    assert problem in done.stderr and "the gate cannot judge a run with records it cannot read" in done.stderr
+    assert problem in done.stderr and "a baseline must be read whole" in done.stderr
     assert done.stderr.count("\n") == 1
 
 

@@ -138,7 +138,7 @@ def record_from_json(data: Any, where: str = "record") -> TrialRecord:
     return _parse(TrialRecord, data, RECORD_VERSION, where)
 
 
-_STRICT_FIX = "the gate cannot judge a run with records it cannot read; restore the file, or re-run the trial"
+_STRICT_FIX = "a baseline must be read whole: restore the file, or give the results.jsonl of a run as it was written"
 
 
 def read_jsonl(path: Path, *, strict: bool = False) -> list[tuple[int, Any]]:
@@ -152,7 +152,7 @@ def read_jsonl(path: Path, *, strict: bool = False) -> list[tuple[int, Any]]:
             found.append((number, json.loads(line)))
         except ValueError:
             if strict:
-                raise RecordError(f"{path}:{number}: an incomplete line; {_STRICT_FIX}") from None
+                raise RecordError(f"{path}:{number}: not valid JSON (a torn or edited line); {_STRICT_FIX}") from None
             log.warning("%s:%d: skipping an incomplete line (a run was killed while writing it)", path, number)
     return found
 
