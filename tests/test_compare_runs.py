@@ -320,6 +320,14 @@ def test_a_replay_is_gated_against_its_models_baseline(runs: dict[str, Any]) -> 
     assert {v["verdict"] for v in summary["gate"]} == {"REGRESSED"}
 
 
+def test_compare_given_a_report_folder_asks_which_of_its_runs(runs: dict[str, Any]) -> None:
+    """`--hep-report-dir` holds a folder per run: compare names one rather than picking one the user did not mean."""
+    folder = runs["oracle"].parent
+    done = _compare(str(folder), str(runs["failures"]))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"RUN_A: {folder} is a folder of 1 run(s), not a run; name one, e.g. {runs['oracle']}" in done.stderr
+
+
 def test_compare_names_a_bad_step_or_page_in_one_line(runs: dict[str, Any], tmp_path: Path) -> None:
     step = _compare(str(runs["oracle"]), str(runs["failures"]), "--steps", "preprocesing")
     assert step.returncode == 2 and "unknown step 'preprocesing' (did you mean 'preprocessing'?)" in step.stderr

@@ -139,6 +139,12 @@ def load_run_cells(path: Path, where: str) -> list[Cell]:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{where}: {path} does not exist; {fix}")
+    if path.is_dir() and not (path / RESULTS).is_file() and not (path / SUMMARY).is_file():
+        runs = sorted(run.name for run in path.iterdir() if (run / RESULTS).is_file() or (run / SUMMARY).is_file())
+        if runs:  # a --hep-report-dir: which of its runs is meant is the user's choice, not the newest's
+            raise ConfigError(
+                f"{where}: {path} is a folder of {len(runs)} run(s), not a run; name one, e.g. {path / runs[-1]}"
+            )
     try:
         cells = load_baseline_cells(path)
     except RecordError as exc:
