@@ -12,6 +12,7 @@ from scipy import stats
 from pytest_hepagent.matrix.cells import Cell
 from pytest_hepagent.matrix.comparison import ALL_MODELS, compare_cells
 from pytest_hepagent.matrix.propagation import propagation
+from pytest_hepagent.matrix.report_text import comparison_lines
 from pytest_hepagent.records import TrialRecord, record_from_json
 from pytest_hepagent.stats import fisher_pvalue, holm, newcombe_difference, stratified_difference
 
@@ -63,6 +64,19 @@ def test_holm_runs_across_every_compared_cell_and_overall_spans_models() -> None
     assert found["a", "preprocessing"].verdict.verdict == "REGRESSED" and c.exit_status == 1
     expected = stats.fisher_exact([[2, 8], [9, 1]], alternative="less").pvalue
     assert found["a", "preprocessing"].verdict.p_value == pytest.approx(expected)
+    assert max(x.p_holm - x.p_value for x in c.cells) > 0.01  # the adjustment is there to be switched off
+    unadjusted = compare_cells(baseline, current, adjust="none")
+    assert [x.p_holm for x in unadjusted.cells] == [x.p_value for x in unadjusted.cells] == [x.p_value for x in c.cells]
+    lines = comparison_lines(unadjusted)
+    assert (
+        "p adj" in lines[3]
+        and "p exact: Fisher's test, two-sided, not adjusted (--adjust none); the verdict is the gate's one-sided test"
+        in lines
+    )
+    assert (
+        "p exact: Fisher's test, two-sided; p Holm: adjusted over the 3 cells; the verdict is the gate's one-sided test"
+        in comparison_lines(c)
+    )
 
 
 def test_a_cell_only_in_the_baseline_is_missing_and_fails() -> None:

@@ -44,7 +44,8 @@ class CellComparison:
     p_value: float
     """Fisher's exact test, two-sided: is there any difference?"""
     p_holm: float
-    """The two-sided p-value Holm-adjusted across the compared cells."""
+    """The two-sided p-value Holm-adjusted across the compared cells (the same as `p_value` with adjust "none").
+    Descriptive: the verdict is the gate's one-sided test, adjusted in its own family (cells and models' steps)."""
 
     @property
     def model(self) -> str:
@@ -131,7 +132,9 @@ def compare_cells(
     p_values = [fisher_pvalue(c.passed, c.total, b.passed, b.total) for _, c, b in pairs]
     cells = tuple(
         CellComparison(v, *newcombe_difference(c.passed, c.total, b.passed, b.total), p, adjusted)
-        for (v, c, b), p, adjusted in zip(pairs, p_values, holm(p_values), strict=True)
+        for (v, c, b), p, adjusted in zip(
+            pairs, p_values, holm(p_values) if adjust == "holm" else p_values, strict=True
+        )
     )
     return RunComparison(
         baseline_name, current_name, cells, tuple(verdicts), _overall(pairs), alpha, detect_drop, interval, adjust

@@ -104,7 +104,7 @@ def comparison_lines(comparison: RunComparison) -> list[str]:
         "",
         (
             f"{'model':<28s} {'step':<18s} {'A':>7s} {'B':>7s} {'B - A [95% Newcombe]':>23s} {'p exact':>8s} "
-            f"{'p Holm':>7s} {'detects':>7s} {'needs':>5s}  verdict"
+            f"{'p Holm' if c.adjust == 'holm' else 'p adj':>7s} {'detects':>7s} {'needs':>5s}  verdict"
         ),
     ]
     lines.append("-" * len(lines[-1]))
@@ -126,6 +126,13 @@ def comparison_lines(comparison: RunComparison) -> list[str]:
             lines.append(f"{v.model[:28]:<28s} {v.step:<18s} {base:>7s} {counts:>7s}  {v.verdict}: {v.reason}")
     lines += [
         "",
+        "p exact: Fisher's test, two-sided"
+        + (
+            f"; p Holm: adjusted over the {len(c.cells)} cells"
+            if c.adjust == "holm"
+            else ", not adjusted (--adjust none)"
+        )
+        + "; the verdict is the gate's one-sided test",
         "detects: the drop from A's success that B's trials show as REGRESSED with 80% power;",
         f"needs: trials per cell, in both runs, to detect a drop of {c.detect_drop:.0%} with 80% power",
     ]
