@@ -335,7 +335,11 @@ def test_a_baseline_cell_the_run_lacks_is_missing_and_fails_the_gate() -> None:
     verdicts = gate([cell(10, 0, step="preprocessing")], baseline)
     missing = [(v.model, v.step, v.verdict) for v in verdicts if v.verdict == "MISSING"]
     assert missing == [("m", "categorization", "MISSING"), ("other", "categorization", "MISSING")]
-    assert verdicts[1].reason == "no trial of this cell in this run (not run, or skipped); the baseline has 10/10"
+    reason = "no trial of this cell in this run (not run, or skipped); the baseline has 10/10"
+    assert verdicts[1] == Verdict("m", "categorization", "MISSING", 0, 0, 10, 10, 1.0, reason)
+    assert verdicts[2] == Verdict(
+        "other", "categorization", "MISSING", 0, 0, 9, 10, 1.0, reason.replace("10/10", "9/10")
+    )
     assert run_exit_status(0, verdicts, 0) == 1
     # a run of some steps is gated on those steps only
     asked = gate([cell(10, 0, step="preprocessing")], baseline[:2], steps=["preprocessing"])

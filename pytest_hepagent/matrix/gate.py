@@ -104,15 +104,8 @@ def gate(
     present = {(c.model, c.step) for c in cells}
     for key, b in base.items():  # with `steps`, only the steps the run was asked for can be missing
         if key not in present and (steps is None or key[1] in steps):
-            verdicts.append(
-                _verdict(
-                    Cell(b.model, b.step, 0, 0, 0, 0.0, 0.0, 0, 0.0),
-                    b,
-                    "MISSING",
-                    1.0,
-                    f"no trial of this cell in this run (not run, or skipped); the baseline has {b.passed}/{b.total}",
-                )
-            )
+            reason = f"no trial of this cell in this run (not run, or skipped); the baseline has {b.passed}/{b.total}"
+            verdicts.append(Verdict(b.model, b.step, "MISSING", 0, 0, b.passed, b.total, 1.0, reason))
     for model, pairs in overall.items():
         key = (model, ALL_STEPS)
         verdicts.append(judge.overall(model, pairs, p_of[key], adjusted_of[key]))
