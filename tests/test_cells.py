@@ -4,9 +4,11 @@ the mutation run (the end-to-end runs are in test_compare_runs.py)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
+from record_builders import cells as _cells
+from record_builders import chain_link
+from record_builders import record as _record
 
 from pytest_hepagent.errors import ConfigError
 from pytest_hepagent.matrix.cells import (
@@ -19,40 +21,14 @@ from pytest_hepagent.matrix.cells import (
 )
 from pytest_hepagent.matrix.comparison import compare_cells
 from pytest_hepagent.matrix.propagation import propagation
-from pytest_hepagent.records import RecordError, TrialRecord, append_record, record_from_json
+from pytest_hepagent.records import RecordError, TrialRecord, append_record
 from pytest_hepagent.stats import newcombe_difference
 
 STEPS = ("ntuple_conversion", "preprocessing", "categorization")
 
 
-def _record(model: str, step: str, trial: int, outcome: str, **extra: Any) -> TrialRecord:
-    return record_from_json(
-        {
-            "schema_version": 1,
-            "run_id": "r",
-            "key": f"{model}|{step}|{trial}",
-            "model": model,
-            "step": step,
-            "trial": trial,
-            "outcome": outcome,
-        }
-        | extra
-    )
-
-
-def _link(model: str, step: str, trial: int, outcome: str, broken: str | None, steps: tuple[str, ...] = STEPS) -> Any:
-    chain = {
-        "id": f"{model}|chain|{trial}",
-        "position": steps.index(step) + 1,
-        "steps": list(steps),
-        "passed": broken is None and outcome == "passed",
-        "broken_at": broken,
-    }
-    return _record(model, step, trial, outcome, key=f"{model}|{step}|chain|{trial}", chain=chain)
-
-
-def _cells(model: str, counts: dict[str, tuple[int, int]]) -> list[Cell]:
-    return [Cell(model, step, passed, total - passed, 0, 3.0, 1.0, 0, 0.0) for step, (passed, total) in counts.items()]
+def _link(model: str, step: str, trial: int, outcome: str, broken: str | None) -> TrialRecord:
+    return chain_link(model, step, trial, outcome, STEPS, broken)
 
 
 def test_a_cell_counts_its_unchained_trials_when_it_has_both_and_its_chained_ones_alone() -> None:

@@ -4,38 +4,19 @@ test_compare_runs.py)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
+from record_builders import cells as _cells
+from record_builders import chain_link as _link
+from record_builders import record as _record
 from scipy import stats
 
-from pytest_hepagent.matrix.cells import Cell
 from pytest_hepagent.matrix.comparison import ALL_MODELS, compare_cells
 from pytest_hepagent.matrix.propagation import propagation
 from pytest_hepagent.matrix.report_text import comparison_lines
-from pytest_hepagent.records import TrialRecord, record_from_json
 from pytest_hepagent.stats import fisher_pvalue, holm, newcombe_difference, stratified_difference
 
 HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
-
-
-def _record(model: str, step: str, trial: int, outcome: str, **extra: Any) -> TrialRecord:
-    return record_from_json(
-        {
-            "schema_version": 1,
-            "run_id": "r",
-            "key": f"{model}|{step}|{trial}",
-            "model": model,
-            "step": step,
-            "trial": trial,
-            "outcome": outcome,
-        }
-        | extra
-    )
-
-
-def _cells(model: str, counts: dict[str, tuple[int, int]]) -> list[Cell]:
-    return [Cell(model, step, passed, total - passed, 0, 3.0, 1.0, 0, 0.0) for step, (passed, total) in counts.items()]
 
 
 def test_holm_runs_across_every_compared_cell_and_overall_spans_models() -> None:
@@ -94,17 +75,6 @@ def test_the_comparison_page_escapes_model_names(tmp_path: Path) -> None:
     page = render_comparison(c, tmp_path / "compare.html").read_text()
     assert "<script>window.__pwned" not in page and "<img src=x" not in page
     assert "&lt;script&gt;window.__pwned" in page
-
-
-def _link(model: str, step: str, trial: int, outcome: str, steps: tuple[str, ...], broken: str | None) -> TrialRecord:
-    chain = {
-        "id": f"{model}|chain|{trial}",
-        "position": steps.index(step) + 1,
-        "steps": list(steps),
-        "passed": broken is None,
-        "broken_at": broken,
-    }
-    return _record(model, step, trial, outcome, key=f"{model}|{step}|chain|{trial}", chain=chain)
 
 
 def test_the_propagation_matrix_counts_chains_step_by_step() -> None:
