@@ -724,3 +724,40 @@ def test_undecodable_bytes_and_skipped_lines_are_reported_by_line(
         f"{path}:2: skipping an incomplete line (a run was killed while writing it)",
         f"{path}:1: skipping a record the report cannot use: outcome: Input should be 'passed', 'failed' or 'error'",
     ]
+
+
+@pytest.mark.parametrize(
+    ("passed", "total", "floor", "method"),
+    [(9, 10, 0.95, "wilson"), (9, 10, 0.95, "clopper-pearson"), (10, 10, 0.8, "wilson"), (3, 10, 0.2, "wilson")],
+)
+def test_the_trials_that_settle_a_floor_are_the_fewest_whose_interval_leaves_it(
+    passed: int, total: int, floor: float, method: str
+) -> None:
+    """The floor's INCONCLUSIVE says how many more trials at the cell's success rate put the interval off the floor:
+    checked against statsmodels' intervals, at that number and one fewer."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    from pytest_hepagent.matrix.gate import _floor_trials
+
+    def settled(n: int) -> bool:
+        low, high = proportion_confint(round(passed / total * n), n, method="beta" if method != "wilson" else "wilson")
+        return bool(high < floor or low >= floor)
+
+    n = _floor_trials(passed, total, floor, method)  # type: ignore[arg-type]
+    assert n is not None and n > total
+    assert settled(n) and not any(settled(m) for m in range(total + 1, n))
+
+
+def test_what_a_drop_needs_is_said_for_drops_the_baseline_cannot_make() -> None:
+    from pytest_hepagent.matrix.gate import _needed_text
+    from pytest_hepagent.stats import trials_needed
+
+    to_zero = trials_needed(0.1, 0.1, 0.01)
+    assert to_zero is not None and to_zero != trials_needed(0.1, 0.1, 0.05)  # the level is the one given
+    assert _needed_text(0.2, None, 5, 0.1, 0.01) == (
+        f"the baseline's 10% cannot drop by 20%; a drop to 0 needs {to_zero} trials per cell in both runs"
+    )
+    assert _needed_text(0.2, None, 5, 0.0, 0.01) == "the baseline's 0% cannot drop by 20%"
+    assert _needed_text(0.2, None, 5, 0.5, 0.01) == "a drop of 20% needs more than 2,000 trials per cell"
+    assert _needed_text(0.2, 44, 5, 0.2, 0.01) == "a drop of 20% needs 44 trials per cell in both runs (39 more here)"
+    assert _needed_text(0.2, 40, 40, 1.0, 0.01) == "a drop of 20% needs 40 trials per cell in both runs"
