@@ -13,7 +13,6 @@ import scipy.stats  # noqa: F401 - see below
 from hypothesis import settings
 
 from pytest_hepagent.data import Dataset, GeneratorConfig, ensure_synthetic
-from pytest_hepagent.llm.gateway import load_litellm
 from pytest_hepagent.resources import cache_root
 from pytest_hepagent.sandbox.cgroups import Cgroup, cgroup_owner, cgroup_parents, is_foreign
 
@@ -23,10 +22,6 @@ os.environ.setdefault("HEPAGENT_CACHE", str(cache_root()))
 
 # The statistics import scipy.stats on first use. pytester's in-process runs unload the modules a run imported, and
 # scipy's C extensions (numpy.fft's) cannot load twice in one process: import it before any run does.
-# litellm likewise (a real provider's trials import it, in their own threads): a run that unloads it, even midway
-# through its import, leaves pydantic holding schemas of its types, and every later import fails. Load it once here,
-# offline, as the gateway does.
-load_litellm()
 
 # Shared machines are noisy: property tests check behaviour, not speed.
 settings.register_profile("ci", deadline=None, max_examples=200, print_blob=True)
