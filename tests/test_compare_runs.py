@@ -24,13 +24,7 @@ HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned
 
 
 def _pytest(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--hep-steps={','.join(STEPS)}", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return _pytest_anywhere(root, f"--hep-steps={','.join(STEPS)}", *args)
 
 
 def _only_run(folder: Path) -> Path:
