@@ -327,7 +327,7 @@ def ruler(steps: tuple[str, ...], data: Path | None) -> None:
 def _add_commands() -> None:
     """The commands other packages define: the workflow's jobs, the classifier's, and the views of stored runs."""
     from error_classifier.commands import calibrate_command, classify_command
-    from pytest_hepagent.report.command import chains_command, compare_command, report_command
+    from pytest_hepagent.report.command import baseline_command, chains_command, compare_command, report_command
     from pytest_hepagent.workflow.commands import bench_merge, bench_prepare, bench_trial, step, workflow
 
     for command in (
@@ -335,6 +335,7 @@ def _add_commands() -> None:
         calibrate_command,
         report_command,
         compare_command,
+        baseline_command,
         chains_command,
         step,
         bench_prepare,

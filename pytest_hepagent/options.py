@@ -151,9 +151,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("report-dir", "Where runs are stored", "path", "DIR", Path("reports")),
     Option(
         "baseline",
-        "results.jsonl or summary.json of a baseline run: the exit status comes from the gate",
-        "path",
+        "A baseline run to gate against (repeatable; a run folder, its results.jsonl or summary.json, or a folder of "
+        "runs): runs of the same model, step, prompt and task spec pool; the exit status comes from the gate",
+        "repeat",
         "PATH",
+        field="baselines",
+        ini_name="baselines",
     ),
     Option(
         "floor",
@@ -163,21 +166,48 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "detect-drop",
-        "The drop in success (a fraction) a decision should detect with power 0.8: the gate and compare say how many "
-        "trials that needs",
+        "The margin: the drop in success (a fraction) that matters. The gate calls a cell OK only when a drop this "
+        "large is ruled out",
         "float",
         "FRACTION",
-        0.2,
+        0.35,
         positive=True,
     ),
     Option(
+        "max-trials",
+        "With a baseline, the most trials a cell gets: undecided cells get more trials in rounds until decided or "
+        "this many (equal to --hep-trials: one look)",
+        "int",
+        "N",
+        50,
+        unit="trials",
+        positive=True,
+    ),
+    Option(
+        "round-trials",
+        "With a baseline, after the first round undecided cells get trials up to the next multiple of this",
+        "int",
+        "N",
+        5,
+        unit="trials",
+        positive=True,
+    ),
+    Option(
+        "undecided",
+        "What a cell the gate could not decide does to the exit status: fail, or pass",
+        metavar="POLICY",
+        default="fail",
+        unit="policy",
+        choices=("fail", "pass"),
+    ),
+    Option(
         "adjust",
-        "How the gate corrects for testing many cells: holm keeps the chance of any false REGRESSED in a run at "
-        "0.05, none tests each cell at 0.05",
+        "How the gate corrects for testing many cells: bonferroni keeps the chance of any wrong REGRESSED or OK in a "
+        "run at 0.05, none tests each cell at 0.05",
         metavar="METHOD",
-        default="holm",
+        default="bonferroni",
         unit="adjustment",
-        choices=("holm", "none"),
+        choices=("bonferroni", "none"),
     ),
     Option(
         "interval",

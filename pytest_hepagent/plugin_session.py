@@ -28,11 +28,14 @@ from pytest_hepagent.records import Outcome
 from pytest_hepagent.steps import STEP_NAMES
 
 if TYPE_CHECKING:
-    from pytest_hepagent.records import TrialRecord
+    from pytest_hepagent.matrix.gated_run import GatedRun
+    from pytest_hepagent.records import Cell, TrialRecord
 
 log = logging.getLogger(__name__)
 
 RECORD_PROPERTY = "hepagent_record"
+CRASHED = "hepagent_crashed"
+"""Set on the report xdist makes for an item whose worker died (it gets no teardown report)."""
 
 
 def _build(config: pytest.Config) -> BenchmarkConfig:
@@ -83,6 +86,15 @@ class HepBenchmarkSession:
         self._all_queued = False
         self.budget: Any = None
         """`Budget` of --hep-max-usd: which trials may start (concurrent ones included)."""
+        self.gated: GatedRun | None = None
+        """The CI gate of a run with a baseline: its settings, the rounds of its trials, its verdict line."""
+        self.gate_line = ""
+        self.gate_status = 0
+        if bench.baseline is not None:
+            from pytest_hepagent.matrix.gated_run import GatedRun
+
+            tests = given.get("hepagent_gate_tests")
+            self.gated = GatedRun.create(bench, self._stored_cells() if tests is None else [], tests)
         if bench.max_usd is not None:
             from pytest_hepagent.matrix.budget import Budget
 
@@ -100,6 +112,11 @@ class HepBenchmarkSession:
             config.addinivalue_line("markers", f"step_{step}: benchmark items of step {step}")
         for model in bench.models:
             config.addinivalue_line("markers", f"model_{safe_name(model)}: benchmark items of model {model}")
+        if bench.baseline is not None and any(bench.plan(s) for s in bench.steps) and config.option.maxfail:
+            raise pytest.UsageError(
+                "-x/--maxfail: a gated run adds trials in rounds and waits for every trial of a round; stopping at a "
+                "failure would leave them waiting: drop -x/--maxfail, or give --hep-max-trials equal to --hep-trials"
+            )
         if not session.is_worker:
             from pytest_hepagent.sandbox.backends import SandboxUnavailable
 
@@ -134,8 +151,12 @@ class HepBenchmarkSession:
                 links[-1].chain.id for model in chains.values() for links in model if links[-1].chain is not None
             }
         settings = self.bench.run_dir / "config.json"
+        if self.bench.resume and settings.is_file():
+            self._check_resumed_design(settings)
         try:
             self.bench.run_dir.mkdir(parents=True, exist_ok=True)
+            if self.gated is not None:
+                self.gated.reset()
             if not settings.exists():
                 settings.write_text(json.dumps(self.bench.describe() | {"run_id": self.bench.run_id}, indent=1) + "\n")
         except OSError as exc:
@@ -143,6 +164,30 @@ class HepBenchmarkSession:
                 f"--hep-report-dir {self.bench.report_dir}: the run folder cannot be written ({exc.strerror}); "
                 f"choose a writable folder"
             ) from None
+
+    def _check_resumed_design(self, settings: Path) -> None:
+        """A resumed gated run keeps its rounds: the records' round numbers and the boundaries depend on them."""
+        try:
+            started = json.loads(settings.read_text())
+        except (OSError, ValueError):
+            return
+        now = self.bench.describe()
+        for name, flag in (
+            ("trials", "--hep-trials"),
+            ("max_trials", "--hep-max-trials"),
+            ("round_trials", "--hep-round-trials"),
+        ):
+            if name in started and started[name] != now[name] and self.bench.baseline is not None:
+                raise pytest.UsageError(
+                    f"{flag}: run {self.bench.run_id} was started with {started[name]} ({settings}); resume it with "
+                    f"the same rounds"
+                )
+
+    def _stored_cells(self) -> list[Cell]:
+        """The cells the run folder already holds (a resumed run's), for the gate's family."""
+        from pytest_hepagent.matrix.cells import cells_from_records
+
+        return cells_from_records(self.store.records()) if self.bench.resume else []
 
     def environment(self) -> Any:
         if self._env is None:
@@ -190,7 +235,8 @@ class HepBenchmarkSession:
             return [warning]
         uid = sandbox.describe().get("code_uid")
         who = "a uid of its own per trial" if uid == "per trial" else f"uid {uid} in a user namespace"
-        return [f"hepagent: sandbox {sandbox.name} {sandbox.version}; generated code runs as {who}"]
+        lines = [f"hepagent: sandbox {sandbox.name} {sandbox.version}; generated code runs as {who}"]
+        return lines + (self.gated.header() if self.gated is not None else [])
 
     # ------------------------------------------------------------------ collection
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
@@ -251,6 +297,8 @@ class HepBenchmarkSession:
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
+        if self.gated is not None:  # a gated run's trials in rounds: round by round, every cell in each
+            items[:] = self.gated.order([(item, _benchmark_param(item)) for item in items])
 
     # ------------------------------------------------------------------ running items
     @pytest.hookimpl(wrapper=True)
@@ -267,6 +315,8 @@ class HepBenchmarkSession:
             try:
                 return (yield)
             finally:
+                if self.gated is not None:  # trials waiting for a round that will not come give up
+                    self.gated.stopping = True
                 if self.pool is not None:
                     self._keep_unreported(self.pool.close())
 
@@ -324,6 +374,10 @@ class HepBenchmarkSession:
 
         def task() -> Any:
             budget = self.budget
+            if self.gated is not None and len(param) == 3:  # a later round's trial: is its cell still undecided?
+                decided = self.gated.stop_reason(*param, self.store.records, self._budget_spent)
+                if decided is not None:
+                    return Skipped(decided)
             if budget is not None and (why := budget.admit()) is not None:
                 return Skipped(why)
             records: list[TrialRecord] = []
@@ -363,10 +417,16 @@ class HepBenchmarkSession:
                 worker=worker,
                 classifier=classifier,
             )
+            if self.gated is not None:
+                record = self.gated.tag(record)
             records.append(record)
             return result, [record]
 
         return task
+
+    def _budget_spent(self) -> bool:
+        """--hep-max-usd is reached: no trial starts any more (a waiting one must not wait for them)."""
+        return self.budget is not None and self.budget.max_usd <= sum(cost for _, cost in self._spend_recorded())
 
     def _run(self, request: pytest.FixtureRequest, overrides: dict[str, Any]) -> tuple[Any, list[TrialRecord]]:
         """Run this item's work (in the pool, with the items queued behind it, under --hep-concurrency); skip
@@ -482,6 +542,8 @@ class HepBenchmarkSession:
             error=f"worker crashed: {message.splitlines()[0] if message else ''}".strip(),
         )
         record = record_from_result(result, run_id=self.bench.run_id, hashes=self.hashes(step), worker="crashed")
+        if self.gated is not None and not chained:
+            record = self.gated.tag(record)
         if chained:
             record = replace(
                 record,
@@ -512,40 +574,48 @@ class HepBenchmarkSession:
                 except OSError as exc:  # a full disk: what is written stays; the run must not look complete
                     self.unsaved += 1
                     self.unsaved_error = exc.strerror or str(exc)
+        if self.gated is not None and (report.when == "teardown" or getattr(report, CRASHED, False)):
+            self.note_ended(report.nodeid)  # after its record is stored (a crashed item has no teardown)
+
+    def note_ended(self, nodeid: str) -> None:
+        """A benchmark item ended (with or without a record): later rounds of its cell may go on."""
+        from pytest_hepagent.records import trial_key
+
+        parsed = _parse_item_id(nodeid, self.bench.models)
+        if self.gated is not None and parsed is not None and parsed[1] != "chain":
+            self.gated.mark_ended(trial_key(*parsed))
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.is_worker:
             return
-        from pytest_hepagent.matrix.cells import cells_from_records, load_baseline_cells, run_summary
-        from pytest_hepagent.matrix.gate import gate, run_exit_status
+        from pytest_hepagent.matrix.cells import cells_from_records, run_summary
+        from pytest_hepagent.matrix.gate import gate_line, run_exit_status
 
         cells = cells_from_records(self.store.records())
-        if self.bench.baseline is not None:
-            from pytest_hepagent.matrix.gate import paired_models
-
-            baseline = load_baseline_cells(self.bench.baseline)
-            self.gate_pair = paired_models(baseline, cells)
-            self.verdicts = gate(
-                cells,
-                baseline,
-                floor=self.bench.floor,
-                detect_drop=self.bench.detect_drop,
-                interval=self.bench.interval,
-                adjust=self.bench.adjust,
-                steps=self.bench.steps,
-            )
+        if self.gated is not None:
+            self.gate_pair = self.gated.pair(cells)
+            self.verdicts = self.gated.verdicts(cells)
         from pytest_hepagent.matrix.execute import summary_extra
 
         hashes = self._all_hashes() if self._env is not None else {}
         extra = summary_extra(self.bench, self._env, hashes)
+        status = run_exit_status(int(session.exitstatus), self.verdicts, self.unsaved, self.bench.undecided)
+        if self.verdicts is not None and self.gated is not None:
+            self.gate_line = gate_line(self.verdicts, status, self.bench.undecided, self.gated.notes())
+            self.gate_status = status
         try:
-            self.store.write_summary(run_summary(self.bench.run_id, cells, self.verdicts, extra))
+            summary = run_summary(self.bench.run_id, cells, self.verdicts, extra)
+            self.store.write_summary(replace(summary, gate_line=self.gate_line or None))
         except OSError as exc:
             self.unsaved_error = self.unsaved_error or exc.strerror or str(exc)
             self.unsaved = self.unsaved or 1
+            status = run_exit_status(int(session.exitstatus), self.verdicts, self.unsaved, self.bench.undecided)
+            if self.gate_line and self.verdicts is not None and self.gated is not None:
+                self.gate_line = gate_line(self.verdicts, status, self.bench.undecided, self.gated.notes())
+                self.gate_status = status
         self.report_path = self._render()
-        session.exitstatus = run_exit_status(int(session.exitstatus), self.verdicts, self.unsaved)
+        session.exitstatus = status
 
     def _render(self) -> Path | None:
         """The run's HTML report; a failure to render is reported, never fails the run (the records are safe)."""
@@ -561,21 +631,23 @@ class HepBenchmarkSession:
 
     def _comparison(self) -> Any:
         """This run against its baseline, for the report's comparison page (None without a baseline)."""
-        if self.bench.baseline is None:
+        if self.bench.baseline is None or self.gated is None:
             return None
-        from pytest_hepagent.matrix.cells import cells_from_records, load_baseline_cells
+        from pytest_hepagent.matrix.cells import cells_from_records
         from pytest_hepagent.matrix.comparison import compare_cells
 
         return compare_cells(
-            load_baseline_cells(self.bench.baseline),
+            list(self.bench.baseline.cells),
             cells_from_records(self.store.records()),
-            baseline_name=str(self.bench.baseline),
+            baseline_name=self.bench.baseline.describe(),
             current_name=str(self.bench.run_dir),
             floor=self.bench.floor,
             detect_drop=self.bench.detect_drop,
             interval=self.bench.interval,
             adjust=self.bench.adjust,
             steps=self.bench.steps,
+            policy=self.bench.undecided,
+            tests=self.gated.cell_gate.tests,
         )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -621,6 +693,13 @@ class HepBenchmarkSession:
             write(f"report: {self.report_path}")
         elif self.report_error:
             terminalreporter.write_line(f"report not written: {self.report_error}", yellow=True)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """A gated run's last line is the gate's decision, after pytest's own counts (which say nothing of it)."""
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if self.is_worker or not self.gate_line or reporter is None:
+            return
+        reporter.write_line(self.gate_line, red=bool(self.gate_status), green=not self.gate_status, bold=True)
 
 
 def _parse_item_id(nodeid: str, models: tuple[str, ...]) -> tuple[str, str, int] | None:

@@ -100,10 +100,13 @@ class XdistHooks:
     def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
         """A worker died in the middle of a trial: that trial still gets a record (an error, kept out of success
         rates and re-run on resume) and counts as a pytest error, not a pass; xdist replaces the worker."""
+        from pytest_hepagent.plugin_session import CRASHED
+
         record = self.session.crash_record(crashitem, str(report.longrepr or "worker crashed"))
         if record is not None:
             self.session.attach_record(report.user_properties, record)
             report.when = "setup"  # an error in the terminal's counts, like every infrastructure error
+            setattr(report, CRASHED, True)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -115,5 +118,7 @@ class XdistHooks:
         node.workerinput["hepagent_solution_dir"] = str(env.solution_dir)
         node.workerinput["hepagent_golden_dir"] = str(env.golden_dir)
         node.workerinput["hepagent_done_keys"] = sorted(session.done_keys)
+        if session.gated is not None:  # every process judges a round at the level the controller fixed
+            node.workerinput["hepagent_gate_tests"] = session.gated.cell_gate.tests
         concurrency = session.bench.concurrency
         node.workerinput[WINDOW_FLAG] = concurrency > 1 and node.config.getoption("dist") == "load"

@@ -4,8 +4,8 @@ One cell (a model x step) is `passed` of `total` judged trials: its binomial err
 Clopper-Pearson intervals, the rule-of-three bound at 0/n and n/n, and the unbiased pass@k and pass^k. Two cells
 (a run against a baseline) are compared by the difference in success with Newcombe's interval and Fisher's exact
 test, Holm-adjusted across cells; two runs overall, stratified by step, by the Mantel-Haenszel weighted difference
-with its stratified score interval and the Cochran-Mantel-Haenszel test. The power functions answer how large a drop
-the gate's own test (one-sided Fisher at `alpha`) detects with 80% power, and how many trials a chosen drop needs.
+with its stratified score interval and the Cochran-Mantel-Haenszel test. The gate's own tests and their power are in
+`pytest_hepagent.sequential`.
 
 scipy is imported on first use: it takes a few hundred milliseconds, paid once by whoever summarizes a run, never
 by the plugin's start-up or a worker.
@@ -13,7 +13,6 @@ by the plugin's start-up or a worker.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,12 +23,10 @@ __all__ = [
     "INTERVALS",
     "INTERVAL_NAMES",
     "POWER",
-    "Adjust",
     "Interval",
     "StratifiedDifference",
     "binomial_error",
     "clopper_pearson_interval",
-    "detectable_drop",
     "fisher_drop_pvalue",
     "fisher_pvalue",
     "holm",
@@ -37,11 +34,9 @@ __all__ = [
     "newcombe_difference",
     "pass_at_k",
     "pass_hat_k",
-    "regression_power",
     "rule_of_three",
     "stratified_difference",
     "stratified_drop_pvalue",
-    "trials_needed",
     "wilson_interval",
 ]
 
@@ -50,16 +45,8 @@ ALPHA = 0.05
 POWER = 0.8
 """The power the detectable difference and the trials needed are quoted at."""
 Interval = Literal["wilson", "clopper-pearson"]
-Adjust = Literal["holm", "none"]
-"""How the gate corrects for testing many cells."""
 INTERVALS: tuple[Interval, ...] = ("wilson", "clopper-pearson")
 INTERVAL_NAMES: dict[str, str] = {"wilson": "Wilson", "clopper-pearson": "Clopper-Pearson"}
-_SCANNED = 200
-_LARGEST_N = 2_000
-"""`trials_needed` looks no further: a drop that needs more is beyond what a benchmark run can decide."""
-_EXACT_UP_TO = 5_000
-"""The power figures enumerate every outcome (about 2 n Fisher tests): beyond this many trials they are not
-computed."""
 
 
 def binomial_error(passed: int, total: int) -> float:
@@ -291,79 +278,3 @@ def stratified_drop_pvalue(strata: Sequence[tuple[int, int, int, int]]) -> float
         total = np.convolve(total, pmf)
         observed += x1
     return float(min(1.0, total[: observed + 1].sum()))
-
-
-# --- power of the gate's test ---
-
-
-@functools.lru_cache(maxsize=256)
-def _regressed_passes(total: int, base_total: int, alpha: float) -> tuple[int, ...]:
-    """For each count of baseline passes (0..base_total), the most passes of `total` trials that the gate still
-    calls a drop (one-sided Fisher p < alpha; -1: none). Fisher's p grows with the passes and falls with the
-    baseline's, so the drops are 0..k and k never falls as the baseline passes more: one walk finds them all."""
-    most, found = -1, []
-    for base_passed in range(base_total + 1):
-        while most < total and fisher_drop_pvalue(most + 1, total, base_passed, base_total) < alpha:
-            most += 1
-        found.append(most)
-    return tuple(found)
-
-
-def regression_power(total: int, base_total: int, base_rate: float, rate: float, alpha: float = ALPHA) -> float:
-    """The chance that the gate calls REGRESSED when `total` trials at success `rate` meet `base_total` baseline
-    trials at `base_rate`: exact, summed over every outcome of both runs."""
-    import numpy as np
-    from scipy.stats import binom
-
-    rate, base_rate = (0.0 if r < 1e-12 else min(r, 1.0) for r in (rate, base_rate))  # scipy overflows on denormals
-    most = np.array(_regressed_passes(total, base_total, alpha))
-    baseline = binom.pmf(np.arange(base_total + 1), base_total, base_rate)
-    return float(np.sum(baseline * binom.cdf(most, total, rate)))  # cdf(-1) is 0
-
-
-def detectable_drop(
-    total: int, base_total: int, base_rate: float, alpha: float = ALPHA, power: float = POWER
-) -> float | None:
-    """The smallest drop in success from `base_rate` that the gate calls REGRESSED with probability `power`, with
-    `total` trials against `base_total` baseline trials; None when not even a drop to 0 would be (too few trials, or
-    a baseline rate too low to fall from), or when either side has more than 5,000 trials (not computed). The
-    baseline's observed rate stands for its true one."""
-    if total < 1 or base_total < 1 or max(total, base_total) > _EXACT_UP_TO:
-        return None
-    if regression_power(total, base_total, base_rate, 0.0, alpha) < power:
-        return None
-    from scipy.optimize import brentq
-
-    # the power falls as the candidate's rate rises to the baseline's: find where it crosses `power`
-    rate = brentq(lambda q: regression_power(total, base_total, base_rate, q, alpha) - power, 0.0, base_rate)
-    return base_rate - float(rate)
-
-
-@functools.lru_cache(maxsize=256)
-def trials_needed(drop: float, base_rate: float, alpha: float = ALPHA, power: float = POWER) -> int | None:
-    """The fewest trials per cell, in both runs, with which the gate calls a drop of `drop` from `base_rate`
-    REGRESSED with probability `power`; None when a drop that size is impossible or needs more than 2,000.
-
-    The test is discrete, so the power does not rise steadily with n: up to 200 trials every n is tried in turn (the
-    answer is the smallest), beyond that the first n found by doubling and bisection."""
-    rate = base_rate - drop
-    if drop <= 0 or rate < -1e-12:
-        return None
-    rate = max(rate, 0.0)
-
-    def enough(n: int) -> bool:
-        return regression_power(n, n, base_rate, rate, alpha) >= power
-
-    for n in range(1, _SCANNED + 1):
-        if enough(n):
-            return n
-    high = _SCANNED
-    while not enough(high):
-        if high >= _LARGEST_N:
-            return None
-        high = min(2 * high, _LARGEST_N)
-    low = high // 2 + 1
-    while low < high:
-        middle = (low + high) // 2
-        low, high = (low, middle) if enough(middle) else (middle + 1, high)
-    return high

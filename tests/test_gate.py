@@ -18,7 +18,7 @@ from pytest_hepagent.matrix.cells import (
     load_baseline_cells,
     run_summary,
 )
-from pytest_hepagent.matrix.gate import gate, run_exit_status
+from pytest_hepagent.matrix.gate import ALL_STEPS, family_size, gate, gate_line, run_exit_status
 from pytest_hepagent.records import (
     RecordError,
     ResultsStore,
@@ -32,7 +32,8 @@ from pytest_hepagent.records import (
     record_to_json,
     write_json,
 )
-from pytest_hepagent.stats import detectable_drop, trials_needed, wilson_interval
+from pytest_hepagent.sequential.boundaries import drop_pvalue, margin_pvalue, single_look
+from pytest_hepagent.stats import wilson_interval
 
 
 def raw(model: str, step: str, trial: int, outcome: str, **extra: Any) -> dict[str, Any]:
@@ -56,8 +57,19 @@ def record(model: str, step: str, trial: int, outcome: str, **extra: Any) -> Tri
     return record_from_json(raw(model, step, trial, outcome, **extra))
 
 
-def cell(passed: int, failed: int, model: str = "m", step: str = "categorization", errors: int = 0) -> Cell:
-    return Cell(model, step, passed, failed, errors, 3.0, 1.0, 0, 0.0)
+def cell(
+    passed: int,
+    failed: int,
+    model: str = "m",
+    step: str = "categorization",
+    errors: int = 0,
+    looks: tuple[tuple[int, int], ...] = (),
+    most: int | None = None,
+) -> Cell:
+    return Cell(model, step, passed, failed, errors, 3.0, 1.0, 0, 0.0, looks=looks, max_trials=most)
+
+
+STEPS = ("root_inspection", "ntuple_conversion", "preprocessing", "sb_separation", "categorization")
 
 
 # ---------------------------------------------------------------- cells
@@ -260,60 +272,142 @@ def test_a_chain_that_ended_in_an_infrastructure_error_is_left_out() -> None:
 # ---------------------------------------------------------------- the gate
 
 
-def test_a_clear_drop_regresses_with_fishers_p() -> None:
-    (v,) = gate([cell(8, 12)], [cell(18, 2)])
-    expected = stats.fisher_exact([[8, 12], [18, 2]], alternative="less").pvalue
-    assert v.verdict == "REGRESSED"
-    assert v.p_value == pytest.approx(expected)
-    assert (v.passed, v.total, v.base_passed, v.base_total) == (8, 20, 18, 20)
-    assert v.reason == f"success dropped: one-sided Fisher p = {expected:.3g} < 0.05"
-
-
-def test_alpha_is_five_percent() -> None:
-    # against 19/20: 14/20 gives p = 0.046, a drop at 5%; 15/20 gives p = 0.091, OK at 5% and a drop at 10%
-    assert gate([cell(14, 6)], [cell(19, 1)])[0].verdict == "REGRESSED"
-    (v,) = gate([cell(15, 5)], [cell(19, 1)])
-    assert v.p_value == pytest.approx(0.0908820909, abs=1e-9)
-    assert v.verdict == "OK"
-    assert v.reason == "no significant drop (p = 0.0909); 20 trials detect a drop of 35% or more at 80% power"
-    assert v.detectable_drop == pytest.approx(detectable_drop(20, 20, 0.95))
-    assert gate([cell(15, 5)], [cell(19, 1)], alpha=0.1)[0].verdict == "REGRESSED"
-
-
-def test_a_p_value_of_exactly_alpha_is_no_drop_and_too_few_trials_to_tell() -> None:
-    # 0/1 against 19/19: p = 1/20 exactly; not below 5%, so no drop, and since even 0/1 cannot be told from the
-    # baseline, the cell cannot be decided
-    (v,) = gate([cell(0, 1)], [cell(19, 0)])
-    assert v.p_value == 0.05
-    assert v.verdict == "INCONCLUSIVE"
-    assert v.reason == (
-        "too few trials: even 0/1 would give p = 0.05; 1 trial detects no drop at 80% power; "
-        "a drop of 20% needs 33 trials per cell in both runs (32 more here)"
+def test_a_step_collapsing_from_9_to_3_of_10_is_regressed_and_fails_the_run() -> None:
+    """The issue's first case: 10 trials per cell over 5 steps, one step falls from 9/10 to 3/10. Fisher's one-sided
+    test gives p = 0.0099, above the 0.05/6 a lone drop needed under the former rule (which passed this run); the
+    exact unconditional test shows the drop."""
+    fisher = stats.fisher_exact([[3, 7], [9, 1]], alternative="less").pvalue
+    assert fisher == pytest.approx(0.0099, abs=1e-4) and fisher > 0.05 / 6  # the former rule: OK, exit 0
+    now = [cell(9, 1, step=s) for s in STEPS[:4]] + [cell(3, 7, step="categorization")]
+    verdicts = gate(now, [cell(9, 1, step=s) for s in STEPS])
+    collapsed = next(v for v in verdicts if v.step == "categorization")
+    assert collapsed.verdict == "REGRESSED"
+    assert collapsed.p_value == pytest.approx(drop_pvalue(3, 10, 9, 10)) and collapsed.p_value <= 0.99 * 0.05 / 6
+    assert collapsed.regressed_at_most == single_look(10, 10, 0.05 / 6, 0.0, drop=True)[9] == 3
+    assert collapsed.reason.startswith("a drop is shown: 3/10 against 9/10 is at or below the boundary 3/10 ")
+    status = run_exit_status(0, verdicts, 0)
+    assert status == 1
+    assert gate_line(verdicts, status).startswith(
+        "gate: FAIL (exit 1): 1 REGRESSED (m categorization (3/10 against 9/10)); 4 UNDECIDED ("
     )
-    assert (v.detectable_drop, v.target_drop, v.trials_needed) == (None, 0.2, trials_needed(0.2, 1.0))
-    (v,) = gate([cell(2, 2)], [cell(12, 0)])  # 2/4 against 12/12 is p = 0.05 too; 0/4 would be a drop
-    assert (v.passed, v.total, v.p_value) == (2, 4, 0.05)
-    assert gate([cell(2, 2)], [cell(12, 0)])[0].verdict == "OK"
 
 
-def test_too_few_trials_is_inconclusive_with_the_p_of_zero_successes() -> None:
-    (v,) = gate([cell(1, 0)], [cell(18, 2)])
-    lowest = stats.fisher_exact([[0, 1], [18, 2]], alternative="less").pvalue
-    assert v.verdict == "INCONCLUSIVE"
-    assert v.reason.startswith(f"too few trials: even 0/1 would give p = {lowest:.3g}; ")
+def test_ok_is_never_not_significant_and_needs_the_margin_ruled_out() -> None:
+    """2/3 against 3/3 is compatible with a 60-point drop: not OK (the former rule said OK), and the reason says
+    how many trials would be."""
+    (v,) = gate([cell(2, 1)], [cell(3, 0)])
+    assert v.verdict == "UNDECIDED"
+    assert v.ok_from is None and v.trials_to_decide is not None and v.trials_to_decide > 3
+    assert f"rules out a 35% drop from {v.trials_to_decide} trials" in v.reason
+    (ok,) = gate([cell(18, 2)], [cell(27, 3)])
+    assert ok.verdict == "OK" and ok.target_drop == 0.35
+    assert ok.reason == f"a drop of 35% or more is ruled out: 18/20 against 27/30 reaches {ok.ok_from}/20"
+
+
+@pytest.mark.parametrize(("base", "total"), [(9, 10), (27, 30), (5, 10), (10, 10), (0, 12)])
+def test_one_look_decides_exactly_as_its_exact_p_values(base: int, total: int) -> None:
+    """A run of one look: REGRESSED when the one-sided exact unconditional p-value of a drop is within the level
+    (as spent by the boundary, 0.99 of it), OK when that of a 35-point drop is and the baseline allows OK, at every
+    count of a 20-trial run."""
+    from pytest_hepagent.sequential.design import ok_reachable
+
+    level = 0.05
+    reachable = ok_reachable(base, total, 20, level, 0.35)
+    for passed in range(21):
+        (v,) = gate([cell(passed, 20 - passed)], [cell(base, total - base)])
+        drop = drop_pvalue(passed, 20, base, total) <= 0.99 * level
+        ok = reachable and margin_pvalue(passed, 20, base, total, 0.35) <= 0.99 * level
+        expected = "REGRESSED" if drop else ("OK" if ok else "UNDECIDED")
+        assert v.verdict == expected, (passed, v.reason)
+
+
+def test_the_family_is_every_cell_and_each_model_over_its_steps() -> None:
+    """Bonferroni over the cells and the models: at most one of a cell's two hypotheses can be true, so alpha over
+    that count keeps the chance of any wrong verdict at alpha; the count does not depend on how far the run got."""
+    baseline = [cell(9, 1, step=s) for s in STEPS] + [cell(5, 5, model="o", step=s) for s in STEPS[:2]]
+    assert family_size([], baseline) == 5 + 1 + 2 + 1
+    assert family_size([cell(1, 0)], baseline, steps=["categorization"]) == 1  # one cell of m; o has none
+    assert family_size([], baseline, steps=["categorization", "preprocessing"]) == 3  # m: 2 cells + its steps
+    assert family_size([cell(1, 0, model="o", step="ntuple_conversion")], baseline, steps=["categorization"]) == 2
+    verdicts = gate([cell(9, 1, step=s) for s in STEPS], baseline[:5])
+    assert [v.level for v in verdicts] == [pytest.approx(0.05 / 6)] * 6
+    assert verdicts[0].p_adjusted == pytest.approx(min(1.0, 6 * verdicts[0].p_value))
+    alone = gate([cell(9, 1, step=s) for s in STEPS], baseline[:5], adjust="none")
+    assert {v.level for v in alone if v.level is not None} == {0.05}
+
+
+def test_a_model_over_its_steps_is_tested_on_the_first_rounds() -> None:
+    """1/3 against 10/10 in each of five steps: the exact stratified test over the steps shows the drop; a gated
+    run's model test uses each cell's first round, whose size the design fixed."""
+    verdicts = gate([cell(1, 2, step=s) for s in STEPS], [cell(10, 0, step=s) for s in STEPS])
+    overall = verdicts[-1]
+    assert (overall.step, overall.verdict, overall.passed, overall.total, overall.base_total) == (
+        ALL_STEPS,
+        "REGRESSED",
+        5,
+        15,
+        50,
+    )
+    from pytest_hepagent.stats import stratified_drop_pvalue
+
+    assert overall.p_value == pytest.approx(stratified_drop_pvalue([(1, 3, 10, 10)] * 5))
+    # the same counts reached in rounds: only the first round (1/3) enters the model's test
+    rounds = [cell(9, 11, step=s, looks=((1, 3), (9, 20)), most=20) for s in STEPS]
+    again = gate(rounds, [cell(10, 0, step=s) for s in STEPS])[-1]
+    assert again.p_value == overall.p_value and "(first rounds)" in again.reason
+    (no_drop,) = [
+        v
+        for v in gate([cell(3, 0, step=s) for s in STEPS[:2]], [cell(3, 0, step=s) for s in STEPS[:2]])
+        if v.step == ALL_STEPS
+    ]
+    assert no_drop.verdict == "NO DROP" and no_drop.reason.startswith("no drop shown over the steps together")
+
+
+def test_a_cell_in_rounds_is_decided_at_its_first_crossing() -> None:
+    """Looks after each round: the first look that crosses a boundary decides; trials after it do not count."""
+    looks = ((0, 3), (1, 5), (8, 10))  # 0/3 and 1/5 cross nothing against 12/12 in a 20-trial design? see below
+    (v,) = gate([cell(8, 2, looks=looks, most=20)], [cell(12, 0)])
+    from pytest_hepagent.sequential.boundaries import boundaries
+
+    found = boundaries(12, (3, 5, 10), 20, 0.05, 0.35)
+    first = next(k for k, (x, _) in enumerate(looks) if x <= found.regressed[k][12])
+    assert v.verdict == "REGRESSED" and v.round == first + 1
+    assert (v.passed, v.total) == looks[first]
+    assert v.reason.startswith(
+        f"a drop is shown: {looks[first][0]}/{looks[first][1]} against 12/12 after round {first + 1}"
+    )
+
+
+def test_an_undecided_cell_says_what_would_decide_it() -> None:
+    (v,) = gate([cell(14, 6)], [cell(27, 3)])
+    assert v.verdict == "UNDECIDED" and v.trials_to_decide is not None
+    n = v.trials_to_decide
+    x = round(0.7 * n)
+    assert x <= single_look(30, n, 0.05, 0.35, drop=True)[27] or x >= single_look(30, n, 0.05, 0.35, drop=False)[27]
+    assert v.reason.endswith(f"at this success about {n} trials would decide it (REGRESSED)")
+
+
+def test_a_baseline_too_uncertain_for_ok_says_how_many_baseline_trials_would_do() -> None:
+    """5/10: no unchanged run of 50 trials can rule out a 35-point drop at the level of five cells; the count
+    given is the fewest baseline trials at 50% with which one could (a fixed design), one fewer could not."""
+    from pytest_hepagent.sequential.design import ok_reachable
+
+    level = 0.05 / 6
+    now = [cell(25, 25, step=s, looks=((25, 50),), most=50) for s in STEPS]
+    verdicts = gate(now, [cell(5, 5, step=s) for s in STEPS])
+    v = verdicts[0]
+    assert v.verdict == "UNDECIDED" and v.baseline_needed is not None
+    n = v.baseline_needed
+    assert ok_reachable(round(n / 2), n, 50, level, 0.35) and not ok_reachable(
+        round((n - 1) / 2), n - 1, 50, level, 0.35
+    )
     assert v.reason.endswith(
-        f"a drop of 20% needs {trials_needed(0.2, 0.9)} trials per cell in both runs (55 more here)"
+        f"and the baseline's 5/10 is too uncertain for OK: no run as good as it can rule out a 35% drop; {n} baseline "
+        "trials at this success would"
     )
-    (v,) = gate([cell(1, 0)], [cell(18, 2)], detect_drop=0.5)  # the user's chosen drop
-    assert v.reason.endswith(
-        f"a drop of 50% needs {trials_needed(0.5, 0.9)} trials per cell in both runs (12 more here)"
-    )
-    (v,) = gate([cell(1, 0)], [cell(2, 8)], detect_drop=0.5)
-    assert v.reason.endswith(
-        f"the baseline's 20% cannot drop by 50%; a drop to 0 needs {trials_needed(0.2, 0.2)} trials per cell in both runs"
-    )
-    # enough trials for zero successes to be a drop: decided
-    assert gate([cell(3, 0)], [cell(20, 0)])[0].verdict == "OK"
+    # a run far better than its baseline is still not OK there: the baseline cannot support it
+    better = gate([cell(50, 0, step=s, looks=((50, 50),), most=50) for s in STEPS], [cell(5, 5, step=s) for s in STEPS])
+    assert {b.verdict for b in better[:5]} == {"UNDECIDED"}
 
 
 @pytest.mark.parametrize(
@@ -337,13 +431,10 @@ def test_a_baseline_cell_the_run_lacks_is_missing_and_fails_the_gate() -> None:
     assert missing == [("m", "categorization", "MISSING"), ("other", "categorization", "MISSING")]
     reason = "no trial of this cell in this run (not run, or skipped); the baseline has 10/10"
     assert verdicts[1] == Verdict("m", "categorization", "MISSING", 0, 0, 10, 10, 1.0, reason)
-    assert verdicts[2] == Verdict(
-        "other", "categorization", "MISSING", 0, 0, 9, 10, 1.0, reason.replace("10/10", "9/10")
-    )
     assert run_exit_status(0, verdicts, 0) == 1
-    # a run of some steps is gated on those steps only
+    assert run_exit_status(0, verdicts, 0, "pass") == 1  # missing fails whatever the undecided policy
     asked = gate([cell(10, 0, step="preprocessing")], baseline[:2], steps=["preprocessing"])
-    assert [v.verdict for v in asked] == ["OK"] and run_exit_status(0, asked, 0) == 0
+    assert [v.step for v in asked] == ["preprocessing"]
 
 
 def test_one_model_against_another_is_compared() -> None:
@@ -352,9 +443,11 @@ def test_one_model_against_another_is_compared() -> None:
     assert (v.model, v.verdict, v.base_passed) == ("hepagent/replay", "REGRESSED", 10)
 
 
-def test_a_baseline_that_never_passed_cannot_drop() -> None:
-    (v,) = gate([cell(0, 20)], [cell(0, 200)])
-    assert v.verdict == "OK" and v.reason == "the baseline passed none of its 200 trials: no drop"
+def test_a_baseline_that_never_passed_cannot_drop_and_is_ok_only_with_enough_trials() -> None:
+    (few,) = gate([cell(0, 20)], [cell(0, 5)])
+    assert few.verdict == "UNDECIDED" and few.regressed_at_most == -1
+    (many,) = gate([cell(0, 20)], [cell(0, 200)])  # 0/200: the baseline's success is surely below 35%
+    assert many.verdict == "OK"
 
 
 def test_the_floor_holds_for_a_new_cell_too() -> None:
@@ -364,26 +457,48 @@ def test_the_floor_holds_for_a_new_cell_too() -> None:
         "the baseline's trials of this cell all ended in errors; below the floor 0.90 (95% Wilson upper bound 0.28)"
     )
     (across,) = gate([cell(9, 1)], [], floor=0.8)
-    assert across.verdict == "INCONCLUSIVE" and across.reason.startswith("no baseline for this cell; the floor 0.80")
+    assert across.verdict == "UNDECIDED" and across.reason.startswith("no baseline for this cell; the floor 0.80")
     assert gate([cell(10, 0)], [], floor=0.5)[0].verdict == "NEW"
-
-
-def test_the_floor_holds_where_there_is_no_drop_to_test() -> None:
-    """An absolute floor is absolute: against a baseline that never passed, and for a new cell whose trials all
-    ended in infrastructure errors (nothing to hold against the floor)."""
-    (never,) = gate([cell(0, 10)], [cell(0, 10)], floor=0.5)
-    assert never.verdict == "REGRESSED" and never.reason.startswith("the baseline passed none of its 10 trials")
     (errors,) = gate([cell(0, 0, errors=10)], [], floor=0.5)
-    assert errors.verdict == "INCONCLUSIVE"
+    assert errors.verdict == "UNDECIDED"
     assert errors.reason == "no baseline for this cell; no judged trial to hold against the floor 0.50"
+
+
+def test_the_floor_regresses_below_it_and_leaves_a_cell_undecided_across_it() -> None:
+    # 150/300 against 150/300: OK at the margin; Wilson [0.44, 0.56]
+    below = gate([cell(150, 150)], [cell(150, 150)], floor=0.9)[0]
+    assert below.verdict == "REGRESSED" and below.reason.endswith("below the floor 0.90 (95% Wilson upper bound 0.56)")
+    across = gate([cell(150, 150)], [cell(150, 150)], floor=0.5)[0]
+    assert across.verdict == "UNDECIDED"
+    assert across.reason.endswith(
+        "the floor 0.50 lies inside the 95% interval [0.44, 0.56]; "
+        "no number of trials up to 2,000 at this success rate would put it outside"
+    )
+    near = gate([cell(180, 120)], [cell(150, 150)], floor=0.55)[0]
+    more = int(near.reason.rsplit("; ", 1)[1].split()[0])
+    n = 300 + more
+    assert wilson_interval(round(0.6 * n), n)[0] >= 0.55 > wilson_interval(round(0.6 * (n - 1)), n - 1)[0]
+    exact = gate([cell(150, 150)], [cell(150, 150)], floor=0.9, interval="clopper-pearson")[0]
+    assert exact.reason.endswith("below the floor 0.90 (95% Clopper-Pearson upper bound 0.56)")
+    assert gate([cell(150, 150)], [cell(150, 150)], floor=0.3)[0].verdict == "OK"
+    low, high = cell(150, 150).interval
+    assert gate([cell(150, 150)], [cell(150, 150)], floor=high)[0].verdict == "UNDECIDED"
+    assert gate([cell(150, 150)], [cell(150, 150)], floor=low)[0].verdict == "OK"
+
+
+def test_a_drop_is_reported_before_the_floor() -> None:
+    (v,) = gate([cell(2, 18)], [cell(18, 2)], floor=0.9)
+    assert v.verdict == "REGRESSED" and v.reason.startswith("a drop is shown")
 
 
 def test_a_cell_of_mostly_infrastructure_errors_is_not_decided() -> None:
     """One judged trial and 99 errors against 100/100: the API was down, not the model good."""
-    (v,) = gate([cell(1, 0, errors=99)], [cell(100, 0)])
-    assert v.verdict == "INCONCLUSIVE"
-    assert v.reason.startswith("most trials ended in infrastructure errors (99 of 100)")
-    assert gate([cell(1, 0, errors=1)], [cell(100, 0)])[0].verdict == "OK"  # half and half: judged
+    (v,) = gate([cell(40, 0, errors=99)], [cell(100, 0)])
+    assert v.verdict == "UNDECIDED"
+    assert v.reason.startswith("most trials ended in infrastructure errors (99 of 139)")
+    assert gate([cell(40, 0, errors=40)], [cell(100, 0)])[0].verdict == "OK"  # half and half: judged
+    (none,) = gate([cell(0, 0, errors=4)], [cell(100, 0)])
+    assert none.verdict == "UNDECIDED" and none.reason.startswith("no judged trial: all 4 ended in infrastructure")
 
 
 def test_a_cell_outside_the_asked_steps_is_still_judged() -> None:
@@ -401,134 +516,61 @@ def test_a_complete_resumed_run_is_decided_by_the_gate() -> None:
     assert run_exit_status(5, None, 0) == 5
 
 
-def test_a_drop_spread_over_every_step_fails_the_gate() -> None:
-    """1/3 against 10/10 in each of five steps: no cell alone is a significant drop after Holm, but the exact
-    stratified test over the steps is."""
-    steps = ("root_inspection", "ntuple_conversion", "preprocessing", "sb_separation", "categorization")
-    verdicts = gate([cell(1, 2, step=s) for s in steps], [cell(10, 0, step=s) for s in steps])
-    assert [v.verdict for v in verdicts[:5]] == ["OK"] * 5
-    overall = verdicts[5]
-    assert (overall.step, overall.verdict, overall.passed, overall.total, overall.base_total) == (
-        "all steps",
-        "REGRESSED",
-        5,
-        15,
-        50,
-    )
-    assert overall.reason.startswith("success dropped over the steps together: exact stratified test over 5 steps")
-    assert run_exit_status(0, verdicts, 0) == 1
-
-
 def test_every_cell_gets_its_verdict_after_a_new_one() -> None:
-    verdicts = gate([cell(2, 1, model="new"), cell(20, 0, step="preprocessing")], [cell(20, 0, step="preprocessing")])
+    verdicts = gate([cell(2, 1, model="new"), cell(60, 0, step="preprocessing")], [cell(60, 0, step="preprocessing")])
     assert [(v.model, v.step, v.verdict) for v in verdicts] == [
         ("new", "categorization", "NEW"),
         ("m", "preprocessing", "OK"),
     ]
 
 
-def test_the_floor_regresses_below_it_and_is_inconclusive_across_it() -> None:
-    # 15/30 against 15/30: no drop; Wilson [0.33, 0.67]
-    below = gate([cell(15, 15)], [cell(15, 15)], floor=0.9)[0]
-    assert below.verdict == "REGRESSED"
-    assert below.reason == "below the floor 0.90 (95% Wilson upper bound 0.67)"
-    across = gate([cell(15, 15)], [cell(15, 15)], floor=0.5)[0]
-    assert across.verdict == "INCONCLUSIVE"
-    assert across.reason == (
-        "the floor 0.50 lies inside the 95% interval [0.33, 0.67]; "
-        "no number of trials up to 2,000 at this success rate would put it outside"
-    )
-    near = gate([cell(18, 12)], [cell(15, 15)], floor=0.5)[0]  # 60%: Wilson's low end passes 0.5 at 91 trials
-    assert (
-        near.reason
-        == "the floor 0.50 lies inside the 95% interval [0.42, 0.75]; 61 more trials at this success rate would put it outside"
-    )
-    assert wilson_interval(round(0.6 * 91), 91)[0] >= 0.5 > wilson_interval(round(0.6 * 90), 90)[0]
-    exact = gate([cell(15, 15)], [cell(15, 15)], floor=0.9, interval="clopper-pearson")[0]
-    assert exact.reason == "below the floor 0.90 (95% Clopper-Pearson upper bound 0.69)"
-    above = gate([cell(15, 15)], [cell(15, 15)], floor=0.3)[0]
-    assert above.verdict == "OK"
-    assert gate([cell(15, 15)], [cell(15, 15)])[0].verdict == "OK"  # no floor, no floor branch
+# ---------------------------------------------------------------- the exit status and the verdict line
 
 
-def test_a_drop_is_reported_before_the_floor() -> None:
-    (v,) = gate([cell(2, 18)], [cell(18, 2)], floor=0.9)
-    assert v.verdict == "REGRESSED" and v.reason.startswith("success dropped")
-
-
-def test_the_floor_exactly_at_a_bound_is_outside_the_interval() -> None:
-    low, high = cell(15, 15).interval
-    assert gate([cell(15, 15)], [cell(15, 15)], floor=high)[0].verdict == "INCONCLUSIVE"
-    assert gate([cell(15, 15)], [cell(15, 15)], floor=low)[0].verdict == "OK"
-
-
-# ---------------------------------------------------------------- the exit status
-
-
-def verdict(name: str) -> Verdict:
-    return Verdict("m", "categorization", name, 1, 1, 1, 1, 1.0, "")
-
-
-def test_holm_keeps_the_runs_false_alarms_at_alpha() -> None:
-    """Two cells at 0/3 against 5/5 (one-sided p = 1/56 each), with the model's test over both steps (p = 1/56^2):
-    Holm over the three still decides the cells (2/56 < 0.05); at 0/3 against 4/4 (p = 1/35) each drop alone is
-    significant, but not after adjusting, and no outcome of three trials could be: INCONCLUSIVE, with the level a
-    lone drop needs; the model's drop over both steps is decided."""
-    steps = ("preprocessing", "categorization")
-    now = [cell(0, 3, step=s) for s in steps]
-    decided = gate(now, [cell(5, 0, step=s) for s in steps])
-    assert [v.verdict for v in decided] == ["REGRESSED", "REGRESSED", "REGRESSED"]
-    assert decided[0].p_adjusted == pytest.approx(2 / 56)
-    assert decided[2].p_value == pytest.approx(1 / 56**2) and decided[2].p_adjusted == pytest.approx(3 / 56**2)
-    assert decided[0].reason == "success dropped: one-sided Fisher p = 0.0179, Holm-adjusted over 3 tests 0.0357 < 0.05"
-    before = [cell(4, 0, step=s) for s in steps]
-    assert [v.verdict for v in gate(now, before, adjust="none")] == ["REGRESSED"] * 3
-    undecided = gate(now, before)
-    assert [v.verdict for v in undecided] == ["INCONCLUSIVE", "INCONCLUSIVE", "REGRESSED"]
-    assert undecided[0].reason.startswith(
-        "too few trials: even 0/3 would give p = 0.0286 (a drop in one of 3 tests alone needs p < 0.0167); "
-        "3 trials detect no drop at 80% power over 3 tests; a drop of 20% needs "
-    )
-    assert undecided[0].trials_needed == trials_needed(0.2, 1.0, alpha=0.05 / 3)
-
-
-def test_holm_adjusted_p_values_equal_statsmodels() -> None:
-    from statsmodels.stats.multitest import multipletests
-
-    now = [cell(p, 10 - p, step=s) for p, s in zip((2, 6, 9, 5), ("a", "b", "c", "d"), strict=True)]
-    before = [cell(9, 1, step=s) for s in ("a", "b", "c", "d")]
-    verdicts = gate(now, before)
-    assert len(verdicts) == 5 and verdicts[4].step == "all steps"  # the four cells and the model over them
-    expected = multipletests([v.p_value for v in verdicts], method="holm")[1]
-    assert [v.p_adjusted for v in verdicts] == pytest.approx(list(expected))
-    assert [v.verdict for v in verdicts] == ["REGRESSED", "OK", "OK", "OK", "REGRESSED"]
-    assert verdicts[1].reason.startswith(
-        f"no significant drop (p = {verdicts[1].p_value:.3g}, Holm-adjusted over 5 tests"
-    )
-    # a NEW cell is not one of the tests
-    assert gate([*now, cell(1, 1, step="e")], before)[0].p_adjusted == verdicts[0].p_adjusted
+def verdict(name: str, step: str = "categorization") -> Verdict:
+    return Verdict("m", step, name, 1, 1, 1, 1, 1.0, "", target_drop=0.35)
 
 
 @pytest.mark.parametrize(
-    ("status", "verdicts", "unsaved", "expected"),
+    ("status", "verdicts", "unsaved", "policy", "expected"),
     [
-        (0, None, 0, 0),  # no gate: pytest's own status
-        (1, None, 0, 1),
-        (2, None, 0, 2),
-        (1, [verdict("OK"), verdict("NEW")], 0, 0),  # the gate says OK: single failed trials do not fail the run
-        (0, [verdict("OK"), verdict("REGRESSED")], 0, 1),
-        (0, [verdict("INCONCLUSIVE")], 0, 1),
-        (1, [verdict("INCONCLUSIVE"), verdict("OK")], 0, 1),
-        (0, [], 0, 0),
-        (2, [verdict("OK")], 0, 2),  # interrupted: the gate did not see the run
-        (4, [verdict("REGRESSED")], 0, 4),  # a usage error stands
-        (0, [verdict("OK")], 1, 3),  # records lost: never a pass
-        (0, None, 2, 3),
-        (1, [verdict("REGRESSED")], 1, 3),
+        (0, None, 0, "fail", 0),  # no gate: pytest's own status
+        (1, None, 0, "fail", 1),
+        (2, None, 0, "fail", 2),
+        (1, [verdict("OK"), verdict("NEW")], 0, "fail", 0),  # the gate says OK: single failed trials do not count
+        (0, [verdict("OK"), verdict("REGRESSED")], 0, "fail", 1),
+        (0, [verdict("UNDECIDED")], 0, "fail", 1),
+        (0, [verdict("UNDECIDED")], 0, "pass", 0),
+        (0, [verdict("INCONCLUSIVE")], 0, "fail", 1),  # an older summary's word for it
+        (0, [verdict("REGRESSED"), verdict("UNDECIDED")], 0, "pass", 1),
+        (0, [verdict("MISSING")], 0, "pass", 1),
+        (0, [verdict("NO DROP", ALL_STEPS)], 0, "fail", 0),
+        (0, [], 0, "fail", 0),
+        (2, [verdict("OK")], 0, "fail", 2),  # interrupted: the gate did not see the run
+        (4, [verdict("REGRESSED")], 0, "fail", 4),  # a usage error stands
+        (0, [verdict("OK")], 1, "fail", 3),  # records lost: never a pass
+        (0, None, 2, "fail", 3),
     ],
 )
-def test_run_exit_status(status: int, verdicts: list[Verdict] | None, unsaved: int, expected: int) -> None:
-    assert run_exit_status(status, verdicts, unsaved) == expected
+def test_run_exit_status(status: int, verdicts: list[Verdict] | None, unsaved: int, policy: str, expected: int) -> None:
+    assert run_exit_status(status, verdicts, unsaved, policy) == expected  # type: ignore[arg-type]
+
+
+def test_the_verdict_line_names_what_decided_and_the_policy() -> None:
+    verdicts = [verdict("OK", s) for s in STEPS[:3]] + [
+        verdict("UNDECIDED", "sb_separation"),
+        verdict("NO DROP", ALL_STEPS),
+    ]
+    assert gate_line(verdicts, 1) == (
+        "gate: FAIL (exit 1): 1 UNDECIDED (m sb_separation (1/1 against 1/1)); 3 of 4 cells OK (a drop of 35% or more "
+        "ruled out); undecided cells fail (--hep-undecided fail)"
+    )
+    assert gate_line(verdicts, 0, "pass").endswith("undecided cells pass (--hep-undecided pass)")
+    many = [verdict("REGRESSED", s) for s in STEPS] + [verdict("MISSING", "x")]
+    line = gate_line(many, 1, notes=["replay: ..."])
+    assert line.startswith("gate: FAIL (exit 1): 5 REGRESSED (m root_inspection (1/1 against 1/1), ")
+    assert ", 2 more); 1 MISSING (m x (1/1 against 1/1)); 0 of 6 cells OK" in line and line.endswith("; replay: ...")
+    assert gate_line([verdict("OK")], 0).startswith("gate: PASS (exit 0): 1 of 1 cells OK")
 
 
 # ---------------------------------------------------------------- the summary and baselines
@@ -545,9 +587,20 @@ def test_the_summary_holds_the_cells_the_gate_and_the_total_cost() -> None:
     assert summary["total_cost_usd"] == 0.25
     assert [c["step"] for c in summary["cells"]] == ["categorization", "preprocessing"]
     assert summary["cells"][0]["passed"] == 2 and summary["cells"][0]["wilson_95"] == list(cells[0].interval)
-    assert [g["verdict"] for g in summary["gate"]] == ["INCONCLUSIVE", "INCONCLUSIVE", "OK"]  # 3 and 1 trials; overall
+    assert [g["verdict"] for g in summary["gate"]] == ["UNDECIDED", "UNDECIDED", "NO DROP"]  # 3 and 1 trials
     assert summary["gate"][2]["step"] == "all steps"
     assert run_summary("run-1", cells, None, {}).to_json()["gate"] is None
+
+
+def test_cells_carry_their_rounds_from_the_records() -> None:
+    records = [
+        record("m", "categorization", t, "passed" if t != 2 else "failed", round=1 if t <= 3 else 2, max_trials=10)
+        for t in range(1, 6)
+    ] + [record("m", "categorization", 6, "error", round=3, max_trials=10)]
+    (c,) = cells_from_records(records)
+    assert c.looks == ((2, 3), (4, 5)) and c.max_trials == 10  # the error adds no look
+    (plain,) = cells_from_records([record("m", "s", 1, "passed")])
+    assert plain.looks == () and plain.max_trials is None
 
 
 def test_a_baseline_reads_the_same_from_results_summary_and_run_folder(tmp_path: Path) -> None:
@@ -746,18 +799,3 @@ def test_the_trials_that_settle_a_floor_are_the_fewest_whose_interval_leaves_it(
     n = _floor_trials(passed, total, floor, method)  # type: ignore[arg-type]
     assert n is not None and n > total
     assert settled(n) and not any(settled(m) for m in range(total + 1, n))
-
-
-def test_what_a_drop_needs_is_said_for_drops_the_baseline_cannot_make() -> None:
-    from pytest_hepagent.matrix.gate import _needed_text
-    from pytest_hepagent.stats import trials_needed
-
-    to_zero = trials_needed(0.1, 0.1, 0.01)
-    assert to_zero is not None and to_zero != trials_needed(0.1, 0.1, 0.05)  # the level is the one given
-    assert _needed_text(0.2, None, 5, 0.1, 0.01) == (
-        f"the baseline's 10% cannot drop by 20%; a drop to 0 needs {to_zero} trials per cell in both runs"
-    )
-    assert _needed_text(0.2, None, 5, 0.0, 0.01) == "the baseline's 0% cannot drop by 20%"
-    assert _needed_text(0.2, None, 5, 0.5, 0.01) == "a drop of 20% needs more than 2,000 trials per cell"
-    assert _needed_text(0.2, 44, 5, 0.2, 0.01) == "a drop of 20% needs 44 trials per cell in both runs (39 more here)"
-    assert _needed_text(0.2, 40, 40, 1.0, 0.01) == "a drop of 20% needs 40 trials per cell in both runs"

@@ -61,9 +61,26 @@ def cells_from_records(records: Iterable[TrialRecord]) -> list[Cell]:
                 tokens=sum(r.tokens.total for r in rs),
                 cost_usd=sum(r.cost_usd for r in rs),
                 first_passed=sum(r.passed and r.iterations == 1 for r in rs),
+                looks=_looks(judged),
+                max_trials=max((r.max_trials for r in rs if r.max_trials is not None), default=None),
             )
         )
     return cells
+
+
+def _looks(judged: list[TrialRecord]) -> tuple[tuple[int, int], ...]:
+    """(passed, judged) after each round of a gated run's sequential trials, cumulative; () outside them. A trial
+    without a round in such a cell (resumed from an ungated run) counts in the first."""
+    if all(r.round is None for r in judged):
+        return ()
+    rounds: dict[int, list[bool]] = {}
+    for r in judged:
+        rounds.setdefault(r.round or 1, []).append(r.passed)
+    looks, passed, total = [], 0, 0
+    for number in sorted(rounds):
+        passed, total = passed + sum(rounds[number]), total + len(rounds[number])
+        looks.append((passed, total))
+    return tuple(looks)
 
 
 @dataclass(frozen=True)

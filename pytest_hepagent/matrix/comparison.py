@@ -1,8 +1,8 @@
 """Two runs (or two models) side by side: what `hepagent compare` prints and the report's comparison page shows.
 
 Per model x step: the difference in success with Newcombe's interval, Fisher's exact two-sided p-value and its
-Holm adjustment across the cells, and the gate's verdicts on the current run against the baseline (the same
-function as `--hep-baseline`, so compare and the gate agree on the exit status). Per model, and for the whole run when it
+Holm adjustment across the cells (descriptive), and the gate's verdicts on the current run against the baseline (the
+same function as `--hep-baseline`, so compare and the gate agree on the exit status). Per model, and for the whole run when it
 has several models: the difference stratified by step (Mantel-Haenszel, with the Cochran-Mantel-Haenszel test),
 so that a run with more trials of an easy step is not credited for it.
 """
@@ -13,10 +13,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from pytest_hepagent.matrix.cells import Cell, Verdict
-from pytest_hepagent.matrix.gate import ALL_STEPS, DEFAULT_DETECT_DROP, gate, paired_models, run_exit_status
+from pytest_hepagent.matrix.gate import (
+    ALL_STEPS,
+    DEFAULT_MARGIN,
+    Adjust,
+    Undecided,
+    gate,
+    gate_line,
+    paired_models,
+    run_exit_status,
+)
 from pytest_hepagent.stats import (
     ALPHA,
-    Adjust,
     Interval,
     StratifiedDifference,
     fisher_pvalue,
@@ -45,7 +53,7 @@ class CellComparison:
     """Fisher's exact test, two-sided: is there any difference?"""
     p_holm: float
     """The two-sided p-value Holm-adjusted across the compared cells (the same as `p_value` with adjust "none").
-    Descriptive: the verdict is the gate's one-sided test, adjusted in its own family (cells and models' steps)."""
+    Descriptive: the verdict is the gate's, from its boundaries."""
 
     @property
     def model(self) -> str:
@@ -77,8 +85,11 @@ class RunComparison:
     overall: tuple[OverallComparison, ...]
     alpha: float
     detect_drop: float
+    """The margin: OK rules out a drop this large."""
     interval: Interval
-    adjust: Adjust = "holm"
+    adjust: Adjust = "bonferroni"
+    policy: Undecided = "fail"
+    """What an UNDECIDED cell does to the exit status."""
 
     def of_kind(self, *verdicts: str) -> list[Verdict]:
         return [v for v in self.verdicts if v.verdict in verdicts and v.step != ALL_STEPS]
@@ -90,8 +101,14 @@ class RunComparison:
 
     @property
     def exit_status(self) -> int:
-        """The gate's rule: 1 when any cell REGRESSED, is INCONCLUSIVE or MISSING, or a model dropped overall."""
-        return run_exit_status(0, self.verdicts, 0)
+        """The gate's rule: 1 when a cell REGRESSED or is MISSING (or UNDECIDED, under the fail policy), or a model
+        dropped over its steps."""
+        return run_exit_status(0, self.verdicts, 0, self.policy)
+
+    @property
+    def line(self) -> str:
+        """The gate's one-line decision."""
+        return gate_line(self.verdicts, self.exit_status, self.policy)
 
 
 def compare_cells(
@@ -103,10 +120,12 @@ def compare_cells(
     models: tuple[str, str] | None = None,
     alpha: float = ALPHA,
     floor: float | None = None,
-    detect_drop: float = DEFAULT_DETECT_DROP,
+    detect_drop: float = DEFAULT_MARGIN,
     interval: Interval = "wilson",
-    adjust: Adjust = "holm",
+    adjust: Adjust = "bonferroni",
     steps: Sequence[str] | None = None,
+    policy: Undecided = "fail",
+    tests: int | None = None,
 ) -> RunComparison:
     """Compare `current` with `baseline`, cell by cell (same model and step; a run of one model against a run of
     another compares those two). With `models` = (A, B), model A of the baseline is compared with model B of the
@@ -120,7 +139,7 @@ def compare_cells(
     if steps is not None:
         current = [c for c in current if c.step in steps]
     verdicts = gate(
-        current, baseline, alpha, floor, detect_drop=detect_drop, interval=interval, adjust=adjust, steps=steps
+        current, baseline, alpha, floor, margin=detect_drop, interval=interval, adjust=adjust, steps=steps, tests=tests
     )
     base = {(c.model, c.step): c for c in baseline}
     now = {(c.model, c.step): c for c in current}
@@ -133,11 +152,20 @@ def compare_cells(
     cells = tuple(
         CellComparison(v, *newcombe_difference(c.passed, c.total, b.passed, b.total), p, adjusted)
         for (v, c, b), p, adjusted in zip(
-            pairs, p_values, holm(p_values) if adjust == "holm" else p_values, strict=True
+            pairs, p_values, holm(p_values) if adjust != "none" else p_values, strict=True
         )
     )
     return RunComparison(
-        baseline_name, current_name, cells, tuple(verdicts), _overall(pairs), alpha, detect_drop, interval, adjust
+        baseline_name,
+        current_name,
+        cells,
+        tuple(verdicts),
+        _overall(pairs),
+        alpha,
+        detect_drop,
+        interval,
+        adjust,
+        policy,
     )
 
 

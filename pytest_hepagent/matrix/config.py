@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_hepagent.agent.limits import TrialLimits
 from pytest_hepagent.errors import ConfigError, HepAgentError, did_you_mean
@@ -18,8 +18,13 @@ from pytest_hepagent.llm.gateway import GatewaySettings
 from pytest_hepagent.llm.offline import OFFLINE_MODELS, REPLAY, is_offline
 from pytest_hepagent.options import DEFAULTS
 from pytest_hepagent.sandbox.backends import SANDBOXES
-from pytest_hepagent.stats import Adjust, Interval
+from pytest_hepagent.stats import Interval
 from pytest_hepagent.steps import STEP_NAMES
+
+if TYPE_CHECKING:
+    from pytest_hepagent.matrix.baseline import Baseline
+    from pytest_hepagent.matrix.gate import Adjust, Undecided
+    from pytest_hepagent.matrix.rounds import RoundPlan
 
 __all__ = ["BenchmarkConfig", "check_model", "new_run_id", "safe_name"]
 
@@ -31,13 +36,6 @@ def safe_name(text: str) -> str:
 
 def new_run_id() -> str:
     return f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-
-
-def _check_baseline(path: Path) -> None:
-    """A baseline must be a run's records or summary with at least one cell."""
-    from pytest_hepagent.matrix.cells import load_run_cells
-
-    load_run_cells(path, "--hep-baseline")
 
 
 def check_model(model: str) -> None:
@@ -74,12 +72,19 @@ class BenchmarkConfig:
     judge_model: str | None = None
     data: Path | None = None
     report_dir: Path = DEFAULTS["report_dir"]
-    baseline: Path | None = None
+    baselines: tuple[Path, ...] = ()
+    """The runs to gate against (pooled); none: no gate."""
     floor: float | None = None
     detect_drop: float = DEFAULTS["detect_drop"]
-    """The drop in success a decision should detect (the gate says how many trials that needs)."""
+    """The gate's margin: a cell is OK when a drop this large is ruled out."""
+    max_trials: int = DEFAULTS["max_trials"]
+    """With a baseline, the most trials a cell gets (undecided cells get more in rounds)."""
+    round_trials: int = DEFAULTS["round_trials"]
+    """With a baseline, later rounds fill undecided cells up to the next multiple of this."""
+    undecided: Undecided = DEFAULTS["undecided"]
+    """fail or pass: what an undecided cell does to the exit status."""
     adjust: Adjust = DEFAULTS["adjust"]
-    """holm or none: how the gate corrects for testing many cells."""
+    """bonferroni or none: how the gate corrects for testing many cells."""
     interval: Interval = DEFAULTS["interval"]
     """wilson or clopper-pearson: the 95% interval of the tables, the report and the floor's test."""
     max_usd: float | None = None
@@ -108,6 +113,8 @@ class BenchmarkConfig:
     run_id: str = field(default_factory=new_run_id)
     replays: Mapping[str, tuple[Path, ...]] = field(default_factory=dict, compare=False)
     """`--hep-replay`'s cassettes by step (filled by `check`)."""
+    baseline: Baseline | None = field(default=None, compare=False)
+    """The pooled baseline of `baselines` (loaded by `check`)."""
 
     @property
     def run_dir(self) -> Path:
@@ -131,18 +138,34 @@ class BenchmarkConfig:
         cassettes = self.replays.get(step, ())
         return cassettes[(trial - 1) % len(cassettes)] if cassettes and trial > 0 else None
 
-    def trials_for(self, step: str) -> int:
-        """Trials of `step`: `--hep-trials`, else a replayed folder's cassettes of the step, else 1."""
+    def first_trials(self, step: str) -> int:
+        """Trials of `step` in the first round: `--hep-trials`, else a replayed folder's cassettes of the step, else
+        one round's (`--hep-round-trials`) when gating in rounds, else 1."""
         if self.trials is not None:
             return self.trials
         if self.replay is not None and self.replay.is_dir():
             return len(self.replays.get(step, ()))
-        return 1
+        return self.round_trials if self.baselines and not self.chain else 1
+
+    def plan(self, step: str) -> RoundPlan | None:
+        """The rounds of a gated run's cells of `step`; None when the run has one look (no baseline, a chained run,
+        or --hep-max-trials no larger than the first round)."""
+        from pytest_hepagent.matrix.rounds import RoundPlan
+
+        first = self.first_trials(step)
+        if not self.baselines or self.chain or self.max_trials <= first:
+            return None
+        return RoundPlan(first, self.max_trials, self.round_trials)
+
+    def trials_for(self, step: str) -> int:
+        """Every trial `step` may get: the first round's, or with rounds up to --hep-max-trials."""
+        plan = self.plan(step)
+        return plan.max_trials if plan is not None else self.first_trials(step)
 
     @property
     def chain_trials(self) -> int:
         """Chained runs per model: each needs a trial of every step."""
-        return min(self.trials_for(step) for step in self.steps) if self.steps else 0
+        return min(self.first_trials(step) for step in self.steps) if self.steps else 0
 
     def _replays(self, steps: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, tuple[Path, ...]]]:
         """The steps to run and the cassettes of each, checked against `--hep-replay`."""
@@ -197,6 +220,11 @@ class BenchmarkConfig:
             raise ConfigError(f"--hep-floor: a success fraction between 0 and 1, got {self.floor}")
         if not 0 < self.detect_drop <= 1:
             raise ConfigError(f"--hep-detect-drop: a drop in success above 0 and at most 1, got {self.detect_drop:g}")
+        if self.trials is not None and self.baselines and not self.chain and self.max_trials < self.trials:
+            raise ConfigError(
+                f"--hep-max-trials: {self.max_trials} is below --hep-trials {self.trials}, the first round; give at "
+                f"least {self.trials} (equal: one look, no rounds)"
+            )
         for option, value in (
             ("--hep-max-output-tokens", self.max_output_tokens),
             ("--hep-call-timeout", self.call_timeout_s),
@@ -218,18 +246,30 @@ class BenchmarkConfig:
             raise ConfigError("--hep-model=hepagent/replay needs --hep-replay FILE_OR_FOLDER with the cassettes")
         if self.record is not None and all(is_offline(m) for m in self.models):
             raise ConfigError("--hep-record: recording needs a live model; the offline models are already recorded")
-        if self.baseline is not None:
-            _check_baseline(self.baseline)
+        baseline = self._baseline() if self.baselines else None
         if self.resume is not None and not (self.report_dir / self.resume / "results.jsonl").is_file():
             raise ConfigError(
                 f"--hep-resume: no run {self.resume!r} in {self.report_dir} (no results.jsonl there); "
                 f"give the run id of an earlier run"
             )
-        checked = replace(self, steps=steps, replays=replays)
+        checked = replace(self, steps=steps, replays=replays, baseline=baseline)
         from pytest_hepagent.matrix.preflight import check_context_windows
 
         check_context_windows(checked)
         return checked
+
+    def _baseline(self) -> Baseline:
+        """The pooled baseline, holding at least one of the run's models (one model against one other is a pair)."""
+        from pytest_hepagent.matrix.baseline import load_baseline
+
+        baseline = load_baseline(self.baselines)
+        held = sorted({c.model for c in baseline.cells})
+        if not set(held) & set(self.models) and not (len(held) == len(self.models) == 1):
+            raise ConfigError(
+                f"--hep-baseline: {baseline.describe()} holds {', '.join(held)}, none of this run's models "
+                f"({', '.join(self.models)}); give a baseline of the models the run runs"
+            )
+        return baseline
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -241,9 +281,13 @@ class BenchmarkConfig:
             "max_iterations": self.max_iterations,
             "judge_model": self.judge_model,
             "max_usd": self.max_usd,
-            "baseline": str(self.baseline) if self.baseline else None,
+            "baseline": [str(p) for p in self.baselines] or None,
+            "baseline_runs": [str(p) for p in self.baseline.runs] if self.baseline else None,
             "floor": self.floor,
             "detect_drop": self.detect_drop,
+            "max_trials": self.max_trials,
+            "round_trials": self.round_trials,
+            "undecided": self.undecided,
             "adjust": self.adjust,
             "interval": self.interval,
             "chain": self.chain,

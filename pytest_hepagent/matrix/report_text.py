@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pytest_hepagent.matrix.baseline import Baseline
 from pytest_hepagent.matrix.cells import Cell, ChainCell, Verdict
 from pytest_hepagent.matrix.comparison import RunComparison
-from pytest_hepagent.matrix.gate import ALL_STEPS, FAILING
+from pytest_hepagent.matrix.gate import ALL_STEPS, failing
 from pytest_hepagent.matrix.propagation import Propagation
 from pytest_hepagent.records import PASS_K
 from pytest_hepagent.stats import Interval
 
-__all__ = ["cell_table", "chain_lines", "comparison_lines", "gate_table", "propagation_lines", "statistics_table"]
+__all__ = [
+    "baseline_lines",
+    "cell_table",
+    "chain_lines",
+    "comparison_lines",
+    "gate_table",
+    "propagation_lines",
+    "statistics_table",
+]
 
 _SHORT = {"wilson": "95% Wilson", "clopper-pearson": "95% C-P"}
 
@@ -82,11 +91,13 @@ def chain_lines(chains: Iterable[ChainCell]) -> list[str]:
 
 
 def gate_table(verdicts: Iterable[Verdict]) -> list[str]:
-    lines = [f"{'model':<28s} {'step':<18s} {'verdict':<13s} {'run':>8s} {'baseline':>9s}  reason"]
+    """Per cell (and model over its steps): the verdict, the counts it rests on, the round that decided it."""
+    lines = [f"{'model':<28s} {'step':<18s} {'verdict':<10s} {'run':>8s} {'baseline':>9s} {'round':>5s}  reason"]
     for v in verdicts:
+        decided = str(v.round) if v.round is not None else "-"
         lines.append(
-            f"{v.model[:28]:<28s} {v.step:<18s} {v.verdict:<13s} {v.passed:>3d}/{v.total:<4d} "
-            f"{v.base_passed:>4d}/{v.base_total:<4d}  {v.reason}"
+            f"{v.model[:28]:<28s} {v.step:<18s} {v.verdict:<10s} {v.passed:>3d}/{v.total:<4d} "
+            f"{v.base_passed:>4d}/{v.base_total:<4d} {decided:>5s}  {v.reason}"
         )
     return lines
 
@@ -104,7 +115,7 @@ def comparison_lines(comparison: RunComparison) -> list[str]:
         "",
         (
             f"{'model':<28s} {'step':<18s} {'A':>7s} {'B':>7s} {'B - A [95% Newcombe]':>23s} {'p exact':>8s} "
-            f"{'p Holm' if c.adjust == 'holm' else 'p adj':>7s} {'detects':>7s} {'needs':>5s}  verdict"
+            f"{'p Holm' if c.adjust != 'none' else 'p adj':>7s} {'detects':>7s} {'needs':>5s}  verdict"
         ),
     ]
     lines.append("-" * len(lines[-1]))
@@ -129,12 +140,13 @@ def comparison_lines(comparison: RunComparison) -> list[str]:
         "p exact: Fisher's test, two-sided"
         + (
             f"; p Holm: adjusted over the {len(c.cells)} cells"
-            if c.adjust == "holm"
+            if c.adjust != "none"
             else ", not adjusted (--adjust none)"
         )
-        + "; the verdict is the gate's one-sided test",
-        "detects: the drop from A's success that B's trials show as REGRESSED with 80% power;",
-        f"needs: trials per cell, in both runs, to detect a drop of {c.detect_drop:.0%} with 80% power",
+        + " (descriptive: the verdict is the gate's, from its two one-sided tests)",
+        f"verdict: REGRESSED, a drop shown; OK, a drop of {c.detect_drop:.0%} or more ruled out; UNDECIDED, neither;",
+        "detects: the drop from A's success that B's trials show as REGRESSED with 80% power (one look);",
+        f"needs: trials per cell, in both runs, that show a drop of {c.detect_drop:.0%} with 80% power (one look)",
     ]
     if c.overall:
         lines += ["", "overall, stratified by step (Mantel-Haenszel difference, stratified score interval, CMH test):"]
@@ -146,20 +158,11 @@ def comparison_lines(comparison: RunComparison) -> list[str]:
             )
     for v in c.models_overall:
         lines.append(f"  {v.model[:28]:<28s} gate over the steps together: {v.verdict}, {v.reason}")
-    undecided = [v for v in c.verdicts if v.verdict in FAILING]
     lines.append("")
-    for v in undecided:
-        if v.step != ALL_STEPS:
+    for v in c.verdicts:
+        if v.step != ALL_STEPS and v.verdict in failing("fail"):
             lines.append(f"{v.verdict} {v.model} {v.step}: {v.reason}")
-    status = c.exit_status
-    lines.append(
-        f"gate: {'FAIL' if status else 'PASS'} (exit {status}): "
-        + (
-            f"{len(undecided)} of {len(c.verdicts)} verdicts regressed, undecided or missing at alpha = {c.alpha}"
-            if status
-            else f"no cell regressed at alpha = {c.alpha}"
-        )
-    )
+    lines.append(c.line)
     return lines
 
 
@@ -190,4 +193,18 @@ def propagation_lines(models: Iterable[Propagation]) -> list[str]:
                 f"  {s.step:<18s} {f'{s.passed}/{s.reached}':>9s} {isolated:>9s} {difference:>24s} {p_value:>8s} "
                 f"{s.broken:>10d} {whole:>7s} {expected:>14s}"
             )
+    return lines
+
+
+def baseline_lines(baseline: Baseline) -> list[str]:
+    """A pooled baseline: what it pooled, and per model and step its trials and success with the Wilson interval."""
+    lines = [f"baseline: {baseline.describe()}"]
+    lines += [f"  {run}" for run in baseline.runs] if len(baseline.runs) > 1 else []
+    lines.append(f"{'model':<28s} {'step':<18s} {'passed':>10s} {'success [95% Wilson]':>22s}")
+    for c in baseline.cells:
+        low, high = c.interval
+        lines.append(
+            f"{c.model[:28]:<28s} {c.step:<18s} {f'{c.passed}/{c.total}':>10s} "
+            f"{f'{c.fraction:.0%} [{low:.0%}, {high:.0%}]':>22s}"
+        )
     return lines

@@ -230,6 +230,11 @@ def read_summary(path: Path) -> RunSummary:
                 raise RecordError(f"{path}: cells.{i}.{name} is {getattr(cell, name)}, below 0; the file is damaged")
         if cell.first_passed > cell.passed:
             raise RecordError(f"{path}: cells.{i}.first_passed is above passed; the file is damaged")
+        for (p1, n1), (p2, n2) in zip(((0, 0), *cell.looks), cell.looks, strict=False):
+            if not (0 <= p2 - p1 <= n2 - n1 and n2 > n1) or n2 > cell.passed + cell.failed:
+                raise RecordError(
+                    f"{path}: cells.{i}.looks are not counts that grow round by round; the file is damaged"
+                )
         if (cell.model, cell.step) in seen:
             raise RecordError(f"{path}: cells.{i} is a second cell of {cell.model} {cell.step}; the file is damaged")
         seen.add((cell.model, cell.step))

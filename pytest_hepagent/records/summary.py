@@ -82,6 +82,11 @@ class Cell(SuccessRate):
     first_passed: int = 0
     """Passed on the coder's first script (one attempt): what the task gets without the supervisor's
     self-correction loop. The others of `passed` were rescued by a later attempt."""
+    looks: tuple[tuple[int, int], ...] = ()
+    """A gated run's sequential cell: (passed, judged) after each round, cumulative; empty for a single look at
+    all the cell's trials."""
+    max_trials: int | None = None
+    """With `looks`: the most trials the cell could get (`--hep-max-trials`)."""
 
     @property
     def total(self) -> int:
@@ -147,28 +152,45 @@ class Cell(SuccessRate):
 
 @dataclass(frozen=True)
 class Verdict:
-    """The CI gate's verdict on one cell against the baseline."""
+    """The CI gate's verdict on one cell against the baseline, or on a model over its steps (step `all steps`)."""
 
     model: str
     step: str
     verdict: str
-    """OK, REGRESSED, INCONCLUSIVE or NEW (no baseline cell)."""
+    """REGRESSED (a drop is shown), OK (a drop of the margin or more is ruled out), UNDECIDED (neither), NEW (no
+    baseline cell), MISSING (a baseline cell the run has no trial of); a model over its steps: REGRESSED or NO DROP.
+    Summaries written before the margin say INCONCLUSIVE for UNDECIDED."""
     passed: int
     total: int
+    """The run's trials the verdict rests on: at the look that decided, or the last."""
     base_passed: int
     base_total: int
     p_value: float
-    """The one-sided Fisher p-value of a drop."""
+    """The one-sided exact p-value of a drop at that look, as if it were the only one (descriptive: the verdict
+    comes from the boundaries, which spend the level over the looks)."""
     reason: str
     p_adjusted: float | None = None
-    """`p_value` Holm-adjusted over the cells compared (`--hep-adjust holm`; equal to it with one cell or `none`)."""
+    """`p_value` times the tests of the family (Bonferroni), at most 1; equal to it with `--hep-adjust none`."""
     detectable_drop: float | None = None
-    """The smallest drop from the baseline's success that this cell's trials (against the baseline's) show as
-    REGRESSED with 80% power, at the level a drop in this cell alone must reach; None when no drop could be."""
+    """The smallest drop from the baseline's success that this many trials (against the baseline's) show as
+    REGRESSED with 80% power in a single look at `level`; None when no drop could be."""
     target_drop: float | None = None
-    """The drop a decision should be able to detect (`--hep-detect-drop`)."""
+    """The margin: the drop OK rules out (`--hep-detect-drop`)."""
     trials_needed: int | None = None
-    """Trials per cell, in both runs, that detect `target_drop` with 80% power (None: more than 2,000)."""
+    """Trials per cell, in both runs, that show a drop of `target_drop` with 80% power in a single look at
+    `level` (None: more than 2,000)."""
+    round: int | None = None
+    """The round (1-based) whose look decided the cell, or its last."""
+    level: float | None = None
+    """One test's share of the family-wise level: what each side of this cell may spend over its looks."""
+    regressed_at_most: int | None = None
+    """At that look: the most passes that are REGRESSED (-1: none could be)."""
+    ok_from: int | None = None
+    """At that look: the fewest passes that are OK (None: none could be)."""
+    baseline_needed: int | None = None
+    """When the baseline is too uncertain for OK: the baseline trials, at its success, that would allow it."""
+    trials_to_decide: int | None = None
+    """For UNDECIDED: about how many trials in all, at the cell's success, would decide it."""
 
 
 @dataclass(frozen=True)
@@ -187,6 +209,8 @@ class RunSummary:
     """kind (synthetic or real) and path."""
     sb_backend: str | None = None
     """The separation backend of the goldens (tabpfn or the fallback)."""
+    gate_line: str | None = None
+    """The gate's one-line decision (`gate: PASS|FAIL (exit N): ...`); None without a baseline."""
 
     @property
     def total_cost_usd(self) -> float:

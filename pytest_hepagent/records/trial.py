@@ -132,6 +132,11 @@ class TrialRecord:
     logs: dict[str, str] = field(default_factory=dict)
     worker: str = ""
     chain: ChainLink | None = None
+    round: int | None = None
+    """The round of a gated run's sequential trials this trial belongs to (1: the first); None outside them."""
+    max_trials: int | None = None
+    """With `round`: the most trials a cell of the run could get (`--hep-max-trials`), on which the gate's
+    boundaries depend."""
 
     @property
     def judged(self) -> bool:

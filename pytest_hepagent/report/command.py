@@ -15,10 +15,11 @@ from pytest_hepagent.options import click_option
 
 if TYPE_CHECKING:
     from pytest_hepagent.matrix.comparison import RunComparison
+    from pytest_hepagent.matrix.gate import Adjust, Undecided
     from pytest_hepagent.records import TrialRecord
-    from pytest_hepagent.stats import Adjust, Interval
+    from pytest_hepagent.stats import Interval
 
-__all__ = ["chains_command", "compare_command", "report_command"]
+__all__ = ["baseline_command", "chains_command", "compare_command", "report_command"]
 
 _RUN = click.Path(path_type=Path)
 
@@ -74,7 +75,8 @@ def _run_steps(path: Path) -> tuple[str, ...] | None:
     "--baseline",
     type=_RUN,
     default=None,
-    help="Also write compare.html: this run against that one (a run folder, results.jsonl or summary.json)",
+    help="Also write compare.html: this run against that baseline (a run folder, results.jsonl, summary.json or a "
+    "folder of runs, pooled)",
 )
 @_ISOLATED
 def report_command(run_dir: Path, out: Path | None, baseline: Path | None, isolated: Path | None) -> None:
@@ -104,13 +106,17 @@ def _comparison(
     interval: str | None = None,
     adjust: str | None = None,
     steps: tuple[str, ...] | None = None,
+    policy: str | None = None,
 ) -> RunComparison:
-    """RUN_B (`run_b`) against the baseline RUN_A; the defaults are the benchmark's."""
+    """RUN_B (`run_b`) against the baseline RUN_A (a run, or a folder of runs pooled); the defaults are the
+    benchmark's."""
+    from pytest_hepagent.matrix.baseline import load_baseline
     from pytest_hepagent.matrix.cells import load_run_cells
     from pytest_hepagent.matrix.comparison import compare_cells
     from pytest_hepagent.options import DEFAULTS
 
-    baseline, current = load_run_cells(run_a, where_a), load_run_cells(run_b, where_b)
+    pooled = load_baseline([run_a], where_a)
+    baseline, current = list(pooled.cells), load_run_cells(run_b, where_b)
     if models is None:  # one model in each, of different names: those two (said so in the header)
         from pytest_hepagent.matrix.gate import paired_models
 
@@ -126,7 +132,7 @@ def _comparison(
     return compare_cells(
         baseline,
         current,
-        baseline_name=str(run_a) + (f" [{models[0]}]" if models else ""),
+        baseline_name=pooled.describe() + (f" [{models[0]}]" if models else ""),
         current_name=str(run_b) + (f" [{models[1]}]" if models else ""),
         models=models,
         floor=floor,
@@ -134,6 +140,7 @@ def _comparison(
         interval=cast("Interval", interval or DEFAULTS["interval"]),
         adjust=cast("Adjust", adjust or DEFAULTS["adjust"]),
         steps=steps if steps is not None else _run_steps(run_b),
+        policy=cast("Undecided", policy or DEFAULTS["undecided"]),
     )
 
 
@@ -145,6 +152,7 @@ def _comparison(
 @click_option("floor")
 @click_option("steps", help="Compare only these steps (comma-separated; default: the steps RUN_B was run for)")
 @click_option("detect-drop")
+@click_option("undecided")
 @click_option("adjust")
 @click_option("interval")
 @click.option("--html", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Also write the page here")
@@ -156,15 +164,17 @@ def compare_command(
     floor: float | None,
     steps: tuple[str, ...],
     detect_drop: float,
+    undecided: str,
     adjust: str,
     interval: str,
     html: Path | None,
 ) -> None:
-    """Compare RUN_B with the baseline RUN_A (each a run folder, results.jsonl or summary.json): per model and step
-    the difference in success with its interval and exact p-values (Holm-adjusted), the difference stratified by
-    step, the drop the trials detect and the trials a decision needs. Exits 1 when the CI gate would fail RUN_B
-    against RUN_A (a cell REGRESSED, INCONCLUSIVE or MISSING, or a model's drop over its steps), 0 otherwise, 2 on a
-    usage or input error. Only RUN_B's steps (its summary's settings, or --steps) can be MISSING."""
+    """Compare RUN_B with the baseline RUN_A (each a run folder, results.jsonl or summary.json; RUN_A may also be
+    a folder of runs, pooled): per model and step the difference in success with its interval and exact p-values
+    (Holm-adjusted), the difference stratified by step, the drop the trials detect and the trials a decision needs,
+    and the gate's verdict. Ends with the gate's line and exits 1 when the gate would fail RUN_B against RUN_A (a
+    cell REGRESSED or MISSING, UNDECIDED under --undecided fail, or a model's drop over its steps), 0 otherwise, 2
+    on a usage or input error. Only RUN_B's steps (its summary's settings, or --steps) can be MISSING."""
     from pytest_hepagent.matrix.report_text import comparison_lines
 
     if (model_a is None) != (model_b is None):
@@ -197,6 +207,7 @@ def compare_command(
         interval=interval,
         adjust=adjust,
         steps=steps or None,
+        policy=undecided,
     )
     for line in comparison_lines(comparison):
         click.echo(line)
@@ -229,4 +240,36 @@ def chains_command(run_dir: Path, isolated: Path | None) -> None:
     if not found:
         raise click.BadParameter(f"{run_dir} holds no chained trial; run with --hep-chain", param_hint="'RUN_DIR'")
     for line in [*chain_lines(chain_cells(records)), *propagation_lines(found)]:
+        click.echo(line)
+
+
+@click.group("baseline")
+def baseline_command() -> None:
+    """Baseline folders: the accepted runs a gated run is compared with (--hep-baseline DIR pools them)."""
+
+
+@baseline_command.command("add")
+@click.argument("run", type=_RUN)
+@click.argument("baseline_dir", type=click.Path(path_type=Path, file_okay=False))
+def baseline_add(run: Path, baseline_dir: Path) -> None:
+    """Append the accepted run RUN (a run folder) to the baseline folder BASELINE_DIR (made if needed): its
+    records, summary and settings are copied into BASELINE_DIR/<run-id>/. Refused when the run would mix prompts,
+    task specs, datasets or goldens with the runs already there, or is there already."""
+    from pytest_hepagent.matrix.baseline import add_to_baseline, load_baseline
+    from pytest_hepagent.matrix.report_text import baseline_lines
+
+    target = add_to_baseline(run, baseline_dir)
+    click.echo(f"added {run} as {target}")
+    for line in baseline_lines(load_baseline([baseline_dir], "BASELINE_DIR")):
+        click.echo(line)
+
+
+@baseline_command.command("show")
+@click.argument("baseline", type=_RUN, nargs=-1, required=True)
+def baseline_show(baseline: tuple[Path, ...]) -> None:
+    """Print the pooled cells of BASELINE (runs or folders of runs, as --hep-baseline takes them)."""
+    from pytest_hepagent.matrix.baseline import load_baseline
+    from pytest_hepagent.matrix.report_text import baseline_lines
+
+    for line in baseline_lines(load_baseline(list(baseline), "BASELINE")):
         click.echo(line)

@@ -7,7 +7,7 @@ from pathlib import Path
 from markupsafe import Markup
 
 from pytest_hepagent.matrix.comparison import RunComparison
-from pytest_hepagent.matrix.gate import ALL_STEPS, FAILING
+from pytest_hepagent.matrix.gate import ALL_STEPS, failing
 from pytest_hepagent.report.environment import environment
 from pytest_hepagent.report.trial_page import HIGHLIGHT_CSS
 
@@ -18,7 +18,7 @@ COMPARE_PAGE = "compare.html"
 
 def render_comparison(comparison: RunComparison, path: Path) -> Path:
     """Write the comparison page to `path` (self-contained, offline, like the report)."""
-    undecided = [v for v in comparison.verdicts if v.verdict in FAILING]
+    undecided = [v for v in comparison.verdicts if v.verdict in failing(comparison.policy)]
     compared = {(cell.model, cell.step) for cell in comparison.cells}
     others = [v for v in comparison.verdicts if v.step != ALL_STEPS and (v.model, v.step) not in compared]
     page = (

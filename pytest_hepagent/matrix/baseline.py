@@ -1,0 +1,181 @@
+"""Baselines: the runs a gated run is compared with, pooled per model and step.
+
+A baseline is one run or several (`--hep-baseline` repeated, or a folder of runs such as `baselines/openai_o3/`,
+which `hepagent baseline add` fills). Trials of the same model and step pool when they ran the same prompt, task
+spec, dataset and goldens (the hashes every record carries): more baseline trials narrow what the gate can rule out.
+Runs that disagree on any of those hashes measured different tasks, and pooling them is refused.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from pytest_hepagent.errors import ConfigError
+from pytest_hepagent.records import (
+    RESULTS,
+    SUMMARY,
+    Cell,
+    RecordError,
+    TrialRecord,
+    latest_records,
+    read_records,
+    read_summary,
+)
+
+__all__ = ["Baseline", "add_to_baseline", "load_baseline", "run_sources"]
+
+_HASHES = ("prompt", "task_spec", "dataset", "golden")
+"""What must agree for trials of one model and step to pool."""
+_FIX = "give the results.jsonl or summary.json of an earlier run, its folder, or a folder of runs"
+
+Key = tuple[str | None, ...]
+
+
+@dataclass(frozen=True)
+class Baseline:
+    cells: tuple[Cell, ...]
+    """Per model and step, the pooled counts of every run."""
+    runs: tuple[Path, ...]
+    """The runs pooled (their results.jsonl or summary.json)."""
+    given: tuple[Path, ...]
+    """What the user named."""
+
+    def describe(self) -> str:
+        named = ", ".join(str(p) for p in self.given)
+        return named if len(self.runs) == 1 else f"{len(self.runs)} runs pooled from {named}"
+
+
+def _is_run(folder: Path) -> bool:
+    return (folder / RESULTS).is_file() or (folder / SUMMARY).is_file()
+
+
+def run_sources(path: Path, where: str) -> list[Path]:
+    """The runs `path` names: a results.jsonl or summary.json, a run folder (its results.jsonl, else its summary),
+    or a folder whose sub-folders are runs."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{where}: {path} does not exist; {_FIX}")
+    if path.is_file():
+        return [path]
+    if _is_run(path):
+        return [path / RESULTS if (path / RESULTS).is_file() else path / SUMMARY]
+    runs = sorted(sub for sub in path.iterdir() if sub.is_dir() and _is_run(sub))
+    if not runs:
+        raise ConfigError(
+            f"{where}: {path} holds no run (no results.jsonl or summary.json in it or its folders); {_FIX}"
+        )
+    return [run / RESULTS if (run / RESULTS).is_file() else run / SUMMARY for run in runs]
+
+
+def _record_keys(records: Sequence[TrialRecord]) -> dict[tuple[str, str], set[Key]]:
+    keys: dict[tuple[str, str], set[Key]] = {}
+    for r in records:
+        if r.judged:  # an error may never have reached the agent: it has no prompt
+            keys.setdefault((r.model, r.step), set()).add(tuple(r.hashes.get(h) or None for h in _HASHES))
+    return keys
+
+
+def _read(source: Path, where: str) -> tuple[list[Cell], dict[tuple[str, str], set[Key]]]:
+    """One run's cells and the hashes behind each."""
+    from pytest_hepagent.matrix.cells import cells_from_records
+
+    try:
+        if source.suffix == ".jsonl":  # strictly: a line skipped could be exactly the failures
+            records = latest_records(read_records(source, strict=True))
+            return cells_from_records(records), _record_keys(records)
+        summary = read_summary(source)
+    except RecordError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{where}: {source} cannot be read as a run ({type(exc).__name__}); {_FIX}") from None
+    hashes = summary.hashes
+    keys: dict[tuple[str, str], set[Key]] = {
+        (c.model, c.step): {(None, hashes.get(f"task_spec:{c.step}"), hashes.get("dataset"), hashes.get("golden"))}
+        for c in summary.cells
+    }
+    return list(summary.cells), keys
+
+
+def _conflict(a: Key, b: Key) -> str | None:
+    """The first hash two runs both know and disagree on."""
+    for name, x, y in zip(_HASHES, a, b, strict=True):
+        if x and y and x != y:
+            return name
+    return None
+
+
+def _pool(cells: Sequence[Cell]) -> Cell:
+    judged = sum(c.total for c in cells)
+    first = cells[0]
+    return replace(
+        first,
+        passed=sum(c.passed for c in cells),
+        failed=sum(c.failed for c in cells),
+        errors=sum(c.errors for c in cells),
+        mean_api_calls=sum(c.mean_api_calls * c.total for c in cells) / judged if judged else 0.0,
+        mean_agent_work=sum(c.mean_agent_work * c.total for c in cells) / judged if judged else 0.0,
+        tokens=sum(c.tokens for c in cells),
+        cost_usd=sum(c.cost_usd for c in cells),
+        first_passed=sum(c.first_passed for c in cells),
+        looks=(),  # a baseline is one sample: how its runs stopped is not a look of the gated run
+        max_trials=None,
+    )
+
+
+def load_baseline(paths: Sequence[Path], where: str = "--hep-baseline") -> Baseline:
+    """The pooled baseline of `paths`; a one-line ConfigError naming `where` and the fix when a path is no run,
+    cannot be read, holds no cell, or when runs of one model and step disagree on a hash."""
+    sources = [source for path in paths for source in run_sources(path, where)]
+    if not sources:
+        raise ConfigError(f"{where}: no baseline given; {_FIX}")
+    by_cell: dict[tuple[str, str], list[Cell]] = {}
+    seen: dict[tuple[str, str], tuple[Key, Path]] = {}
+    for source in sources:
+        cells, keys = _read(source, where)
+        for cell in cells:
+            by_cell.setdefault((cell.model, cell.step), []).append(cell)
+        for cell_key, found in keys.items():
+            for key in sorted(found, key=str):
+                if cell_key not in seen:
+                    seen[cell_key] = (key, source)
+                    continue
+                other, first = seen[cell_key]
+                name = _conflict(other, key)
+                if name is not None:
+                    model, step = cell_key
+                    where_runs = f"{first} has {(other[_HASHES.index(name)] or '')[:12]}, {source} has "
+                    raise ConfigError(
+                        f"{where}: the runs mix {name.replace('_', ' ')}s of {model} {step} ({where_runs}"
+                        f"{(key[_HASHES.index(name)] or '')[:12]}); pool only runs of one prompt and task spec "
+                        f"(move the others out)"
+                    )
+    pooled = tuple(_pool(cells) for cells in by_cell.values())
+    if not pooled:
+        raise ConfigError(f"{where}: {', '.join(map(str, paths))} holds no trial of any model and step; {_FIX}")
+    return Baseline(pooled, tuple(sources), tuple(Path(p) for p in paths))
+
+
+def add_to_baseline(run: Path, folder: Path) -> Path:
+    """Copy an accepted run (its records, summary and settings) into the baseline folder `folder`, as a folder
+    named after the run; refused when the run is no run, is there already, or would mix hashes with the runs
+    there. Returns the new folder."""
+    run = Path(run)
+    if run.is_file():
+        run_dir = run.parent
+    elif run.is_dir() and _is_run(run):
+        run_dir = run
+    else:
+        raise ConfigError(f"RUN: {run} is no run (no results.jsonl or summary.json); give a run folder")
+    target = Path(folder) / run_dir.name
+    if target.exists():
+        raise ConfigError(f"BASELINE_DIR: {target} exists already; the run is in the baseline")
+    existing = run_sources(folder, "BASELINE_DIR") if Path(folder).is_dir() and any(Path(folder).iterdir()) else []
+    load_baseline([*existing, run_dir], "hepagent baseline add")  # refuses a mix before anything is copied
+    target.mkdir(parents=True)
+    for name in (RESULTS, SUMMARY, "config.json"):
+        if (run_dir / name).is_file():
+            shutil.copy2(run_dir / name, target / name)
+    return target
