@@ -12,11 +12,13 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from scipy import stats
 
 from pytest_hepagent.cli import cli
+from pytest_hepagent.matrix.gate import trials_needed
 from pytest_hepagent.resources import failure_cassette_dir
-from pytest_hepagent.stats import fisher_pvalue, holm, newcombe_difference, stratified_difference, trials_needed
+from pytest_hepagent.sequential.boundaries import drop_pvalue, single_look
+from pytest_hepagent.sequential.design import run_trials_for_ok
+from pytest_hepagent.stats import fisher_pvalue, holm, newcombe_difference, stratified_difference
 
 FAILURES = failure_cassette_dir()
 STEPS = ("preprocessing", "categorization")
@@ -100,41 +102,59 @@ def test_compare_prints_each_cells_numbers_and_exits_by_the_gates_rule(runs: dic
     assert set(rows) == set(STEPS)
     p = fisher_pvalue(0, 3, 5, 5)
     difference, low, high = newcombe_difference(0, 3, 5, 5)
-    one_sided = stats.fisher_exact([[0, 3], [5, 0]], alternative="less").pvalue
-    # Holm over the two cells and the model's test over both steps (1/56^2): 2/56, below 0.05: decided
-    assert one_sided == pytest.approx(1 / 56)
+    # the gate's family: two cells and the model over both steps; 0/3 against 5/5 is within the drop boundary
+    level = 0.05 / 3
+    assert single_look(5, 3, level, 0.0, drop=True)[5] == 0
     for fields in rows.values():
         assert fields[2:4] == ["5/5", "0/3"]
         assert fields[4:7] == [f"{difference:+.0%}", f"[{low:+.0%},", f"{high:+.0%}]"]
         assert fields[7:9] == [f"{p:.3g}", f"{holm([p, p])[0]:.3g}"]
         assert fields[-1] == "REGRESSED"
-    assert f"one-sided Fisher p = {one_sided:.3g}, Holm-adjusted over 3 tests {2 * one_sided:.3g} < 0.05" in done.stdout
+    assert (
+        f"a drop is shown: 0/3 against 5/5 is at or below the boundary 0/3 (one-sided exact p = "
+        f"{drop_pvalue(0, 3, 5, 5):.3g} for this look alone; level 0.0167 = 0.05/3)"
+    ) in done.stdout
     overall = stratified_difference([(0, 3, 5, 5), (0, 3, 5, 5)])
     assert overall is not None and overall.high < 0
     assert f"CMH chi2 = {overall.statistic:.3g}, p = {overall.p_value:.3g} (2 steps)" in done.stdout
-    assert "gate: FAIL (exit 1)" in done.stdout
+    assert done.stdout.splitlines()[-1].startswith("gate: FAIL (exit 1): 3 REGRESSED (hepagent/replay preprocessing")
     # one model in each run, of different names: compared with each other, said so in the header
     assert "[hepagent/oracle]" in done.stdout and "[hepagent/replay]" in done.stdout
 
 
 def test_too_few_trials_say_how_many_would_decide(runs: dict[str, Any], tmp_path: Path) -> None:
-    """Three passes before against three failures now: even 0/3 is p = 0.05, so INCONCLUSIVE, with the trials a
-    decision needs; the stratified test over both steps decides what no single cell can."""
+    """Three passes before, five now in each step: no drop, and five trials are too few to rule out a 35-point
+    drop against a baseline of three: UNDECIDED, with the trials an unchanged run needs; the run fails the gate
+    under the default policy and passes it under --undecided pass."""
     three = tmp_path / "three.jsonl"
-    kept = [line for line in runs["renamed"].read_text().splitlines() if not re.search(r'"trial": [45],', line)]
+    kept = [
+        line
+        for line in runs["oracle"].joinpath("results.jsonl").read_text().splitlines()
+        if re.search(r'"trial": [123],', line)
+    ]
     three.write_text("".join(line + "\n" for line in kept))
-    done = _compare(str(three), str(runs["failures"]))
+    done = _compare(str(three), str(runs["oracle"]))
     assert done.returncode == 1
-    assert {fields[-1] for fields in _rows(done.stdout).values()} == {"INCONCLUSIVE"}
-    assert "even 0/3 would give p = 0.05 (a drop in one of 3 tests alone needs p < 0.0167); " in done.stdout
-    needed = trials_needed(0.2, 1.0, alpha=0.05 / 3)
-    assert f"a drop of 20% needs {needed} trials per cell in both runs ({needed - 3} more here)" in done.stdout
-    overall = stratified_difference([(0, 3, 3, 3), (0, 3, 3, 3)])
-    assert overall is not None and overall.p_value < 0.01
-    assert f"p = {overall.p_value:.3g} (2 steps)" in done.stdout
-    # and so does the gate's own exact test over the steps: 0/6 against 6/6 with both steps' margins, (1/20)^2
+    assert {fields[-1] for fields in _rows(done.stdout).values()} == {"UNDECIDED"}
+    needed = run_trials_for_ok(3, 3, 0.05 / 3, 0.35)
+    assert needed is not None and needed > 5
+    assert (
+        f"no drop shown (5/5 against 3/3; REGRESSED at most 0), and 5 trials are too few for OK: a run as good as the "
+        f"baseline rules out a 35% drop from {needed} trials"
+    ) in done.stdout
+    assert done.stdout.splitlines()[-1] == (
+        "gate: FAIL (exit 1): 2 UNDECIDED (hepagent/oracle preprocessing (5/5 against 3/3), hepagent/oracle "
+        "categorization (5/5 against 3/3)); 0 of 2 cells OK (a drop of 35% or more ruled out); undecided cells fail "
+        "(--hep-undecided fail)"
+    )
+    lenient = _compare(str(three), str(runs["oracle"]), "--undecided", "pass")
+    assert lenient.returncode == 0
+    assert lenient.stdout.splitlines()[-1].startswith("gate: PASS (exit 0): 2 UNDECIDED (")
+    assert lenient.stdout.splitlines()[-1].endswith("undecided cells pass (--hep-undecided pass)")
+    # the gate's exact test over both steps sees what a cell of three trials cannot: 0/6 against 6/6
+    drop = _compare(str(three), str(runs["failures"]))
     assert "gate over the steps together: REGRESSED, success dropped over the steps together: exact stratified " in (
-        done.stdout
+        drop.stdout
     )
 
 
@@ -165,14 +185,23 @@ def test_the_pytest_gate_decides_as_compare_does(
     assert again.exit_code == 0 and 'id="compare-link"' in (run / "index.html").read_text()
 
 
-def test_a_run_against_itself_passes_the_gate(runs: dict[str, Any]) -> None:
-    done = _compare(str(runs["oracle"]), str(runs["oracle"] / "results.jsonl"))
+def test_a_run_as_good_as_its_baseline_passes_once_it_has_enough_trials(runs: dict[str, Any]) -> None:
+    """Five trials against the same five are too few to rule out a 35-point drop (UNDECIDED); the gated run that
+    added rounds until it could passes."""
+    itself = _compare(str(runs["oracle"]), str(runs["oracle"] / "results.jsonl"))
+    assert itself.returncode == 1
+    assert {fields[-1] for fields in _rows(itself.stdout).values()} == {"UNDECIDED"}
+    again, status = runs["again"]
+    assert status == 0
+    done = _compare(str(runs["oracle"]), str(again))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "gate: PASS (exit 0)" in done.stdout
+    assert done.stdout.splitlines()[-1].startswith("gate: PASS (exit 0): 2 of 2 cells OK")
     assert all(fields[-1] == "OK" for fields in _rows(done.stdout).values())
+    rounds = {json.loads(line)["round"] for line in (again / "results.jsonl").read_text().splitlines()}
+    assert min(rounds) == 1 and max(rounds) > 1  # it took more than its first round
     # a summary.json compares as its run folder does
-    again = _compare(str(runs["oracle"] / "summary.json"), str(runs["oracle"]))
-    assert again.returncode == 0 and _rows(again.stdout) == _rows(done.stdout)
+    summary = _compare(str(runs["oracle"] / "summary.json"), str(again))
+    assert summary.returncode == 0 and _rows(summary.stdout) == _rows(done.stdout)
 
 
 def test_two_models_of_one_run_compare_step_by_step(runs: dict[str, Any], tmp_path: Path) -> None:
@@ -213,10 +242,10 @@ def _write(path: Path, text: str) -> Path:
 def test_the_detect_drop_and_interval_options(runs: dict[str, Any]) -> None:
     done = _compare(str(runs["oracle"]), str(runs["failures"]), "--detect-drop", "0.5")
     assert "--detect-drop" not in done.stderr
-    needed = trials_needed(0.5, 1.0, alpha=0.05 / 3)  # at the level a drop in one of the three tests must reach
+    needed = trials_needed(0.5, 1.0, 0.05 / 3)  # at one test's share of the level, of three tests
     assert re.search(rf"preprocessing +5/5 +0/3 .* {needed}  REGRESSED", done.stdout)
     alone = _compare(str(runs["oracle"]), str(runs["failures"]), "--adjust", "none", "--detect-drop", "0.5")
-    assert re.search(rf"preprocessing +5/5 +0/3 .* {trials_needed(0.5, 1.0)}  REGRESSED", alone.stdout)
+    assert re.search(rf"preprocessing +5/5 +0/3 .* {trials_needed(0.5, 1.0, 0.05)}  REGRESSED", alone.stdout)
     bad = _compare(str(runs["oracle"]), str(runs["failures"]), "--detect-drop", "2")
     assert bad.returncode == 2 and "--detect-drop" in bad.stderr
     wrong = _compare(str(runs["oracle"]), str(runs["failures"]), "--interval", "wald")
@@ -314,12 +343,15 @@ def test_a_replay_is_gated_against_its_models_baseline(runs: dict[str, Any]) -> 
     assert {v["verdict"] for v in summary["gate"]} == {"REGRESSED"}
 
 
-def test_compare_given_a_report_folder_asks_which_of_its_runs(runs: dict[str, Any]) -> None:
-    """`--hep-report-dir` holds a folder per run: compare names one rather than picking one the user did not mean."""
+def test_compare_given_a_folder_of_runs_pools_the_baseline_and_asks_which_run(runs: dict[str, Any]) -> None:
+    """A folder of runs is a baseline (its runs pooled); as RUN_B, which run is meant is the user's to say."""
     folder = runs["oracle"].parent
-    done = _compare(str(folder), str(runs["failures"]))
+    pooled = _compare(str(folder), str(runs["failures"]))
+    assert pooled.returncode == 1 and "Traceback" not in pooled.stderr
+    assert pooled.stdout.splitlines()[0] == f"baseline (A): {folder} [hepagent/oracle]"
+    done = _compare(str(runs["failures"]), str(folder))
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert f"RUN_A: {folder} is a folder of 1 run(s), not a run; name one, e.g. {runs['oracle']}" in done.stderr
+    assert f"RUN_B: {folder} is a folder of 1 run(s), not a run; name one, e.g. {runs['oracle']}" in done.stderr
 
 
 def test_compare_names_a_bad_step_or_page_in_one_line(runs: dict[str, Any], tmp_path: Path) -> None:

@@ -15,22 +15,21 @@ from statsmodels.stats import proportion as sm_proportion
 from statsmodels.stats.contingency_tables import StratifiedTable
 from statsmodels.stats.multitest import multipletests
 
+from pytest_hepagent.matrix.gate import detectable_drop, trials_needed
+from pytest_hepagent.sequential.boundaries import regression_power, single_look
 from pytest_hepagent.stats import (
     _restricted_rates,
     _score,
     clopper_pearson_interval,
-    detectable_drop,
     fisher_pvalue,
     holm,
     interval,
     newcombe_difference,
     pass_at_k,
     pass_hat_k,
-    regression_power,
     rule_of_three,
     stratified_difference,
     stratified_drop_pvalue,
-    trials_needed,
     wilson_interval,
 )
 
@@ -303,59 +302,58 @@ def test_no_step_with_trials_on_both_sides_has_no_overall_difference() -> None:
     assert stratified_difference([]) is None
 
 
-# --- power of the gate's test ---
+# --- power of the gate's test (one look) ---
 
 
-def _power_by_enumeration(n: int, m: int, base_rate: float, rate: float) -> float:
-    """Every outcome of both runs, each table put to scipy's one-sided Fisher test as the gate does."""
-    total = 0.0
-    for b in range(m + 1):
-        for a in range(n + 1):
-            if stats.fisher_exact([[a, n - a], [b, m - b]], alternative="less").pvalue < 0.05:
-                total += stats.binom.pmf(b, m, base_rate) * stats.binom.pmf(a, n, rate)
-    return total
+def _power_by_enumeration(n: int, m: int, base_rate: float, rate: float, level: float = 0.05) -> float:
+    """Every outcome of both runs, each put to the gate's drop boundary of a single look."""
+    at_most = single_look(m, n, level, 0.0, drop=True)
+    return sum(
+        stats.binom.pmf(b, m, base_rate) * stats.binom.pmf(a, n, rate)
+        for b in range(m + 1)
+        for a in range(n + 1)
+        if a <= at_most[b]
+    )
 
 
 @pytest.mark.parametrize(
     ("n", "m", "base_rate", "rate"), [(6, 5, 1.0, 0.5), (10, 10, 0.9, 0.4), (4, 7, 0.7, 0.0), (3, 3, 1.0, 0.0)]
 )
 def test_the_power_is_the_gates_test_over_every_outcome(n: int, m: int, base_rate: float, rate: float) -> None:
-    assert regression_power(n, m, base_rate, rate) == pytest.approx(_power_by_enumeration(n, m, base_rate, rate))
+    assert regression_power(n, m, base_rate, rate, 0.05) == pytest.approx(_power_by_enumeration(n, m, base_rate, rate))
 
 
 @pytest.mark.parametrize(("n", "base_rate"), [(5, 1.0), (10, 1.0), (10, 0.7), (20, 0.85), (40, 0.5)])
 def test_the_detectable_drop_is_detected_at_eighty_percent(n: int, base_rate: float) -> None:
-    drop = detectable_drop(n, n, base_rate)
+    drop = detectable_drop(n, n, base_rate, 0.05)
     assert drop is not None and 0 < drop <= base_rate
     assert _power_by_enumeration(n, n, base_rate, base_rate - drop) == pytest.approx(0.8, abs=1e-6)
 
 
 def test_too_few_trials_detect_no_drop() -> None:
-    assert detectable_drop(3, 3, 1.0) is None  # even 0/3 against 3/3 is p = 0.05, not below it
-    assert detectable_drop(10, 10, 0.0) is None  # nothing to drop from
-    assert detectable_drop(0, 5, 1.0) is None
+    assert detectable_drop(2, 2, 1.0, 0.05) is None  # even 0/2 against 2/2 cannot be a drop at 5%
+    assert detectable_drop(10, 10, 0.0, 0.05) is None  # nothing to drop from
+    assert detectable_drop(0, 5, 1.0, 0.05) is None
+    assert detectable_drop(6000, 10, 0.9, 0.05) is None  # not computed for huge runs
 
 
 @pytest.mark.parametrize(
-    ("drop", "base_rate", "alpha"),
+    ("drop", "base_rate", "level"),
     [(0.5, 1.0, 0.05), (0.2, 1.0, 0.05), (0.3, 0.8, 0.05), (0.4, 0.5, 0.05), (0.85, 1.0, 0.025), (0.4, 1.0, 0.01)],
 )
-def test_trials_needed_is_the_first_number_that_decides(drop: float, base_rate: float, alpha: float) -> None:
-    """The power is not monotonic in n (0.85 from 100% at 0.025: 5 trials reach 80%, 6 do not): every smaller n
-    falls short."""
-    n = trials_needed(drop, base_rate, alpha)
+def test_trials_needed_decides_and_one_fewer_does_not(drop: float, base_rate: float, level: float) -> None:
+    n = trials_needed(drop, base_rate, level)
     assert n is not None
-    assert regression_power(n, n, base_rate, base_rate - drop, alpha) >= 0.8
-    assert all(regression_power(k, k, base_rate, base_rate - drop, alpha) < 0.8 for k in range(1, n))
-    detected = detectable_drop(n, n, base_rate, alpha)
+    assert regression_power(n, n, base_rate, base_rate - drop, level) >= 0.8
+    assert n > 1 and regression_power(n - 1, n - 1, base_rate, base_rate - drop, level) < 0.8
+    detected = detectable_drop(n, n, base_rate, level)
     assert detected is not None and detected <= drop + 1e-9
 
 
-def test_trials_needed_values_and_impossible_drops() -> None:
-    assert trials_needed(1.0, 1.0) == 4  # 0/4 against 4/4: p = 1/70; with 3, 1/20 is not below 0.05
-    assert trials_needed(0.5, 0.4) is None  # cannot drop below 0
-    assert trials_needed(0.0, 0.9) is None
-    assert trials_needed(1e-3, 0.5) is None  # more than 2,000 trials
+def test_trials_needed_of_impossible_drops() -> None:
+    assert trials_needed(0.5, 0.4, 0.05) is None  # cannot drop below 0
+    assert trials_needed(0.0, 0.9, 0.05) is None
+    assert trials_needed(1e-3, 0.5, 0.05) is None  # more than 2,000 trials
 
 
 @settings(max_examples=30, deadline=None)
@@ -366,7 +364,7 @@ def test_trials_needed_values_and_impossible_drops() -> None:
     st.integers(0, 100).map(lambda k: k / 100),
 )
 def test_the_power_equals_the_enumeration_for_any_small_run(n: int, m: int, base_rate: float, rate: float) -> None:
-    assert regression_power(n, m, base_rate, rate) == pytest.approx(_power_by_enumeration(n, m, base_rate, rate))
+    assert regression_power(n, m, base_rate, rate, 0.05) == pytest.approx(_power_by_enumeration(n, m, base_rate, rate))
 
 
 def _stratified_drop_by_enumeration(strata: list[tuple[int, int, int, int]]) -> float:
@@ -409,7 +407,3 @@ def test_the_exact_stratified_test_of_one_step_is_fishers(x1: int, n1: int, x2: 
 def test_the_exact_stratified_test_skips_steps_without_trials_on_a_side() -> None:
     assert stratified_drop_pvalue([(0, 0, 3, 3), (1, 4, 0, 0)]) == 1.0
     assert stratified_drop_pvalue([(0, 3, 3, 3), (2, 2, 0, 0)]) == pytest.approx(stratified_drop_pvalue([(0, 3, 3, 3)]))
-
-
-def test_the_power_is_not_computed_for_huge_runs() -> None:
-    assert detectable_drop(6000, 10, 0.9) is None
