@@ -155,6 +155,7 @@ OPTIONS: tuple[Option, ...] = (
         "runs): runs of the same model, step, prompt and task spec pool; the exit status comes from the gate",
         "repeat",
         "PATH",
+        (),
         field="baselines",
         ini_name="baselines",
     ),

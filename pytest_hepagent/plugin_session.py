@@ -167,11 +167,9 @@ class HepBenchmarkSession:
 
     def _check_resumed_design(self, settings: Path) -> None:
         """A resumed gated run keeps its rounds: the records' round numbers and the boundaries depend on them."""
-        try:
-            started = json.loads(settings.read_text())
-        except (OSError, ValueError):
-            return
-        now = self.bench.describe()
+        from pytest_hepagent.report.run import read_settings
+
+        started, now = read_settings(settings), self.bench.describe()
         for name, flag in (
             ("trials", "--hep-trials"),
             ("max_trials", "--hep-max-trials"),
@@ -576,6 +574,11 @@ class HepBenchmarkSession:
                     self.unsaved_error = exc.strerror or str(exc)
         if self.gated is not None and (report.when == "teardown" or getattr(report, CRASHED, False)):
             self.note_ended(report.nodeid)  # after its record is stored (a crashed item has no teardown)
+
+    @staticmethod
+    def mark_crashed(report: pytest.TestReport) -> None:
+        """The report xdist made for an item whose worker died: it ends the item (no teardown report follows)."""
+        setattr(report, CRASHED, True)
 
     def note_ended(self, nodeid: str) -> None:
         """A benchmark item ended (with or without a record): later rounds of its cell may go on."""

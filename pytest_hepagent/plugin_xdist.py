@@ -100,13 +100,11 @@ class XdistHooks:
     def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
         """A worker died in the middle of a trial: that trial still gets a record (an error, kept out of success
         rates and re-run on resume) and counts as a pytest error, not a pass; xdist replaces the worker."""
-        from pytest_hepagent.plugin_session import CRASHED
-
         record = self.session.crash_record(crashitem, str(report.longrepr or "worker crashed"))
         if record is not None:
             self.session.attach_record(report.user_properties, record)
             report.when = "setup"  # an error in the terminal's counts, like every infrastructure error
-            setattr(report, CRASHED, True)
+            self.session.mark_crashed(report)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:

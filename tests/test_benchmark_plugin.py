@@ -223,14 +223,14 @@ def test_the_gate(pytester: pytest.Pytester, tmp_path: Path, oracle_cassette: Pa
     _replay_run(pytester, good, 8, tmp_path / "base").assert_outcomes(passed=8)
     baseline = next((tmp_path / "base").iterdir()) / "results.jsonl"
     same = _replay_run(pytester, good, 8, tmp_path / "same", f"--hep-baseline={baseline}")
-    assert same.ret == 0
-    same.stdout.fnmatch_lines(["*hepagent CI gate*", "*categorization*OK*8/8*8/8*no significant drop*"])
+    assert same.ret == 0  # rounds added until a 35-point drop is ruled out
+    same.stdout.fnmatch_lines(["*hepagent CI gate*", "*categorization*OK*8/8*a drop of 35% or more is ruled out*"])
     worse = _replay_run(pytester, bad, 8, tmp_path / "worse", f"--hep-baseline={baseline}")
     assert worse.ret == 1
-    worse.stdout.fnmatch_lines(["*categorization*REGRESSED*0/8*8/8*one-sided Fisher*"])
-    tiny = _replay_run(pytester, good, 1, tmp_path / "tiny", f"--hep-baseline={baseline}")
+    worse.stdout.fnmatch_lines(["*categorization*REGRESSED*0/8*8/8*a drop is shown*"])
+    tiny = _replay_run(pytester, good, 1, tmp_path / "tiny", f"--hep-baseline={baseline}", "--hep-max-trials=1")
     assert tiny.ret == 1  # too few trials to decide is not a pass
-    tiny.stdout.fnmatch_lines(["*categorization*INCONCLUSIVE*1/1*too few trials*"])
+    tiny.stdout.fnmatch_lines(["*categorization*UNDECIDED*1/1*too few for OK*"])
     summary = json.loads((next((tmp_path / "worse").iterdir()) / "summary.json").read_text())
     assert summary["gate"][0]["verdict"] == "REGRESSED"
 
@@ -259,7 +259,7 @@ def test_gate_verdicts_follow_the_statistics() -> None:
     base = cells_from_records(records("m", 18, 2))
     assert gate(cells_from_records(records("m", 17, 3)), base)[0].verdict == "OK"
     assert gate(cells_from_records(records("m", 8, 12)), base)[0].verdict == "REGRESSED"
-    assert gate(cells_from_records(records("m", 1, 0)), base)[0].verdict == "INCONCLUSIVE"  # even 0/1: p = 0.14
+    assert gate(cells_from_records(records("m", 1, 0)), base)[0].verdict == "UNDECIDED"  # one trial rules out nothing
     two_models = base + cells_from_records(records("o", 1, 1))  # one model against one other would be compared
     assert gate(cells_from_records(records("n", 1, 1)), two_models)[0].verdict == "NEW"
     floor = gate(cells_from_records(records("m", 15, 15)), cells_from_records(records("m", 15, 15)), floor=0.9)

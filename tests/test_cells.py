@@ -175,18 +175,25 @@ def test_compare_cells_pairs_the_named_models_and_passes_its_options_to_the_gate
     # the options reach the gate and are kept for the page
     strict = compare_cells(baseline, current, models=("a", "b"), floor=0.95, interval="clopper-pearson")
     cat = next(v for v in strict.verdicts if v.step == "categorization")
-    assert cat.verdict == "INCONCLUSIVE" and "the floor 0.95 lies inside the 95% interval [0.55, 1.00]" in cat.reason
+    assert cat.verdict == "UNDECIDED" and "the floor 0.95 lies inside the 95% interval [0.55, 1.00]" in cat.reason
     wilson = compare_cells(baseline, current, models=("a", "b"), floor=0.95)
     assert "[0.60, 0.98]" in next(v for v in wilson.verdicts if v.step == "categorization").reason
-    assert (strict.interval, strict.adjust) == ("clopper-pearson", "holm")
+    assert (strict.interval, strict.adjust, strict.policy) == ("clopper-pearson", "bonferroni", "fail")
     loose = compare_cells(baseline, current, models=("a", "b"), alpha=0.001, adjust="none", detect_drop=0.5)
     assert (loose.alpha, loose.detect_drop, loose.adjust) == (0.001, 0.5, "none")
     pre = next(v for v in loose.verdicts if v.step == "preprocessing")
     default = next(v for v in c.verdicts if v.step == "preprocessing")
-    assert pre.target_drop == 0.5 and default.target_drop == 0.2
-    assert pre.trials_needed is not None and default.trials_needed is not None
-    assert pre.trials_needed < default.trials_needed
-    assert pre.p_adjusted == pre.p_value and default.p_adjusted > default.p_value  # --adjust none vs holm
+    assert pre.target_drop == 0.5 and default.target_drop == 0.35
+    larger = next(
+        v
+        for v in compare_cells(baseline, current, models=("a", "b"), detect_drop=0.5).verdicts
+        if v.step == "preprocessing"
+    )
+    assert larger.trials_needed is not None and default.trials_needed is not None
+    assert larger.trials_needed < default.trials_needed  # a larger drop shows with fewer trials
+    assert pre.p_adjusted == pre.p_value and default.p_adjusted > default.p_value  # --adjust none vs bonferroni
+    lenient = compare_cells(baseline, current, models=("a", "b"), policy="pass")
+    assert lenient.policy == "pass" and lenient.line.endswith("undecided cells pass (--hep-undecided pass)")
 
 
 def test_a_baseline_cell_of_errors_only_is_no_comparison() -> None:

@@ -9,11 +9,11 @@ import pytest
 from record_builders import cells as _cells
 from record_builders import chain_link as _link
 from record_builders import record as _record
-from scipy import stats
 
 from pytest_hepagent.matrix.comparison import ALL_MODELS, compare_cells
 from pytest_hepagent.matrix.propagation import propagation
 from pytest_hepagent.matrix.report_text import comparison_lines
+from pytest_hepagent.sequential.boundaries import drop_pvalue
 from pytest_hepagent.stats import fisher_pvalue, holm, newcombe_difference, stratified_difference
 
 HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
@@ -43,21 +43,24 @@ def test_holm_runs_across_every_compared_cell_and_overall_spans_models() -> None
     every = stratified_difference(pairs)
     assert every is not None and overall[ALL_MODELS].difference == pytest.approx(every.difference)
     assert found["a", "preprocessing"].verdict.verdict == "REGRESSED" and c.exit_status == 1
-    expected = stats.fisher_exact([[2, 8], [9, 1]], alternative="less").pvalue
+    expected = drop_pvalue(2, 10, 9, 10)  # the gate's exact one-sided test, for this look alone
     assert found["a", "preprocessing"].verdict.p_value == pytest.approx(expected)
+    assert c.line.startswith("gate: FAIL (exit 1): 2 REGRESSED (a preprocessing (2/10 against 9/10), a all steps")
     assert max(x.p_holm - x.p_value for x in c.cells) > 0.01  # the adjustment is there to be switched off
     unadjusted = compare_cells(baseline, current, adjust="none")
     assert [x.p_holm for x in unadjusted.cells] == [x.p_value for x in unadjusted.cells] == [x.p_value for x in c.cells]
     lines = comparison_lines(unadjusted)
     assert (
         "p adj" in lines[3]
-        and "p exact: Fisher's test, two-sided, not adjusted (--adjust none); the verdict is the gate's one-sided test"
+        and "p exact: Fisher's test, two-sided, not adjusted (--adjust none) (descriptive: the verdict is the gate's, "
+        "from its two one-sided tests)"
         in lines
     )
     assert (
-        "p exact: Fisher's test, two-sided; p Holm: adjusted over the 3 cells; the verdict is the gate's one-sided test"
-        in comparison_lines(c)
+        "p exact: Fisher's test, two-sided; p Holm: adjusted over the 3 cells (descriptive: the verdict is the "
+        "gate's, from its two one-sided tests)" in comparison_lines(c)
     )
+    assert lines[-1] == unadjusted.line
 
 
 def test_a_cell_only_in_the_baseline_is_missing_and_fails() -> None:

@@ -97,13 +97,14 @@ def test_the_gate_and_resume_work_alike_with_concurrency(pytester: pytest.Pytest
     )
     resumed.assert_outcomes(passed=0, failed=2)  # only trials 3 and 4 run
     assert sorted(r.trial for r in read_records(run_dir / "results.jsonl")) == [1, 2, 3, 4]
-    gate = [f"--hep-baseline={run_dir}", "--hep-trials=4"]
+    gate = [f"--hep-baseline={run_dir}", "--hep-trials=4", "--hep-max-trials=4"]  # one look
     gated = pytester.runpytest(*common, *gate, f"--hep-report-dir={pytester.path / 'again'}")
     sequential = pytester.runpytest(*common[:-1], *gate, f"--hep-report-dir={pytester.path / 'seq'}")
     verdicts = [_gate_rows(r.outlines) for r in (gated, sequential)]
     assert verdicts[0] == verdicts[1] and len(verdicts[0]) == 1
-    assert "INCONCLUSIVE    1/4       1/4" in verdicts[0][0]  # same trajectories, same counts as the baseline
-    assert gated.ret == sequential.ret == 1  # INCONCLUSIVE fails the gate, with or without concurrency
+    assert verdicts[0][0].split()[2:5] == ["UNDECIDED", "1/4", "1/4"]  # the same trajectories as the baseline
+    assert gated.ret == sequential.ret == 1  # UNDECIDED fails the gate, with or without concurrency
+    assert gated.outlines[-1] == sequential.outlines[-1] and gated.outlines[-1].startswith("gate: FAIL (exit 1)")
 
 
 def _gate_rows(lines: list[str]) -> list[str]:

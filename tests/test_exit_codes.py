@@ -16,6 +16,7 @@ from pytest_hepagent.cli import cli
 from pytest_hepagent.data import Dataset
 from pytest_hepagent.report.__main__ import main as report_main
 from pytest_hepagent.resources import failure_cassette_dir
+from pytest_hepagent.sequential.boundaries import boundaries
 
 
 def invoke(*args: str) -> tuple[int, str]:
@@ -112,9 +113,9 @@ def test_pytest_exits_0_when_the_gate_says_ok_though_a_trial_failed(
     base_cassettes.mkdir()
     mixed.mkdir()
     shutil.copy(good, base_cassettes / "categorization.yaml")
-    for trial in (1, 2, 3):
-        shutil.copy(good, mixed / f"categorization-trial{trial}.yaml")
-    shutil.copy(failure_cassette_dir() / "semantic-2.yaml", mixed / "categorization-trial4.yaml")
+    for trial in range(1, 10):
+        shutil.copy(good, mixed / f"categorization-trial{trial:02d}.yaml")
+    shutil.copy(failure_cassette_dir() / "semantic-2.yaml", mixed / "categorization-trial10.yaml")
 
     def run(cassettes: Path, trials: int, reports: str, *extra: str) -> pytest.RunResult:
         return pytester.runpytest(
@@ -124,16 +125,21 @@ def test_pytest_exits_0_when_the_gate_says_ok_though_a_trial_failed(
 
     run(base_cassettes, 8, "b").assert_outcomes(passed=8)
     baseline = next((tmp_path / "b").iterdir())
-    # 3/4 against 8/8: one-sided Fisher p = 1/3, and 0/4 would have been a drop (p = 1/495): decided, OK
-    gated = run(mixed, 4, "g", f"--hep-baseline={baseline}")
-    gated.assert_outcomes(passed=3, failed=1)
+    # every tenth trial fails; against 8/8 the rounds (4, 5, 10, 15) reach OK at 14/15
+    found = boundaries(8, (4, 5, 10, 15), 15, 0.05, 0.35)
+    assert found.ok[2][8] > 9 and found.ok[3][8] <= 14  # 9/10 is not yet OK, 14/15 is
+    gated = run(mixed, 4, "g", f"--hep-baseline={baseline}", "--hep-max-trials=15")
+    gated.assert_outcomes(passed=14, failed=1, deselected=60)
     assert gated.ret == 0
-    gated.stdout.fnmatch_lines(["*categorization*OK*3/4*8/8*no significant drop (p = 0.333)*"])
-    ungated = run(mixed, 4, "u")
+    gated.stdout.fnmatch_lines(["*categorization*OK*14/15*8/8*a drop of 35% or more is ruled out*"])
+    assert gated.outlines[-1].startswith("gate: PASS (exit 0): 1 of 1 cells OK")
+    ungated = run(mixed, 10, "u")
     assert ungated.ret == 1  # without a baseline, pytest's own status: a trial failed
-    floored = run(mixed, 4, "f", f"--hep-baseline={baseline}", "--hep-floor=0.9")
+    floored = run(mixed, 4, "f", f"--hep-baseline={baseline}", "--hep-max-trials=4", "--hep-floor=0.9")
     assert floored.ret == 1
-    floored.stdout.fnmatch_lines(["*categorization*INCONCLUSIVE*the floor 0.90 lies inside the 95% interval*"])
+    floored.stdout.fnmatch_lines(["*categorization*UNDECIDED*the floor 0.90 lies inside the 95% interval*"])
+    lenient = run(mixed, 4, "p", f"--hep-baseline={baseline}", "--hep-max-trials=4", "--hep-undecided=pass")
+    assert lenient.ret == 0 and lenient.outlines[-1].endswith("undecided cells pass (--hep-undecided pass)")
 
 
 def test_main_turns_a_users_mistake_into_one_line_and_exit_2(

@@ -217,6 +217,7 @@ def test_every_option_becomes_a_pytest_option_and_an_ini_key() -> None:
     assert list(parser.ini) == [*(o.ini_key for o in ini_options), "hep_benchmark"]
     assert {k: v["type"] for k, v in parser.ini.items() if v["type"] != "string"} == {
         "hep_models": "linelist",
+        "hep_baselines": "linelist",
         "hep_chain": "bool",
         "hep_benchmark": "bool",
     }

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from pytest_hepagent.matrix.cells import cells_from_records
-from pytest_hepagent.records import read_records
+from pytest_hepagent.records import read_records, record_from_json
 from pytest_hepagent.report import render_report
 from pytest_hepagent.report.demo import write_generated_run
 from pytest_hepagent.report.run import load_run, trial_page_name
@@ -266,7 +266,56 @@ def test_the_comparison_page_in_chromium(browser: Any, tmp_path: Path) -> None:
     overall = browser.execute_script("return document.querySelectorAll('tr.overall-row').length")
     assert overall == 4  # each model, and all three together
     status = browser.find_element("id", "gate-status").text
-    assert status.startswith("FAIL (exit 1)" if expected.exit_status else "PASS (exit 0)")
+    assert status == expected.line == done.stdout.splitlines()[-1]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "compare.png"))
     assert (ARTIFACTS / "compare.png").stat().st_size > 10_000
+
+
+def test_the_gate_line_heads_a_gated_runs_report_in_chromium(
+    browser: Any, tmp_path: Path, hepagent_solution: Path
+) -> None:
+    """A gated run whose step collapsed: its report opens on the gate's line, where a reader sees it first; a
+    screenshot for CI's artifacts."""
+    from pytest_hepagent.records import ResultsStore
+
+    cassettes = tmp_path / "c"
+    cassettes.mkdir()
+    (cassettes / "categorization.yaml").write_text((FAILURES / "semantic-2.yaml").read_text())
+    store = ResultsStore(tmp_path / "base")
+    for trial in range(1, 11):
+        store.append(
+            record_from_json(
+                {
+                    "schema_version": 1,
+                    "run_id": "b",
+                    "key": f"openai/o3|categorization|{trial}",
+                    "model": "openai/o3",
+                    "step": "categorization",
+                    "trial": trial,
+                    "outcome": "passed",
+                }
+            )
+        )
+    done = _pytest(
+        tmp_path,
+        "--hep-model=hepagent/replay",
+        f"--hep-replay={cassettes}",
+        "--hep-steps=categorization",
+        "--hep-trials=3",
+        "--hep-max-trials=10",
+        f"--hep-baseline={tmp_path / 'base'}",
+        f"--hep-report-dir={tmp_path / 'reports'}",
+    )
+    assert done.returncode == 1, done.stdout[-2000:]
+    line = done.stdout.splitlines()[-1]
+    assert line.startswith("gate: FAIL (exit 1): 1 REGRESSED (hepagent/replay categorization")
+    (run_dir,) = (tmp_path / "reports").iterdir()
+    problems = _open(browser, run_dir / "index.html")
+    assert problems == [], problems
+    shown = browser.find_element("id", "gate-line")
+    assert shown.text == line
+    assert shown.rect["y"] < 150 and "REGRESSED" in shown.get_attribute("class")  # above the fold, in red
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "report-gate.png"))
+    assert (ARTIFACTS / "report-gate.png").stat().st_size > 10_000

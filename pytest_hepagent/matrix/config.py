@@ -262,7 +262,7 @@ class BenchmarkConfig:
         """The pooled baseline, holding at least one of the run's models (one model against one other is a pair)."""
         from pytest_hepagent.matrix.baseline import load_baseline
 
-        baseline = load_baseline(self.baselines)
+        baseline = load_baseline([Path(p) for p in self.baselines])
         held = sorted({c.model for c in baseline.cells})
         if not set(held) & set(self.models) and not (len(held) == len(self.models) == 1):
             raise ConfigError(

@@ -209,15 +209,15 @@ def compare_command(
         steps=steps or None,
         policy=undecided,
     )
-    for line in comparison_lines(comparison):
-        click.echo(line)
-    if html is not None:
+    if html is not None:  # first: the gate's line is the last one printed
         from pytest_hepagent.report.compare_page import render_comparison
 
         try:
             click.echo(f"page: {render_comparison(comparison, html)}")
         except OSError as exc:
             raise click.BadParameter(f"cannot write {html}: {exc.strerror or exc}", param_hint="'--html'") from None
+    for line in comparison_lines(comparison):
+        click.echo(line)
     sys.exit(comparison.exit_status)
 
 

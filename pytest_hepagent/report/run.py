@@ -22,7 +22,7 @@ from pytest_hepagent.records import (
 )
 from pytest_hepagent.steps import STEP_NAMES
 
-__all__ = ["RunData", "load_run", "mean_and_error", "trial_page_name"]
+__all__ = ["RunData", "load_run", "mean_and_error", "read_settings", "trial_page_name"]
 
 
 def trial_page_name(record: TrialRecord) -> str:
@@ -94,8 +94,9 @@ class RunData:
         return out
 
 
-def _settings(path: Path) -> dict[str, Any]:
-    """The run's config.json (its settings as the run started), or {} when unreadable: it only labels the page."""
+def read_settings(path: Path) -> dict[str, Any]:
+    """The run's config.json (its settings as the run started), or {} when unreadable: it labels the page, and
+    tells a resumed run the rounds it started with."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -108,4 +109,4 @@ def load_run(run_dir: Path) -> RunData:
     run_dir = Path(run_dir)
     records = read_run(run_dir)
     summary = read_summary(run_dir / SUMMARY) if (run_dir / SUMMARY).is_file() else None
-    return RunData(run_dir, records, current_categories(run_dir, records), summary, _settings(run_dir / "config.json"))
+    return RunData(run_dir, records, current_categories(run_dir, records), summary, read_settings(run_dir / "config.json"))
