@@ -19,7 +19,18 @@ from pytest_hepagent.records import Cell
 from pytest_hepagent.sequential.design import DEFAULT_MARGIN, DEFAULT_MAX_TRIALS, DEFAULT_ROUND_TRIALS
 from pytest_hepagent.stats import ALPHA
 
-__all__ = ["SCENARIOS", "CellCharacteristics", "Design", "Result", "Scenario", "exact_cell", "fixed_power", "fixed_trials_for", "null_scenarios", "simulate"]
+__all__ = [
+    "SCENARIOS",
+    "CellCharacteristics",
+    "Design",
+    "Result",
+    "Scenario",
+    "exact_cell",
+    "fixed_power",
+    "fixed_trials_for",
+    "null_scenarios",
+    "simulate",
+]
 
 STEPS = ("root_inspection", "ntuple_conversion", "preprocessing", "sb_separation", "categorization")
 

@@ -109,4 +109,6 @@ def load_run(run_dir: Path) -> RunData:
     run_dir = Path(run_dir)
     records = read_run(run_dir)
     summary = read_summary(run_dir / SUMMARY) if (run_dir / SUMMARY).is_file() else None
-    return RunData(run_dir, records, current_categories(run_dir, records), summary, read_settings(run_dir / "config.json"))
+    return RunData(
+        run_dir, records, current_categories(run_dir, records), summary, read_settings(run_dir / "config.json")
+    )
