@@ -121,10 +121,11 @@ def simulate(scenario: Scenario, design: Design, runs: int, seed: int = 2020) ->
                 seen.append((int(outcomes[i, :n].sum()), n))
                 if plan is None or number == len(looks):
                     break
-                cell = _cell(step, *seen[-1], seen if plan else (), most)
+                cell = _cell(step, *seen[-1], seen, most)
                 if b.total and cell_gate.cell_stop_reason(cell, b, plan, number + 1) is not None:
                     break
-            run_cells.append(_cell(step, *seen[-1], seen if plan is not None else (), most if plan else None))
+            rounds = plan is not None
+            run_cells.append(_cell(step, *seen[-1], seen if rounds else (), most if rounds else None))
             trials.append(seen[-1][1])
             if i == scenario.changed:
                 changed_trials.append(seen[-1][1])

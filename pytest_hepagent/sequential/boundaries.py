@@ -122,7 +122,7 @@ def _information(n: int, n_b: int) -> float:
 def _spent(n: int, n_b: int, max_trials: int, level: float, drop: bool) -> float:
     """What the spending function allows by a look at n current trials: level * t^rho on the information clock."""
     t = min(1.0, _information(n, n_b) / _information(max(max_trials, n), n_b))
-    return level * t ** (_RHO_DROP if drop else _RHO_MARGIN)
+    return level * float(t ** (_RHO_DROP if drop else _RHO_MARGIN))
 
 
 def _binomial_pmf(k: NDArray[np.int64], n: int, p: FloatArray) -> FloatArray:
