@@ -38,6 +38,20 @@ def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
 
 
 @pytest.fixture(scope="session")
+def oracle_cassette(tmp_path_factory: pytest.TempPathFactory, hepagent_solution: Path) -> Path:
+    """A recorded oracle trajectory of step 5, for fast replays (shared: copy it before changing it)."""
+    from pytest_hepagent.trial import TrialEnvironment, TrialRequest, run_trial
+
+    folder = tmp_path_factory.mktemp("oracle-cassette")
+    run_trial(
+        TrialRequest("categorization", "hepagent/oracle", record_to=folder / "ok.yaml"),
+        TrialEnvironment.create(),
+        folder / "recording",
+    )
+    return folder / "ok.yaml"
+
+
+@pytest.fixture(scope="session")
 def raw(hepagent_solution: Path) -> dict[str, np.ndarray]:
     """The golden step-2 arrays of the default dataset, by sample name."""
     return {p.name.removesuffix("_raw.npy"): np.load(p) for p in (hepagent_solution / "arrays").glob("*_raw.npy")}

@@ -22,17 +22,9 @@ CHECKOUT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def oracle(tmp_path_factory: pytest.TempPathFactory, hepagent_solution: Path) -> Path:
+def oracle(oracle_cassette: Path) -> Path:
     """A recorded oracle trajectory of step 5."""
-    from pytest_hepagent.trial import TrialEnvironment, TrialRequest, run_trial
-
-    folder = tmp_path_factory.mktemp("oracle")
-    run_trial(
-        TrialRequest("categorization", "hepagent/oracle", record_to=folder / "ok.yaml"),
-        TrialEnvironment.create(),
-        folder / "trial",
-    )
-    return folder / "ok.yaml"
+    return oracle_cassette
 
 
 def _usage_error(pytester: pytest.Pytester, *args: str) -> str:

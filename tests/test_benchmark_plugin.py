@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections import deque
 from pathlib import Path
 
 import pytest
+from run_helpers import kill_when_recorded
 
 from pytest_hepagent.llm.cassette import Cassette, CassetteCall, load_cassette, save_cassette
 from pytest_hepagent.matrix.cells import cells_from_records
@@ -25,19 +24,6 @@ FAILING = Path(__file__).parents[1] / "pytest_hepagent/cassettes/failures/semant
 def _records(report_dir: Path) -> list[dict]:  # type: ignore[type-arg]
     (run,) = report_dir.iterdir()
     return read_records(run / "results.jsonl")
-
-
-@pytest.fixture
-def oracle_cassette(tmp_path: Path, hepagent_solution: Path) -> Path:
-    """A recorded oracle trajectory of step 5, for fast replays."""
-    from pytest_hepagent.trial import TrialEnvironment, TrialRequest, run_trial
-
-    run_trial(
-        TrialRequest("categorization", "hepagent/oracle", record_to=tmp_path / "ok.yaml"),
-        TrialEnvironment.create(),
-        tmp_path / "recording",
-    )
-    return tmp_path / "ok.yaml"
 
 
 def test_the_matrix_with_and_without_xdist_gives_the_same_records(
@@ -288,19 +274,7 @@ def test_resume_after_a_run_killed_mid_way(pytester: pytest.Pytester, tmp_path: 
         "-p",
         "no:xdist",
     ]
-    proc = subprocess.Popen(
-        command, cwd=pytester.path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        runs = list(reports.glob("*/results.jsonl")) if reports.exists() else []
-        if runs and runs[0].read_text().count("\n") >= 1:
-            break
-        time.sleep(0.2)
-    time.sleep(1.0)  # trial 2 is running now
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    (run_dir,) = reports.iterdir()
+    run_dir = kill_when_recorded(command, pytester.path, reports, 1)  # trial 2 is running then
     with (run_dir / "results.jsonl").open("a") as f:
         f.write('{"key": "torn')  # as if killed in the middle of writing a line
     assert [r.trial for r in read_records(run_dir / "results.jsonl")] == [1]

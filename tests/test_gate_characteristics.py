@@ -88,3 +88,16 @@ def test_the_simulation_agrees_with_the_exact_characteristics(key: str) -> None:
     mean = sum(trials) / len(trials)
     spread = (sum((t - mean) ** 2 for t in trials) / len(trials)) ** 0.5
     assert abs(mean - cell.mean) < 4 * spread / len(trials) ** 0.5
+
+
+def test_a_run_identical_to_a_three_trial_baseline_passes_once_rounds_rule_out_the_margin() -> None:
+    """3/3 against 3/3 could never be decided in one look (the former rule failed every such run as INCONCLUSIVE,
+    and one look still leaves it UNDECIDED); rounds add trials until a 35-point drop is ruled out."""
+    from pytest_hepagent.matrix.simulate import Scenario
+
+    identical = Scenario("identical", (1.0,) * 5, (1.0,) * 5, 3, (3,) * 5)
+    one_look = simulate(identical, Design(first=3, max_trials=3), 20, seed=5)
+    assert one_look.fail == 1.0 and one_look.passed == 0.0
+    rounds = simulate(identical, Design(first=3), 20, seed=5)
+    assert rounds.fail == 0.0 and rounds.passed == 1.0
+    assert max(rounds.trials) < 50  # decided before the most trials

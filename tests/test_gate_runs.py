@@ -5,16 +5,13 @@ the gate's decision."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from markupsafe import escape
 from record_builders import record
+from run_helpers import kill_when_recorded
 
 from pytest_hepagent.llm.cassette import Cassette, CassetteCall, load_cassette, save_cassette
 from pytest_hepagent.records import ResultsStore, TrialRecord, read_records
@@ -24,20 +21,6 @@ FAILING = Path(__file__).parents[1] / "pytest_hepagent/cassettes/failures/semant
 LOOKS = (3, 5, 10, 15)
 """--hep-trials=3 --hep-max-trials=15 --hep-round-trials=5."""
 ROUNDS = ("--hep-trials=3", "--hep-max-trials=15", "--hep-round-trials=5")
-
-
-@pytest.fixture(scope="module")
-def oracle_cassette(tmp_path_factory: pytest.TempPathFactory, hepagent_solution: Path) -> Path:
-    """A recorded oracle trajectory of step 5, for fast replays."""
-    from pytest_hepagent.trial import TrialEnvironment, TrialRequest, run_trial
-
-    folder = tmp_path_factory.mktemp("oracle")
-    run_trial(
-        TrialRequest("categorization", "hepagent/oracle", record_to=folder / "ok.yaml"),
-        TrialEnvironment.create(),
-        folder / "recording",
-    )
-    return folder / "ok.yaml"
 
 
 def _cassettes(folder: Path, *texts: str) -> Path:
@@ -55,17 +38,19 @@ def _baseline(folder: Path, passed: int, failed: int, model: str = "openai/o3") 
     return folder
 
 
-def _run(pytester: pytest.Pytester, cassettes: Path, reports: Path, baseline: Path, *extra: str) -> pytest.RunResult:
-    return pytester.runpytest(
+def _args(cassettes: Path, reports: Path, baseline: Path) -> list[str]:
+    """A gated replay of step 5."""
+    return [
         "--hep-model=hepagent/replay",
         f"--hep-replay={cassettes}",
         "--hep-steps=categorization",
         f"--hep-report-dir={reports}",
         f"--hep-baseline={baseline}",
-        "-rs",
-        *ROUNDS,
-        *extra,
-    )
+    ]
+
+
+def _run(pytester: pytest.Pytester, cassettes: Path, reports: Path, baseline: Path, *extra: str) -> pytest.RunResult:
+    return pytester.runpytest(*_args(cassettes, reports, baseline), "-rs", *ROUNDS, *extra)
 
 
 def _records(reports: Path) -> list[TrialRecord]:
@@ -161,60 +146,22 @@ def test_a_resumed_run_keeps_its_rounds(pytester: pytest.Pytester, tmp_path: Pat
     save_cassette(Cassette("categorization", calls), cassettes / "categorization-trial04.yaml")
     baseline = _baseline(tmp_path / "base", 10, 0)
     reports = tmp_path / "r"
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:xdist",
-        "--hep-model=hepagent/replay",
-        f"--hep-replay={cassettes}",
-        "--hep-steps=categorization",
-        f"--hep-report-dir={reports}",
-        f"--hep-baseline={baseline}",
-        *ROUNDS,
-    ]
-    proc = subprocess.Popen(
-        command, cwd=pytester.path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        results = list(reports.glob("*/results.jsonl")) if reports.exists() else []
-        if results and results[0].read_text().count("\n") >= 3:
-            break
-        time.sleep(0.2)
-    time.sleep(1.0)  # round 2's first trial (4) is running now
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    (run_dir,) = reports.iterdir()
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist"]
+    run_dir = kill_when_recorded(
+        [*command, *_args(cassettes, reports, baseline), *ROUNDS], pytester.path, reports, 3
+    )  # round 2's first trial (4) is running then
     assert sorted((r.trial, r.round) for r in read_records(run_dir / "results.jsonl")) == [(1, 1), (2, 1), (3, 1)]
     (cassettes / "categorization-trial04.yaml").write_text(good)
-    other = pytester.runpytest(
-        "--hep-model=hepagent/replay",
-        f"--hep-replay={cassettes}",
-        "--hep-steps=categorization",
-        f"--hep-report-dir={reports}",
-        f"--hep-baseline={baseline}",
-        "--hep-trials=3",
-        "--hep-max-trials=20",
-        f"--hep-resume={run_dir.name}",
-    )
+
+    def resume(*rounds: str) -> pytest.RunResult:
+        return pytester.runpytest(*_args(cassettes, reports, baseline), *rounds, f"--hep-resume={run_dir.name}")
+
+    other = resume("--hep-trials=3", "--hep-max-trials=20")
     assert other.ret == 4
     other.stderr.fnmatch_lines(
         [f"*--hep-max-trials: run {run_dir.name} was started with 15 (*); resume it with the same rounds"]
     )
-    (cassettes / "categorization-trial04.yaml").write_text(good)
-    resumed = pytester.runpytest(
-        "--hep-model=hepagent/replay",
-        f"--hep-replay={cassettes}",
-        "--hep-steps=categorization",
-        f"--hep-report-dir={reports}",
-        f"--hep-baseline={baseline}",
-        *ROUNDS,
-        f"--hep-resume={run_dir.name}",
-    )
+    resumed = resume(*ROUNDS)
     decided, _ = _first_look(10, 10, passes=True)
     records = read_records(run_dir / "results.jsonl")
     assert sorted((r.trial, r.round) for r in records) == [
