@@ -125,11 +125,16 @@ def test_rounds_are_the_same_under_xdist_and_concurrency(
     cassettes = _cassettes(tmp_path / "mixed", good, good, bad)
     baseline = _baseline(tmp_path / "base", 9, 1)
     seen = {}
-    for name, extra in {"alone": ["-p", "no:xdist"], "xdist": ["-n", "2", "--hep-concurrency=2"]}.items():
+    modes = {
+        "alone": ["-p", "no:xdist"],
+        "threads": ["-p", "no:xdist", "--hep-concurrency=3"],
+        "xdist": ["-n", "2", "--hep-concurrency=2"],
+    }
+    for name, extra in modes.items():
         done = _run(pytester, cassettes, tmp_path / name, baseline, *extra)
         records = _records(tmp_path / name)
         seen[name] = (done.ret, sorted((r.trial, r.round, r.outcome) for r in records), done.outlines[-1])
-    assert seen["alone"] == seen["xdist"]
+    assert seen["alone"] == seen["threads"] == seen["xdist"]
     status, trials, line = seen["alone"]
     assert line.startswith(f"gate: {'FAIL' if status else 'PASS'} (exit {status})")
     rounds = [r for _, r, _ in trials]
