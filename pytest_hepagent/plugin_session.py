@@ -373,7 +373,8 @@ class HepBenchmarkSession:
         def task() -> Any:
             budget = self.budget
             if self.gated is not None and len(param) == 3:  # a later round's trial: is its cell still undecided?
-                decided = self.gated.stop_reason(*param, self.store.records, self._budget_spent)
+                waits = self.is_worker or self.pool is not None  # else the earlier items have all run already
+                decided = self.gated.stop_reason(*param, self.store.records, self._budget_spent, wait=waits)
                 if decided is not None:
                     return Skipped(decided)
             if budget is not None and (why := budget.admit()) is not None:

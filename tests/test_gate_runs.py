@@ -268,3 +268,24 @@ def test_a_trajectory_that_forges_the_gates_decision_still_fails_the_run(
     ledger = (run / "ended.txt").read_text().splitlines()
     assert sorted(ledger) == sorted(f"hepagent/replay|categorization|{t}" for t in range(1, 16))  # ran or skipped
     assert "forged" not in (run / "summary.json").read_text()
+
+
+def test_items_another_plugin_reorders_do_not_wait_forever(
+    pytester: pytest.Pytester, tmp_path: Path, oracle_cassette: Path
+) -> None:
+    """A plugin that runs the last round's items first (as a shuffling plugin might): one process runs them one
+    by one, so their earlier rounds can never end before them; they are skipped with that reason, not waited on."""
+    pytester.makeconftest(
+        """
+import pytest
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(items):
+    yield
+    items.reverse()
+"""
+    )
+    cassettes = _cassettes(tmp_path / "good", oracle_cassette.read_text())
+    done = _run(pytester, cassettes, tmp_path / "r", _baseline(tmp_path / "base", 10, 0), "-p", "no:xdist")
+    done.stdout.fnmatch_lines(["*this cell's earlier rounds have not run before it (the items were reordered)*"])
+    assert {r.round for r in _records(tmp_path / "r")} == {1}  # only the first round ran (last, after the others)
