@@ -108,7 +108,7 @@ def main() -> None:
     print("\nexact size of one test (the largest chance over every true rate of a false verdict by the last look):")
     level = design.alpha / tests
     family = 0.0
-    for base in (10, 30):
+    for base in (10, 30, 1000):
         looks = (3, *range(5, design.max_trials + 1, design.round_trials))
         found = boundaries(base, looks, design.max_trials, level, design.margin)
         print(

@@ -3,6 +3,8 @@ gated run, on records written by hand."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +27,8 @@ def _run(folder: Path, passed: int, failed: int, *, step: str = "categorization"
     store = ResultsStore(folder)
     outcomes = ["passed"] * passed + ["failed"] * failed
     for trial, outcome in enumerate(outcomes, start=1):
-        store.append(record("m", step, trial, outcome, hashes=HASHES | hashes))
-    store.append(record("m", step, len(outcomes) + 1, "error", hashes={}))
+        store.append(record("m", step, trial, outcome, hashes=HASHES | hashes, run_id=folder.name))
+    store.append(record("m", step, len(outcomes) + 1, "error", hashes={}, run_id=folder.name))
     return folder
 
 
@@ -61,6 +63,53 @@ def test_runs_that_disagree_on_a_hash_are_refused_in_one_line(tmp_path: Path, na
         "pool only runs of one prompt and task spec (move the others out)"
     )
     assert "\n" not in message
+
+
+def test_a_run_named_twice_counts_once_and_a_copy_of_a_run_is_refused(tmp_path: Path) -> None:
+    """Its trials would count twice: a baseline of 5/10 would look like one of 10/20."""
+    run = _run(tmp_path / "base" / "run-1", 5, 5)
+    twice = load_baseline([run, run / "results.jsonl", tmp_path / "base"])
+    assert (twice.cells[0].passed, twice.cells[0].total) == (5, 10) and len(twice.runs) == 1
+    shutil.copytree(run, tmp_path / "base" / "run-1-copy")
+    with pytest.raises(ConfigError) as info:
+        load_baseline([tmp_path / "base"])
+    assert str(info.value) == (
+        f"--hep-baseline: run run-1 is in {run / 'results.jsonl'} and in "
+        f"{tmp_path / 'base' / 'run-1-copy' / 'results.jsonl'}: its trials would count twice; keep one copy"
+    )
+    add_to_baseline(tmp_path / "base" / "run-1-copy", tmp_path / "other")  # fine alone ...
+    with pytest.raises(ConfigError, match="its trials would count twice"):
+        add_to_baseline(run, tmp_path / "other")  # ... but not beside its copy
+
+
+def test_a_run_without_a_hash_hides_no_mix_of_the_others(tmp_path: Path) -> None:
+    """A summary.json carries no prompt hash: pooled first, it must not stand between two runs that disagree."""
+    records = [record("m", "categorization", t, "passed", hashes=HASHES) for t in range(1, 6)]
+    summary = run_summary("a", cells_from_records(records), None, {"hashes": {"task_spec:categorization": "t" * 64}})
+    (tmp_path / "base" / "a-run").mkdir(parents=True)
+    ResultsStore(tmp_path / "base" / "a-run").write_summary(summary)
+    _run(tmp_path / "base" / "b-run", 9, 1, prompt="a" * 64)
+    _run(tmp_path / "base" / "c-run", 9, 1, prompt="b" * 64)
+    with pytest.raises(ConfigError, match="the runs mix prompts of m categorization"):
+        load_baseline([tmp_path / "base"])
+
+
+def test_a_baseline_larger_than_the_exact_tests_take_is_one_line(tmp_path: Path) -> None:
+    records = [record("m", "categorization", t, "passed", hashes=HASHES) for t in range(1, 3)]
+    summary = run_summary("huge", cells_from_records(records), None, {}).to_json()
+    summary["cells"][0] |= {"passed": 90_000_000, "failed": 10_000_000}
+    (tmp_path / "huge").mkdir()
+    (tmp_path / "huge" / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(ConfigError) as info:
+        load_baseline([tmp_path / "huge"])
+    assert str(info.value) == (
+        "--hep-baseline: m categorization has 100,000,000 baseline trials, more than the 1,000 the gate's exact "
+        "tests take; pool fewer runs (the latest)"
+    )
+    from pytest_hepagent.matrix.cells import load_run_cells
+
+    with pytest.raises(ConfigError, match=r"m categorization has 100,000,000 judged trials, more than the 1,000"):
+        load_run_cells(tmp_path / "huge", "RUN_B")
 
 
 def test_a_summary_pools_on_the_hashes_it_has(tmp_path: Path) -> None:
@@ -144,6 +193,7 @@ def test_a_baseline_must_hold_one_of_the_runs_models(tmp_path: Path) -> None:
     ("settings", "message"),
     [
         ({"trials": 10, "max_trials": 5}, "--hep-max-trials: 5 is below --hep-trials 10, the first round"),
+        ({"max_trials": 1001}, "--hep-max-trials: 1,001 trials per cell is more than the 1,000 the gate's exact"),
         ({"detect_drop": 0.0}, "--hep-detect-drop: a drop in success above 0 and at most 1, got 0"),
         ({"detect_drop": 1.5}, "--hep-detect-drop: a drop in success above 0 and at most 1, got 1.5"),
     ],

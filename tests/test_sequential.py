@@ -29,36 +29,39 @@ from pytest_hepagent.sequential.design import (
 )
 
 FINE = np.linspace(0.0, 1.0, 12_001)
+EDGES = np.concatenate([np.geomspace(1e-7, 0.05, 1500), 1 - np.geomspace(1e-7, 0.05, 1500)])
+"""Rates crowded near 0 and 1, where a large baseline makes the size change fastest."""
 
 
-def _null(margin: float, drop: bool) -> tuple[np.ndarray, np.ndarray]:
+def _null(margin: float, drop: bool, rates: np.ndarray = FINE) -> tuple[np.ndarray, np.ndarray]:
     if drop:
-        return FINE, FINE
-    base = margin + (1 - margin) * FINE
+        return rates, rates
+    base = margin + (1 - margin) * rates
     return base, np.clip(base - margin, 0.0, 1.0)
 
 
 def _size(n_b: int, looks: tuple[int, ...], counts: list[tuple[int, ...]], margin: float, drop: bool) -> float:
-    """The largest chance, over the fine grid, of crossing any look's boundary first, by brute force: every
-    baseline count, and the current passes carried look by look with plain convolutions."""
-    base, current = _null(margin, drop)
-    worst = 0.0
-    for i in range(0, len(FINE), 40):  # every 40th fine rate: still 12x the design's grid
-        crossed = 0.0
-        for x_b in range(n_b + 1):
-            weight = binom.pmf(x_b, n_b, base[i])
-            if weight < 1e-15:
-                continue
-            mass, before = np.array([1.0]), 0
-            for k, n in enumerate(looks):
-                mass = np.convolve(mass, binom.pmf(np.arange(n - before + 1), n - before, current[i]))
-                before = n
-                c = counts[k][x_b]
-                region = np.arange(n + 1) <= c if drop else np.arange(n + 1) >= c
-                crossed += weight * mass[region].sum()
-                mass = np.where(region, 0.0, mass)
-        worst = max(worst, crossed)
-    return worst
+    """The largest chance, over every 10th rate of the fine grid and the rates crowded at the edges, of crossing
+    any look's boundary first, by brute force: every baseline count, and the current passes carried look by look
+    with plain convolutions."""
+    base, current = _null(margin, drop, np.concatenate([FINE[::10], EDGES]))
+    crossed = np.zeros(len(base))
+    for x_b in range(n_b + 1):
+        weight = binom.pmf(x_b, n_b, base)
+        if weight.max() < 1e-16:
+            continue
+        mass, before = np.ones((len(base), 1)), 0
+        for k, n in enumerate(looks):
+            step = binom.pmf(np.arange(n - before + 1)[None, :], n - before, current[:, None])
+            grown = np.zeros((len(base), n + 1))
+            for j in range(n - before + 1):
+                grown[:, j : j + before + 1] += mass * step[:, j : j + 1]
+            mass, before = grown, n
+            c = counts[k][x_b]
+            region = np.arange(n + 1) <= c if drop else np.arange(n + 1) >= c
+            crossed += weight * mass[:, region].sum(axis=1)
+            mass[:, region] = 0.0
+    return float(crossed.max())
 
 
 def test_the_drop_score_is_the_pooled_z_test() -> None:
@@ -90,7 +93,10 @@ def test_the_margin_score_is_farrington_and_mannings(margin: float) -> None:
         assert float(z_margin(x, n, x_b, n_b, margin)) == pytest.approx(expected, rel=1e-5)
 
 
-@pytest.mark.parametrize(("n_b", "n", "margin"), [(10, 10, 0.35), (30, 20, 0.35), (5, 3, 0.2), (12, 40, 0.5)])
+@pytest.mark.parametrize(
+    ("n_b", "n", "margin"),
+    [(10, 10, 0.35), (30, 20, 0.35), (5, 3, 0.2), (12, 40, 0.5), (1000, 3, 0.35), (600, 10, 0.35)],
+)
 def test_one_look_keeps_its_level_at_every_rate(n_b: int, n: int, margin: float) -> None:
     level = 0.05 / 6
     for drop in (True, False):
@@ -110,7 +116,13 @@ def test_a_ten_trial_collapse_is_within_the_boundary_fishers_test_misses() -> No
 
 @pytest.mark.parametrize(
     ("n_b", "looks", "most"),
-    [(10, (3, 5, 10, 15, 20), 20), (30, (3, 5, 10, 15, 20), 20), (5, (2, 4, 9, 20), 20), (20, (10, 12), 30)],
+    [
+        (10, (3, 5, 10, 15, 20), 20),
+        (30, (3, 5, 10, 15, 20), 20),
+        (5, (2, 4, 9, 20), 20),
+        (20, (10, 12), 30),
+        (1000, (3, 5, 10), 50),  # a large pooled baseline: the size peaks within a thousandth of a rate of 1
+    ],
 )
 def test_rounds_keep_each_side_within_its_level_at_every_rate(n_b: int, looks: tuple[int, ...], most: int) -> None:
     """The chance of a false REGRESSED (or OK) at any look, over every true rate, is at most the level: with the
@@ -121,7 +133,7 @@ def test_rounds_keep_each_side_within_its_level_at_every_rate(n_b: int, looks: t
     for drop, counts, sizes in ((True, found.regressed, found.size_regressed), (False, found.ok, found.size_ok)):
         size = _size(n_b, looks, list(counts), margin, drop)
         assert size <= level
-        assert size == pytest.approx(sizes[-1], rel=0.02)  # the design's own (coarser) figure
+        assert size <= sizes[-1] * 1.02  # the design's own figure, from a grid of its own
     assert list(found.size_regressed) == sorted(found.size_regressed)  # spent, never given back
 
 

@@ -353,7 +353,7 @@ def test_trials_needed_decides_and_one_fewer_does_not(drop: float, base_rate: fl
 def test_trials_needed_of_impossible_drops() -> None:
     assert trials_needed(0.5, 0.4, 0.05) is None  # cannot drop below 0
     assert trials_needed(0.0, 0.9, 0.05) is None
-    assert trials_needed(1e-3, 0.5, 0.05) is None  # more than 2,000 trials
+    assert trials_needed(1e-3, 0.5, 0.05) is None  # more than 1,000 trials
 
 
 @settings(max_examples=30, deadline=None)

@@ -78,14 +78,15 @@ def _record_keys(records: Sequence[TrialRecord]) -> dict[tuple[str, str], set[Ke
     return keys
 
 
-def _read(source: Path, where: str) -> tuple[list[Cell], dict[tuple[str, str], set[Key]]]:
-    """One run's cells and the hashes behind each."""
+def _read(source: Path, where: str) -> tuple[list[Cell], dict[tuple[str, str], set[Key]], set[str]]:
+    """One run's cells, the hashes behind each, and the run ids it holds."""
     from pytest_hepagent.matrix.cells import cells_from_records
 
     try:
         if source.suffix == ".jsonl":  # strictly: a line skipped could be exactly the failures
-            records = latest_records(read_records(source, strict=True))
-            return cells_from_records(records), _record_keys(records)
+            records = read_records(source, strict=True)
+            latest = latest_records(records)
+            return cells_from_records(latest), _record_keys(latest), {r.run_id for r in records}
         summary = read_summary(source)
     except RecordError as exc:
         raise ConfigError(f"{where}: {exc}") from None
@@ -96,7 +97,7 @@ def _read(source: Path, where: str) -> tuple[list[Cell], dict[tuple[str, str], s
         (c.model, c.step): {(None, hashes.get(f"task_spec:{c.step}"), hashes.get("dataset"), hashes.get("golden"))}
         for c in summary.cells
     }
-    return list(summary.cells), keys
+    return list(summary.cells), keys, {summary.run_id}
 
 
 def _conflict(a: Key, b: Key) -> str | None:
@@ -127,34 +128,49 @@ def _pool(cells: Sequence[Cell]) -> Cell:
 
 def load_baseline(paths: Sequence[Path], where: str = "--hep-baseline") -> Baseline:
     """The pooled baseline of `paths`; a one-line ConfigError naming `where` and the fix when a path is no run,
-    cannot be read, holds no cell, or when runs of one model and step disagree on a hash."""
-    sources = [source for path in paths for source in run_sources(path, where)]
+    cannot be read, holds no cell, holds a run another path holds too (its trials would count twice), has more
+    trials in a cell than the gate's exact tests take, or when runs of one model and step disagree on a hash."""
+    from pytest_hepagent.sequential.boundaries import MOST_BASELINE
+
+    sources = list(dict.fromkeys(s.resolve() for path in paths for s in run_sources(path, where)))
     if not sources:
         raise ConfigError(f"{where}: no baseline given; {_FIX}")
     by_cell: dict[tuple[str, str], list[Cell]] = {}
-    seen: dict[tuple[str, str], tuple[Key, Path]] = {}
+    seen: dict[tuple[str, str], list[tuple[Key, Path]]] = {}
+    runs: dict[str, Path] = {}
     for source in sources:
-        cells, keys = _read(source, where)
+        cells, keys, run_ids = _read(source, where)
+        for run_id in sorted(run_ids):
+            if run_id in runs:
+                raise ConfigError(
+                    f"{where}: run {run_id} is in {runs[run_id]} and in {source}: its trials would count twice; "
+                    f"keep one copy"
+                )
+            runs[run_id] = source
         for cell in cells:
             by_cell.setdefault((cell.model, cell.step), []).append(cell)
         for cell_key, found in keys.items():
             for key in sorted(found, key=str):
-                if cell_key not in seen:
-                    seen[cell_key] = (key, source)
-                    continue
-                other, first = seen[cell_key]
-                name = _conflict(other, key)
-                if name is not None:
-                    model, step = cell_key
-                    where_runs = f"{first} has {(other[_HASHES.index(name)] or '')[:12]}, {source} has "
-                    raise ConfigError(
-                        f"{where}: the runs mix {name.replace('_', ' ')}s of {model} {step} ({where_runs}"
-                        f"{(key[_HASHES.index(name)] or '')[:12]}); pool only runs of one prompt and task spec "
-                        f"(move the others out)"
-                    )
+                for other, first in seen.get(cell_key, []):  # every pair: a run without a hash hides nothing
+                    name = _conflict(other, key)
+                    if name is not None:
+                        model, step = cell_key
+                        index = _HASHES.index(name)
+                        raise ConfigError(
+                            f"{where}: the runs mix {name.replace('_', ' ')}s of {model} {step} ({first} has "
+                            f"{(other[index] or '')[:12]}, {source} has {(key[index] or '')[:12]}); pool only runs "
+                            f"of one prompt and task spec (move the others out)"
+                        )
+                seen.setdefault(cell_key, []).append((key, source))
     pooled = tuple(_pool(cells) for cells in by_cell.values())
     if not pooled:
         raise ConfigError(f"{where}: {', '.join(map(str, paths))} holds no trial of any model and step; {_FIX}")
+    for cell in pooled:
+        if cell.total > MOST_BASELINE:
+            raise ConfigError(
+                f"{where}: {cell.model} {cell.step} has {cell.total:,} baseline trials, more than the {MOST_BASELINE:,} "
+                f"the gate's exact tests take; pool fewer runs (the latest)"
+            )
     return Baseline(pooled, tuple(sources), tuple(Path(p) for p in paths))
 
 

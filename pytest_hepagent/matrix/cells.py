@@ -170,4 +170,12 @@ def load_run_cells(path: Path, where: str) -> list[Cell]:
         raise ConfigError(f"{where}: {path} cannot be read as a run ({type(exc).__name__}); {fix}") from None
     if not cells:
         raise ConfigError(f"{where}: {path} holds no trial of any model and step; {fix}")
+    from pytest_hepagent.sequential.boundaries import MOST_TRIALS
+
+    for cell in cells:  # the gate's exact tests grow with the trials: a hand-edited summary must not stall them
+        if cell.total > MOST_TRIALS:
+            raise ConfigError(
+                f"{where}: {path}: {cell.model} {cell.step} has {cell.total:,} judged trials, more than the "
+                f"{MOST_TRIALS:,} the gate's exact tests take"
+            )
     return cells

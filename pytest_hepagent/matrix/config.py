@@ -220,6 +220,14 @@ class BenchmarkConfig:
             raise ConfigError(f"--hep-floor: a success fraction between 0 and 1, got {self.floor}")
         if not 0 < self.detect_drop <= 1:
             raise ConfigError(f"--hep-detect-drop: a drop in success above 0 and at most 1, got {self.detect_drop:g}")
+        from pytest_hepagent.sequential.boundaries import MOST_TRIALS
+
+        for flag, count in (("--hep-max-trials", self.max_trials), ("--hep-trials", self.trials or 0)):
+            if self.baselines and count > MOST_TRIALS:
+                raise ConfigError(
+                    f"{flag}: {count:,} trials per cell is more than the {MOST_TRIALS:,} the gate's exact tests take; "
+                    f"give at most {MOST_TRIALS:,}"
+                )
         if self.trials is not None and self.baselines and not self.chain and self.max_trials < self.trials:
             raise ConfigError(
                 f"--hep-max-trials: {self.max_trials} is below --hep-trials {self.trials}, the first round; give at "

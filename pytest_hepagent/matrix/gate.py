@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Literal, Protocol, cast
 
 from pytest_hepagent.records import Cell, Verdict
-from pytest_hepagent.sequential.boundaries import drop_pvalue, regression_power
+from pytest_hepagent.sequential.boundaries import MOST_TRIALS, drop_pvalue, regression_power
 from pytest_hepagent.sequential.design import (
     DEFAULT_MARGIN,
     CellDecision,
@@ -309,7 +309,7 @@ class _Judge:
             more = (
                 f"{needed} baseline trials at this success would"
                 if needed is not None
-                else "no baseline of up to 2,000 trials at this success would"
+                else "no baseline of up to 1,000 trials at this success would"
             )
             return (
                 f"no drop shown ({counts}{where}; {regressed}), and the baseline's {b.passed}/{b.total} is too "
@@ -318,7 +318,7 @@ class _Judge:
         decides = (
             f"at this success about {found[0]} trials would decide it ({found[1]})"
             if found is not None
-            else "at this success no number of trials up to 2,000 would decide it"
+            else "at this success no number of trials up to 1,000 would decide it"
         )
         ok = f"OK from {d.ok_from}" if d.ok_from is not None else "no OK"
         return f"neither a drop shown nor a {self.margin:.0%} drop ruled out: {counts}{where} ({regressed}, {ok}); {decides}"
@@ -365,8 +365,8 @@ def _floor_trials(passed: int, total: int, floor: float, method: Interval) -> in
 def detectable_drop(total: int, base_total: int, base_rate: float, level: float) -> float | None:
     """The smallest drop from `base_rate` that `total` trials against `base_total` baseline trials show as
     REGRESSED with 80% power in a single look at `level`; None when not even a drop to 0 would be, or either side
-    has more than 2,000 trials (not computed)."""
-    if total < 1 or base_total < 1 or max(total, base_total) > _LARGEST_N:
+    has more than 1,000 trials (not computed)."""
+    if total < 1 or base_total < 1 or max(total, base_total) > MOST_TRIALS:
         return None
     if regression_power(total, base_total, base_rate, 0.0, level) < POWER:
         return None
@@ -378,7 +378,7 @@ def detectable_drop(total: int, base_total: int, base_rate: float, level: float)
 
 def trials_needed(drop: float, base_rate: float, level: float) -> int | None:
     """The fewest trials per cell, in both runs, with which a single look at `level` shows a drop of `drop` from
-    `base_rate` as REGRESSED with 80% power; None when the drop is impossible or needs more than 2,000."""
+    `base_rate` as REGRESSED with 80% power; None when the drop is impossible or needs more than 1,000."""
     rate = base_rate - drop
     if drop <= 0 or rate < -1e-12:
         return None
@@ -388,9 +388,9 @@ def trials_needed(drop: float, base_rate: float, level: float) -> int | None:
 
     low, high = 0, 1
     while not enough(high):
-        if high >= _LARGEST_N:
+        if high >= MOST_TRIALS:
             return None
-        low, high = high, min(2 * high, _LARGEST_N)
+        low, high = high, min(2 * high, MOST_TRIALS)
     while low + 1 < high:  # the power of a discrete test is not monotone in n: this finds a crossing, near the first
         middle = (low + high) // 2
         low, high = (low, middle) if enough(middle) else (middle, high)

@@ -166,7 +166,7 @@ class GatedRun:
                 fix = f"a run as good as it needs {run} trials (--hep-max-trials)"
             else:
                 needed = baseline_needed(b.passed, b.total, most, g.level, g.margin)
-                fix = f"{needed} baseline trials would" if needed else "no baseline of up to 2,000 trials would"
+                fix = f"{needed} baseline trials would" if needed else "no baseline of up to 1,000 trials would"
             lines.append(
                 f"hepagent: gate: {model} {step}: the baseline has {b.total} trials at {b.passed}/{b.total}: no run "
                 f"of {most} trials can rule out a {g.margin:.0%} drop; {fix}"

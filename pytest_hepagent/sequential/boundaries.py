@@ -27,13 +27,15 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "MOST_BASELINE",
+    "MOST_TRIALS",
     "Boundaries",
     "boundaries",
     "drop_pvalue",
@@ -45,9 +47,12 @@ __all__ = [
 ]
 
 _GRID = 240
-"""Rates at which the size is evaluated; the size is a smooth polynomial in the rate, and `_SAFETY` covers what
-lies between two grid points (the tests check the size on a grid fifty times finer)."""
+"""The fewest rates a design is made on (10 sqrt(n_b) for larger baselines); each look's region is then checked on
+a grid three times finer and narrowed wherever it exceeds the level there."""
 _SAFETY = 0.99
+"""The share of the spending function a design aims at on its grid."""
+_ONE_LOOK_SAFETY = 0.995
+"""One look is designed on the fine grid itself: this covers what lies between its rates."""
 _RHO_DROP = 0.5
 """The drop side spends early (t^0.5: a third of the trials spend 58% of its level), so a collapse stops early."""
 _RHO_MARGIN = 1.0
@@ -106,13 +111,39 @@ def _scores(n: int, n_b: int, margin: float, drop: bool) -> FloatArray:
     return np.minimum.accumulate(z_margin(x, n, x_b, n_b, margin)[:, ::-1], axis=1)[:, ::-1]
 
 
-def _rates(margin: float, drop: bool) -> tuple[FloatArray, FloatArray]:
-    """The null's boundary on the grid: (baseline rate, current rate) with a difference of 0 or -margin."""
-    grid = (np.arange(_GRID) + 0.5) / _GRID
+MOST_BASELINE = 1_000
+"""The most baseline trials of a cell the exact tests take (the computation grows with them)."""
+MOST_TRIALS = 1_000
+"""The most trials of a cell of the run the exact tests take."""
+
+
+def _grid_size(n_b: int, fine: bool) -> int:
+    """Rates on the grid: enough that the narrowest feature of the size, about 1 / (2 sqrt(n_b)) wide on the
+    arcsine scale, spans several of them; three times as many on the grid that checks a design."""
+    points = max(_GRID, int(10 * math.sqrt(n_b)))
+    return 3 * points if fine else points
+
+
+def _rates(n_b: int, margin: float, drop: bool, fine: bool = False) -> tuple[FloatArray, FloatArray]:
+    """The null's boundary on the grid: (baseline rate, current rate) with a difference of 0 or -margin. The grid
+    is uniform in arcsin(sqrt(p)), where a binomial's spread is the same at every rate: dense near 0 and 1, where a
+    large baseline makes the size change fastest."""
+    size = _grid_size(n_b, fine)
+    grid = np.sin((np.arange(size) + 0.5) / size * math.pi / 2) ** 2
     if drop:
         return grid, grid
     base = margin + (1 - margin) * grid
     return base, np.clip(base - margin, 0.0, 1.0)
+
+
+def _band(n_b: int, base: FloatArray) -> tuple[NDArray[np.int64], BoolArray]:
+    """Per rate, the baseline counts that carry any probability (ten standard deviations around the mean): the
+    computation keeps only those. (grid, width) indices into 0..n_b and which of them are real counts."""
+    sd = np.sqrt(n_b * base * (1 - base))
+    low = np.clip(np.floor(n_b * base - 10 * sd - 3), 0, n_b).astype(np.int64)
+    high = np.clip(np.ceil(n_b * base + 10 * sd + 3), 0, n_b).astype(np.int64)
+    counts = low[:, None] + np.arange(int((high - low).max()) + 1)[None, :]
+    return np.minimum(counts, n_b), counts <= n_b
 
 
 def _information(n: int, n_b: int) -> float:
@@ -131,21 +162,6 @@ def _binomial_pmf(k: NDArray[np.int64], n: int, p: FloatArray) -> FloatArray:
     return np.asarray(binom.pmf(k[None, :], n, p[:, None]), dtype=float)
 
 
-def _widest(masses: FloatArray, scores: FloatArray, spent: FloatArray, allowed: float) -> BoolArray:
-    """The widest region {scores >= threshold} whose mass (per rate, over the grid) added to `spent` stays within
-    `allowed` at every rate; an empty region when none does."""
-    candidates = np.unique(scores[~np.isnan(scores)])[::-1]  # strictest first
-    low, high = -1, len(candidates) - 1
-    while low < high:  # the mass only grows as the threshold falls
-        middle = (low + high + 1) // 2
-        region = scores >= candidates[middle]
-        if (spent + np.einsum("gbx,bx->g", masses, region.astype(float))).max() <= allowed * _SAFETY:
-            low = middle
-        else:
-            high = middle - 1
-    return scores >= candidates[low] if low >= 0 else np.zeros(scores.shape, dtype=bool)
-
-
 def _counts(region: BoolArray, drop: bool) -> tuple[int, ...]:
     """Per baseline count, the most passes that reject (drop; -1: none) or the fewest (margin; n + 1: none)."""
     n = region.shape[1] - 1
@@ -154,30 +170,109 @@ def _counts(region: BoolArray, drop: bool) -> tuple[int, ...]:
     return tuple(int(np.flatnonzero(row).min()) if row.any() else n + 1 for row in region)
 
 
+class _Looks:
+    """The joint distribution of (baseline count, current passes not yet rejected) at each rate of a grid, carried
+    from look to look: (grid, band, passes), the band of baseline counts that carry probability at each rate."""
+
+    def __init__(self, n_b: int, base: FloatArray, current: FloatArray) -> None:
+        from scipy.stats import binom
+
+        self.counts, real = _band(n_b, base)
+        self.current = current
+        self.masses = (binom.pmf(self.counts, n_b, base[:, None]) * real)[:, :, None]
+        self.before = 0
+
+    def grow(self, n: int) -> None:
+        """Add the trials up to n."""
+        more = n - self.before
+        step = _binomial_pmf(np.arange(more + 1), more, self.current)
+        grown = np.zeros((*self.masses.shape[:2], n + 1))
+        for k in range(more + 1):
+            grown[:, :, k : k + self.before + 1] += self.masses * step[:, k, None, None]
+        self.masses, self.before = grown, n
+
+    def crossing(self, region: BoolArray) -> FloatArray:
+        """Per rate, the chance of an outcome in `region` ((n_b + 1, n + 1) over the full counts) at this look."""
+        return np.asarray(np.einsum("gbx,gbx->g", self.masses, region[self.counts]), dtype=float)
+
+    def remove(self, region: BoolArray) -> None:
+        self.masses = self.masses * ~region[self.counts]
+
+
+def _chunks(n_b: int, margin: float, drop: bool, most: int) -> list[_Looks]:
+    """The fine grid, in pieces of a few million numbers each."""
+    base, current = _rates(n_b, margin, drop, fine=True)
+    width = _band(n_b, base)[0].shape[1]
+    per = max(1, int(4e6 // (width * (most + 1))))
+    return [_Looks(n_b, base[i : i + per], current[i : i + per]) for i in range(0, len(base), per)]
+
+
+def _widest(fits: Callable[[int], bool], low: int, high: int) -> int:
+    """The largest index in [low, high] (-1 at the least) for which `fits` holds, `fits` holding for every index
+    below one that fits (the region only grows as the index, the threshold falling, rises)."""
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle - 1)
+    return low
+
+
+def _look_region(
+    scores: FloatArray,
+    allowed: float,
+    coarse: tuple[_Looks, FloatArray],
+    fine: list[tuple[_Looks, FloatArray]],
+) -> BoolArray:
+    """One look's region: the widest {scores >= threshold} whose first-crossing chance, added to what earlier looks
+    spent, stays within 0.99 of `allowed` on the design's grid and within `allowed` on the fine grid."""
+    candidates = np.unique(scores[~np.isnan(scores)])[::-1]  # strictest first
+
+    def region(i: int) -> BoolArray:
+        return scores >= candidates[i] if i >= 0 else np.zeros(scores.shape, dtype=bool)
+
+    def fits_coarse(i: int) -> bool:
+        looks, spent = coarse
+        return bool((spent + looks.crossing(region(i))).max() <= allowed * _SAFETY)
+
+    def fits_fine(i: int) -> bool:
+        chosen = region(i)
+        return all((spent + looks.crossing(chosen)).max() <= allowed for looks, spent in fine)
+
+    index = _widest(fits_coarse, -1, len(candidates) - 1)
+    if not fits_fine(index):  # a peak of the size between the design's rates: narrow the region
+        index = _widest(fits_fine, -1, index - 1)
+    return region(index)
+
+
 @functools.lru_cache(maxsize=1024)
 def _side(
     n_b: int, looks: tuple[int, ...], max_trials: int, level: float, margin: float, drop: bool
 ) -> tuple[tuple[tuple[int, ...], ...], tuple[float, ...]]:
-    """Each look's boundary (per baseline count) and the size spent by then (the largest over the grid)."""
-    base, current = _rates(margin, drop)
-    x_b = np.arange(n_b + 1)
-    # the joint distribution of (baseline count, current passes not yet rejected), per rate: (grid, n_b+1, n+1)
-    masses = _binomial_pmf(x_b, n_b, base)[:, :, None]
-    spent = np.zeros(len(base))
-    before = 0
+    """Each look's boundary (per baseline count) and the size spent by then on the fine grid.
+
+    Each look's region is the widest whose first-crossing chance, added to what earlier looks spent, stays within
+    0.99 of the spending function on the design's grid, and then within the spending function itself on the fine
+    grid (narrowed where a peak of the size fell between the design's rates). A look's boundary depends on the
+    looks before it only, as the spending function requires."""
+    coarse = _Looks(n_b, *_rates(n_b, margin, drop))
+    fine = _chunks(n_b, margin, drop, looks[-1])
+    spent = np.zeros(len(coarse.current))
+    spent_fine = [np.zeros(len(piece.current)) for piece in fine]
     found, sizes = [], []
     for n in looks:
-        more = n - before
-        step = _binomial_pmf(np.arange(more + 1), more, current)
-        grown = np.zeros((*masses.shape[:2], n + 1))
-        for k in range(more + 1):  # add the new trials' passes
-            grown[:, :, k : k + before + 1] += masses * step[:, k, None, None]
-        masses, before = grown, n
-        region = _widest(masses, _scores(n, n_b, margin, drop), spent, _spent(n, n_b, max_trials, level, drop))
-        spent = spent + np.einsum("gbx,bx->g", masses, region.astype(float))
-        masses = masses * ~region
-        found.append(_counts(region, drop))
-        sizes.append(float(spent.max()))
+        coarse.grow(n)
+        for piece in fine:
+            piece.grow(n)
+        allowed = _spent(n, n_b, max_trials, level, drop)
+        chosen = _look_region(
+            _scores(n, n_b, margin, drop), allowed, (coarse, spent), list(zip(fine, spent_fine, strict=True))
+        )
+        spent = spent + coarse.crossing(chosen)
+        coarse.remove(chosen)
+        for k, piece in enumerate(fine):
+            spent_fine[k] = spent_fine[k] + piece.crossing(chosen)
+            piece.remove(chosen)
+        found.append(_counts(chosen, drop))
+        sizes.append(max(float(s.max()) for s in spent_fine))
     return tuple(found), tuple(sizes)
 
 
@@ -202,8 +297,10 @@ def boundaries(base_total: int, looks: tuple[int, ...], max_trials: int, level: 
     side at `level` (one test's share of the family-wise level), with `margin` the drop OK must rule out."""
     if not looks or any(b <= a for a, b in itertools.pairwise(looks)) or looks[0] < 1:
         raise ValueError(f"looks must be increasing counts of trials, got {looks}")
-    if base_total < 1 or not 0 < margin <= 1 or not 0 < level < 1:
-        raise ValueError(f"no boundaries for a baseline of {base_total}, margin {margin}, level {level}")
+    if not 1 <= base_total <= MOST_BASELINE or max_trials > MOST_TRIALS or not 0 < margin <= 1 or not 0 < level < 1:
+        raise ValueError(
+            f"no boundaries for a baseline of {base_total}, {max_trials} trials, margin {margin}, level {level}"
+        )
     if len(looks) == 1 and looks[0] >= max_trials:
         drop = single_look(base_total, looks[0], level, 0.0, drop=True)
         ok = single_look(base_total, looks[0], level, margin, drop=False)
@@ -218,32 +315,42 @@ def boundaries(base_total: int, looks: tuple[int, ...], max_trials: int, level: 
 
 @functools.lru_cache(maxsize=256)
 def _weights(n_b: int, margin: float, drop: bool) -> FloatArray:
-    """(grid, n_b + 1): the baseline count's distribution at each rate of the null's boundary."""
-    return _binomial_pmf(np.arange(n_b + 1), n_b, _rates(margin, drop)[0])
+    """(fine grid, n_b + 1): the baseline count's distribution at each rate of the null's boundary."""
+    return _binomial_pmf(np.arange(n_b + 1), n_b, _rates(n_b, margin, drop, fine=True)[0])
+
+
+@functools.lru_cache(maxsize=256)
+def _tails(n_b: int, n: int, margin: float, drop: bool) -> FloatArray:
+    """(fine grid, n + 2): for a boundary count c, the chance of rejecting at each rate, at column c + 1: P(X <= c)
+    for c = -1..n (drop), P(X >= c) for c = 0..n+1 at column c (margin)."""
+    from scipy.stats import binom
+
+    current = _rates(n_b, margin, drop, fine=True)[1][:, None]
+    if drop:
+        return np.asarray(binom.cdf(np.arange(-1, n + 1)[None, :], n, current), dtype=float)
+    return np.asarray(binom.sf(np.arange(-1, n + 1)[None, :], n, current), dtype=float)
 
 
 def _look_size(counts: Sequence[int], n_b: int, n: int, margin: float, drop: bool) -> FloatArray:
-    """The chance over the grid of rates that a single look at n trials rejects with these per-baseline counts."""
-    from scipy.stats import binom
-
-    current = _rates(margin, drop)[1]
-    weights = _weights(n_b, margin, drop)
-    c = np.asarray(counts)
-    # drop: P(X <= c) (cdf(-1) is 0); margin: P(X >= c) = sf(c - 1) (sf(n) is 0)
-    tail = binom.cdf(c[None, :], n, current[:, None]) if drop else binom.sf(c[None, :] - 1, n, current[:, None])
-    return np.asarray((weights * tail).sum(axis=1), dtype=float)
+    """The chance over the fine grid of rates that a single look at n trials rejects with these per-baseline
+    counts (in closed form: one look needs no carried distribution)."""
+    column = np.asarray(counts) + 1 if drop else np.asarray(counts)
+    tail = _tails(n_b, n, margin, drop)[:, column]
+    return np.asarray((_weights(n_b, margin, drop) * tail).sum(axis=1), dtype=float)
 
 
 @functools.lru_cache(maxsize=4096)
 def single_look(n_b: int, n: int, level: float, margin: float, *, drop: bool) -> tuple[int, ...]:
     """The boundary (per baseline count, as in `Boundaries`) of a fixed design: one look at n trials, at `level`."""
+    if not 1 <= n_b <= MOST_BASELINE or not 1 <= n <= MOST_TRIALS:
+        raise ValueError(f"no boundary for a baseline of {n_b} and {n} trials")
     scores = _scores(n, n_b, margin, drop)
     candidates = np.unique(scores[~np.isnan(scores)])[::-1]
     low, high = -1, len(candidates) - 1
     while low < high:
         middle = (low + high + 1) // 2
         counts = _counts(scores >= candidates[middle], drop)
-        if _look_size(counts, n_b, n, margin, drop).max() <= level * _SAFETY:
+        if _look_size(counts, n_b, n, margin, drop).max() <= level * _ONE_LOOK_SAFETY:
             low = middle
         else:
             high = middle - 1

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pytest_hepagent.sequential.boundaries import boundaries, single_look
+from pytest_hepagent.sequential.boundaries import MOST_BASELINE, MOST_TRIALS, boundaries, single_look
 
 __all__ = [
     "DEFAULT_MARGIN",
@@ -41,8 +41,8 @@ DEFAULT_MAX_TRIALS = 50
 """The most trials a gated cell gets, unless `--hep-max-trials` says otherwise."""
 DEFAULT_ROUND_TRIALS = 5
 """After the first round, undecided cells get trials up to the next multiple of this."""
-_SEARCHED = 2_000
-"""`baseline_needed` and `trials_to_decide` look no further."""
+_SEARCHED = MOST_TRIALS
+"""`run_trials_for_ok` and `trials_to_decide` look no further (`baseline_needed`: MOST_BASELINE)."""
 
 Decision = Literal["REGRESSED", "OK", "UNDECIDED"]
 
@@ -150,7 +150,7 @@ def can_decide_later(
 
 def baseline_needed(base_passed: int, base_total: int, max_trials: int, level: float, margin: float) -> int | None:
     """The fewest baseline trials, at the baseline's success, with which a run as good as it could be OK (None:
-    more than 2,000)."""
+    more than 1,000)."""
     rate = base_passed / base_total
 
     def enough(n: int) -> bool:
@@ -158,9 +158,9 @@ def baseline_needed(base_passed: int, base_total: int, max_trials: int, level: f
 
     low, high = base_total, base_total
     while not enough(high):
-        if high >= _SEARCHED:
+        if high >= MOST_BASELINE:
             return None
-        low, high = high, min(2 * high, _SEARCHED)
+        low, high = high, min(2 * high, MOST_BASELINE)
     while low + 1 < high:  # enough(high), not enough(low) (or low is where we started)
         middle = (low + high) // 2
         low, high = (low, middle) if enough(middle) else (middle, high)
@@ -169,7 +169,7 @@ def baseline_needed(base_passed: int, base_total: int, max_trials: int, level: f
 
 def run_trials_for_ok(base_passed: int, base_total: int, level: float, margin: float) -> int | None:
     """The fewest trials with which a run as good as the baseline could be OK (fixed design; None: more than
-    2,000, so the baseline, not the run, is what is too small)."""
+    1,000, so the baseline, not the run, is what is too small)."""
     low, high = 0, 1
     while not ok_reachable(base_passed, base_total, high, level, margin):
         if high >= _SEARCHED:
@@ -185,7 +185,7 @@ def trials_to_decide(
     passed: int, total: int, base_passed: int, base_total: int, level: float, margin: float, *, ok_blocked: bool
 ) -> tuple[int, Decision] | None:
     """About how many trials in all, at this cell's success, would decide it, and how (a fixed design's count: the
-    rounds spend a little of the level early, so a sequential run may need a few more); None past 2,000."""
+    rounds spend a little of the level early, so a sequential run may need a few more); None past 1,000."""
     rate = passed / total
 
     def verdict(n: int) -> Decision | None:
