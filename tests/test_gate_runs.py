@@ -34,7 +34,8 @@ def _cassettes(folder: Path, *texts: str) -> Path:
 def _baseline(folder: Path, passed: int, failed: int, model: str = "openai/o3") -> Path:
     store = ResultsStore(folder)
     for trial, outcome in enumerate(["passed"] * passed + ["failed"] * failed, start=1):
-        store.append(record(model, "categorization", trial, outcome, hashes={"prompt": "p", "task_spec": "t"}))
+        hashes = {"prompt": "p", "task_spec": "t"}
+        store.append(record(model, "categorization", trial, outcome, hashes=hashes, run_id=folder.name))
     return folder
 
 
@@ -221,7 +222,8 @@ def test_a_baseline_that_mixes_prompts_stops_at_start_up(
     cassettes = _cassettes(tmp_path / "good", oracle_cassette.read_text())
     _baseline(tmp_path / "base" / "run-1", 5, 0)
     store = ResultsStore(tmp_path / "base" / "run-2")
-    store.append(record("openai/o3", "categorization", 1, "passed", hashes={"prompt": "other", "task_spec": "t"}))
+    other = {"prompt": "other", "task_spec": "t"}
+    store.append(record("openai/o3", "categorization", 1, "passed", hashes=other, run_id="run-2"))
     done = _run(pytester, cassettes, tmp_path / "r", tmp_path / "base")
     assert done.ret == 4 and not (tmp_path / "r").exists()
     done.stderr.fnmatch_lines(["ERROR: --hep-baseline: the runs mix prompts of openai/o3 categorization (*"])
