@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from record_builders import record
 
 from pytest_hepagent.errors import ConfigError
-from pytest_hepagent.matrix.baseline import add_to_baseline, load_baseline
+from pytest_hepagent.matrix.baseline import add_to_baseline, load_baseline, load_run_cells
 from pytest_hepagent.matrix.cells import cells_from_records, run_summary
 from pytest_hepagent.matrix.rounds import CellGate, RoundPlan
 from pytest_hepagent.records import Cell, ResultsStore, TrialRecord
@@ -106,8 +106,6 @@ def test_a_baseline_larger_than_the_exact_tests_take_is_one_line(tmp_path: Path)
         "--hep-baseline: m categorization has 100,000,000 baseline trials, more than the 1,000 the gate's exact "
         "tests take; pool fewer runs (the latest)"
     )
-    from pytest_hepagent.matrix.cells import load_run_cells
-
     with pytest.raises(ConfigError, match=r"m categorization has 100,000,000 judged trials, more than the 1,000"):
         load_run_cells(tmp_path / "huge", "RUN_B")
 

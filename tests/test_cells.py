@@ -11,13 +11,12 @@ from record_builders import chain_link
 from record_builders import record as _record
 
 from pytest_hepagent.errors import ConfigError
+from pytest_hepagent.matrix.baseline import load_baseline_cells, load_run_cells
 from pytest_hepagent.matrix.cells import (
     Cell,
     cells_from_records,
     chain_cells,
     chains_by_model,
-    load_baseline_cells,
-    load_run_cells,
 )
 from pytest_hepagent.matrix.comparison import compare_cells
 from pytest_hepagent.matrix.propagation import propagation

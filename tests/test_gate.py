@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from scipy import stats
 
+from pytest_hepagent.matrix.baseline import load_baseline_cells
 from pytest_hepagent.matrix.cells import (
     Cell,
     Verdict,
     cells_from_records,
     chain_cells,
-    load_baseline_cells,
     run_summary,
 )
 from pytest_hepagent.matrix.gate import ALL_STEPS, family_size, gate, gate_line, run_exit_status

@@ -237,7 +237,7 @@ def test_a_thousand_trial_report_in_chromium(browser: Any, tmp_path: Path) -> No
 def test_the_comparison_page_in_chromium(browser: Any, tmp_path: Path) -> None:
     """`hepagent compare --html` on two generated runs of three models: every cell's row, its interval drawn, the
     gate's verdict as the command's exit status; a screenshot for CI's artifacts."""
-    from pytest_hepagent.matrix.cells import load_baseline_cells
+    from pytest_hepagent.matrix.baseline import load_baseline_cells
     from pytest_hepagent.matrix.comparison import compare_cells
 
     before = write_generated_run(tmp_path / "before", models=3, trials=10, seed=0)

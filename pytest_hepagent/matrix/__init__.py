@@ -34,7 +34,7 @@ _EXPORTS = {
     "cells_from_records": "cells",
     "chain_cells": "cells",
     "gate": "gate",
-    "load_baseline_cells": "cells",
+    "load_baseline_cells": "baseline",
     "run_exit_status": "gate",
     "run_summary": "cells",
     "TableOne": "table_one",

@@ -25,7 +25,7 @@ from pytest_hepagent.records import (
     read_summary,
 )
 
-__all__ = ["Baseline", "add_to_baseline", "load_baseline", "run_sources"]
+__all__ = ["Baseline", "add_to_baseline", "load_baseline", "load_baseline_cells", "load_run_cells", "run_sources"]
 
 _HASHES = ("prompt", "task_spec", "dataset", "golden")
 """What must agree for trials of one model and step to pool."""
@@ -52,22 +52,27 @@ def _is_run(folder: Path) -> bool:
     return (folder / RESULTS).is_file() or (folder / SUMMARY).is_file()
 
 
+def _source(path: Path) -> Path:
+    """The file a run is read from: the path itself, or a run folder's results.jsonl, else its summary.json."""
+    if not path.is_dir():
+        return path
+    return path / RESULTS if (path / RESULTS).is_file() else path / SUMMARY
+
+
 def run_sources(path: Path, where: str) -> list[Path]:
     """The runs `path` names: a results.jsonl or summary.json, a run folder (its results.jsonl, else its summary),
     or a folder whose sub-folders are runs."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{where}: {path} does not exist; {_FIX}")
-    if path.is_file():
-        return [path]
-    if _is_run(path):
-        return [path / RESULTS if (path / RESULTS).is_file() else path / SUMMARY]
+    if path.is_file() or _is_run(path):
+        return [_source(path)]
     runs = sorted(sub for sub in path.iterdir() if sub.is_dir() and _is_run(sub))
     if not runs:
         raise ConfigError(
             f"{where}: {path} holds no run (no results.jsonl or summary.json in it or its folders); {_FIX}"
         )
-    return [run / RESULTS if (run / RESULTS).is_file() else run / SUMMARY for run in runs]
+    return [_source(run) for run in runs]
 
 
 def _record_keys(records: Sequence[TrialRecord]) -> dict[tuple[str, str], set[Key]]:
@@ -78,26 +83,70 @@ def _record_keys(records: Sequence[TrialRecord]) -> dict[tuple[str, str], set[Ke
     return keys
 
 
-def _read(source: Path, where: str) -> tuple[list[Cell], dict[tuple[str, str], set[Key]], set[str]]:
-    """One run's cells, the hashes behind each, and the run ids it holds."""
+def _parse(source: Path) -> tuple[list[Cell], dict[tuple[str, str], set[Key]], set[str]]:
+    """One run's cells, the hashes behind each, and the run ids it holds, from its results.jsonl (read strictly: a
+    line skipped could be exactly the failures) or its summary.json."""
     from pytest_hepagent.matrix.cells import cells_from_records
 
-    try:
-        if source.suffix == ".jsonl":  # strictly: a line skipped could be exactly the failures
-            records = read_records(source, strict=True)
-            latest = latest_records(records)
-            return cells_from_records(latest), _record_keys(latest), {r.run_id for r in records}
-        summary = read_summary(source)
-    except RecordError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{where}: {source} cannot be read as a run ({type(exc).__name__}); {_FIX}") from None
+    if source.suffix == ".jsonl":
+        records = read_records(source, strict=True)
+        latest = latest_records(records)
+        return cells_from_records(latest), _record_keys(latest), {r.run_id for r in records}
+    summary = read_summary(source)
     hashes = summary.hashes
     keys: dict[tuple[str, str], set[Key]] = {
         (c.model, c.step): {(None, hashes.get(f"task_spec:{c.step}"), hashes.get("dataset"), hashes.get("golden"))}
         for c in summary.cells
     }
     return list(summary.cells), keys, {summary.run_id}
+
+
+def _read(
+    source: Path, where: str, fix: str = _FIX, named: Path | None = None
+) -> tuple[list[Cell], dict[tuple[str, str], set[Key]], set[str]]:
+    """`_parse`, with a one-line ConfigError naming `where` (and `named`, the path the user gave) and `fix`."""
+    try:
+        return _parse(source)
+    except RecordError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except (OSError, ValueError) as exc:
+        shown = named if named is not None else source
+        raise ConfigError(f"{where}: {shown} cannot be read as a run ({type(exc).__name__}); {fix}") from None
+
+
+def load_baseline_cells(path: Path) -> list[Cell]:
+    """Cells of one run: a results.jsonl or a summary.json (or a run folder holding them); the store's errors as
+    they are."""
+    return _parse(_source(Path(path)))[0]
+
+
+def load_run_cells(path: Path, where: str) -> list[Cell]:
+    """The cells of the one run a user gave as `where` (an option or argument): a one-line ConfigError that names
+    it and the fix when the path is no run (a folder of runs: which one is meant is the user's choice), cannot be
+    read, holds no cell (a wrong file would make every cell NEW and a gate pass unseen), or has more trials in a
+    cell than the gate's exact tests take (a hand-edited summary must not stall them)."""
+    from pytest_hepagent.sequential.boundaries import MOST_TRIALS
+
+    fix = "give the results.jsonl or summary.json of an earlier run (or its folder)"
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{where}: {path} does not exist; {fix}")
+    if path.is_dir() and not _is_run(path):
+        runs = sorted(run.name for run in path.iterdir() if _is_run(run))
+        if runs:  # a --hep-report-dir: which of its runs is meant is the user's choice, not the newest's
+            raise ConfigError(
+                f"{where}: {path} is a folder of {len(runs)} run(s), not a run; name one, e.g. {path / runs[-1]}"
+            )
+    cells = _read(_source(path), where, fix, named=path)[0]
+    if not cells:
+        raise ConfigError(f"{where}: {path} holds no trial of any model and step; {fix}")
+    for cell in cells:
+        if cell.total > MOST_TRIALS:
+            raise ConfigError(
+                f"{where}: {path}: {cell.model} {cell.step} has {cell.total:,} judged trials, more than the "
+                f"{MOST_TRIALS:,} the gate's exact tests take"
+            )
+    return cells
 
 
 def _conflict(a: Key, b: Key) -> str | None:

@@ -1,15 +1,12 @@
-"""Per model x step aggregates of a run (its cells, its chains), and reading a run's cells back."""
+"""Per model x step aggregates of a run: its cells and its chains (reading a run back: `matrix.baseline`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pytest_hepagent.records import (
-    RESULTS,
-    SUMMARY,
     Cell,
     Outcome,
     RunSummary,
@@ -17,8 +14,6 @@ from pytest_hepagent.records import (
     TrialRecord,
     Verdict,
     latest_records,
-    read_records,
-    read_summary,
 )
 from pytest_hepagent.steps import STEP_NAMES
 
@@ -29,8 +24,6 @@ __all__ = [
     "cells_from_records",
     "chain_cells",
     "chains_by_model",
-    "load_baseline_cells",
-    "load_run_cells",
     "run_summary",
 ]
 
@@ -133,49 +126,3 @@ def chain_cells(records: Iterable[TrialRecord]) -> list[ChainCell]:
 def run_summary(run_id: str, cells: list[Cell], verdicts: list[Verdict] | None, extra: dict[str, Any]) -> RunSummary:
     """The run's summary.json; `extra` holds the settings, hashes and dataset (`matrix.execute.summary_extra`)."""
     return RunSummary(run_id, tuple(cells), tuple(verdicts) if verdicts is not None else None, **extra)
-
-
-def load_baseline_cells(path: Path) -> list[Cell]:
-    """Cells of a baseline: a results.jsonl or a summary.json (or a run folder holding them)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / RESULTS if (path / RESULTS).is_file() else path / SUMMARY
-    if path.suffix == ".jsonl":  # strictly: a line skipped could be exactly the failures
-        return cells_from_records(read_records(path, strict=True))
-    return list(read_summary(path).cells)
-
-
-def load_run_cells(path: Path, where: str) -> list[Cell]:
-    """`load_baseline_cells`, for a path a user gave as `where` (an option or argument): a one-line ConfigError that
-    names it and the fix when the path is no run, cannot be read, or holds no cell (a wrong file would make every
-    cell NEW and a gate pass unseen)."""
-    from pytest_hepagent.errors import ConfigError
-    from pytest_hepagent.records import RecordError
-
-    fix = "give the results.jsonl or summary.json of an earlier run (or its folder)"
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"{where}: {path} does not exist; {fix}")
-    if path.is_dir() and not (path / RESULTS).is_file() and not (path / SUMMARY).is_file():
-        runs = sorted(run.name for run in path.iterdir() if (run / RESULTS).is_file() or (run / SUMMARY).is_file())
-        if runs:  # a --hep-report-dir: which of its runs is meant is the user's choice, not the newest's
-            raise ConfigError(
-                f"{where}: {path} is a folder of {len(runs)} run(s), not a run; name one, e.g. {path / runs[-1]}"
-            )
-    try:
-        cells = load_baseline_cells(path)
-    except RecordError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{where}: {path} cannot be read as a run ({type(exc).__name__}); {fix}") from None
-    if not cells:
-        raise ConfigError(f"{where}: {path} holds no trial of any model and step; {fix}")
-    from pytest_hepagent.sequential.boundaries import MOST_TRIALS
-
-    for cell in cells:  # the gate's exact tests grow with the trials: a hand-edited summary must not stall them
-        if cell.total > MOST_TRIALS:
-            raise ConfigError(
-                f"{where}: {path}: {cell.model} {cell.step} has {cell.total:,} judged trials, more than the "
-                f"{MOST_TRIALS:,} the gate's exact tests take"
-            )
-    return cells

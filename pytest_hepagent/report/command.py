@@ -110,8 +110,7 @@ def _comparison(
 ) -> RunComparison:
     """RUN_B (`run_b`) against the baseline RUN_A (a run, or a folder of runs pooled); the defaults are the
     benchmark's."""
-    from pytest_hepagent.matrix.baseline import load_baseline
-    from pytest_hepagent.matrix.cells import load_run_cells
+    from pytest_hepagent.matrix.baseline import load_baseline, load_run_cells
     from pytest_hepagent.matrix.comparison import compare_cells
     from pytest_hepagent.options import DEFAULTS
 
