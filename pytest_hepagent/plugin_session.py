@@ -89,7 +89,7 @@ class HepBenchmarkSession:
         self.gated: GatedRun | None = None
         """The CI gate of a run with a baseline: its settings, the rounds of its trials, its verdict line."""
         self.gate_line = ""
-        self.gate_status = 0
+        self.exit_status = 0
         if bench.baseline is not None:
             from pytest_hepagent.matrix.gated_run import GatedRun
 
@@ -425,7 +425,7 @@ class HepBenchmarkSession:
 
     def _budget_spent(self) -> bool:
         """--hep-max-usd is reached: no trial starts any more (a waiting one must not wait for them)."""
-        return self.budget is not None and self.budget.max_usd <= sum(cost for _, cost in self._spend_recorded())
+        return self.budget is not None and self.budget.spent() >= self.budget.max_usd
 
     def _run(self, request: pytest.FixtureRequest, overrides: dict[str, Any]) -> tuple[Any, list[TrialRecord]]:
         """Run this item's work (in the pool, with the items queued behind it, under --hep-concurrency); skip
@@ -594,7 +594,6 @@ class HepBenchmarkSession:
         if self.is_worker:
             return
         from pytest_hepagent.matrix.cells import cells_from_records, run_summary
-        from pytest_hepagent.matrix.gate import gate_line, run_exit_status
 
         cells = cells_from_records(self.store.records())
         if self.gated is not None:
@@ -604,55 +603,39 @@ class HepBenchmarkSession:
 
         hashes = self._all_hashes() if self._env is not None else {}
         extra = summary_extra(self.bench, self._env, hashes)
-        status = run_exit_status(int(session.exitstatus), self.verdicts, self.unsaved, self.bench.undecided)
-        if self.verdicts is not None and self.gated is not None:
-            self.gate_line = gate_line(self.verdicts, status, self.bench.undecided, self.gated.notes())
-            self.gate_status = status
+        pytest_status = int(session.exitstatus)
+        self._decide(pytest_status)
         try:
             summary = run_summary(self.bench.run_id, cells, self.verdicts, extra)
             self.store.write_summary(replace(summary, gate_line=self.gate_line or None))
-        except OSError as exc:
+        except OSError as exc:  # the run is then not the one asked for (exit 3): the line must say so
             self.unsaved_error = self.unsaved_error or exc.strerror or str(exc)
             self.unsaved = self.unsaved or 1
-            status = run_exit_status(int(session.exitstatus), self.verdicts, self.unsaved, self.bench.undecided)
-            if self.gate_line and self.verdicts is not None and self.gated is not None:
-                self.gate_line = gate_line(self.verdicts, status, self.bench.undecided, self.gated.notes())
-                self.gate_status = status
-        self.report_path = self._render()
-        session.exitstatus = status
+            self._decide(pytest_status)
+        self.report_path = self._render(cells)
+        session.exitstatus = self.exit_status
 
-    def _render(self) -> Path | None:
+    def _decide(self, pytest_status: int) -> None:
+        """The run's exit status from pytest's, the gate's verdicts and the records left unwritten, and the gate's
+        line saying it."""
+        from pytest_hepagent.matrix.gate import gate_line, run_exit_status
+
+        self.exit_status = run_exit_status(pytest_status, self.verdicts, self.unsaved, self.bench.undecided)
+        if self.verdicts is not None and self.gated is not None:
+            self.gate_line = gate_line(self.verdicts, self.exit_status, self.bench.undecided, self.gated.notes())
+
+    def _render(self, cells: list[Cell]) -> Path | None:
         """The run's HTML report; a failure to render is reported, never fails the run (the records are safe)."""
         from pytest_hepagent.report import render_report
 
         if not self.store.results_path.is_file():  # nothing ran (e.g. --collect-only): nothing to show
             return None
         try:
-            return render_report(self.bench.run_dir, comparison=self._comparison()).index
+            comparison = self.gated.comparison(cells) if self.gated is not None else None
+            return render_report(self.bench.run_dir, comparison=comparison).index
         except Exception as exc:  # noqa: BLE001 - the report is a view; the run's outcome must stand
             self.report_error = f"{type(exc).__name__}: {exc}"
             return None
-
-    def _comparison(self) -> Any:
-        """This run against its baseline, for the report's comparison page (None without a baseline)."""
-        if self.bench.baseline is None or self.gated is None:
-            return None
-        from pytest_hepagent.matrix.cells import cells_from_records
-        from pytest_hepagent.matrix.comparison import compare_cells
-
-        return compare_cells(
-            list(self.bench.baseline.cells),
-            cells_from_records(self.store.records()),
-            baseline_name=self.bench.baseline.describe(),
-            current_name=str(self.bench.run_dir),
-            floor=self.bench.floor,
-            detect_drop=self.bench.detect_drop,
-            interval=self.bench.interval,
-            adjust=self.bench.adjust,
-            steps=self.bench.steps,
-            policy=self.bench.undecided,
-            tests=self.gated.cell_gate.tests,
-        )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker:
@@ -703,7 +686,7 @@ class HepBenchmarkSession:
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if self.is_worker or not self.gate_line or reporter is None:
             return
-        reporter.write_line(self.gate_line, red=bool(self.gate_status), green=not self.gate_status, bold=True)
+        reporter.write_line(self.gate_line, red=bool(self.exit_status), green=not self.exit_status, bold=True)
 
 
 def _parse_item_id(nodeid: str, models: tuple[str, ...]) -> tuple[str, str, int] | None:

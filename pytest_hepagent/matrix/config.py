@@ -269,10 +269,11 @@ class BenchmarkConfig:
     def _baseline(self) -> Baseline:
         """The pooled baseline, holding at least one of the run's models (one model against one other is a pair)."""
         from pytest_hepagent.matrix.baseline import load_baseline
+        from pytest_hepagent.matrix.gate import model_pair
 
         baseline = load_baseline([Path(p) for p in self.baselines])
         held = sorted({c.model for c in baseline.cells})
-        if not set(held) & set(self.models) and not (len(held) == len(self.models) == 1):
+        if not set(held) & set(self.models) and model_pair(held, self.models) is None:
             raise ConfigError(
                 f"--hep-baseline: {baseline.describe()} holds {', '.join(held)}, none of this run's models "
                 f"({', '.join(self.models)}); give a baseline of the models the run runs"

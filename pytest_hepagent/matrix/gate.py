@@ -16,6 +16,7 @@ MISSING fail the gate; UNDECIDED fails it too unless `--hep-undecided pass`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol, cast
@@ -25,10 +26,9 @@ from pytest_hepagent.sequential.boundaries import MOST_TRIALS, drop_pvalue, regr
 from pytest_hepagent.sequential.design import (
     DEFAULT_MARGIN,
     CellDecision,
-    baseline_needed,
     decide,
-    run_trials_for_ok,
     trials_to_decide,
+    what_allows_ok,
 )
 from pytest_hepagent.stats import ALPHA, INTERVAL_NAMES, POWER, Interval, interval, stratified_drop_pvalue
 
@@ -36,7 +36,6 @@ __all__ = [
     "ALL_STEPS",
     "DEFAULT_MARGIN",
     "FAILING",
-    "UNDECIDED_POLICIES",
     "Adjust",
     "Undecided",
     "cell_verdict",
@@ -45,6 +44,7 @@ __all__ = [
     "family_size",
     "gate",
     "gate_line",
+    "model_pair",
     "paired_models",
     "run_exit_status",
     "trials_needed",
@@ -56,7 +56,6 @@ Adjust = Literal["bonferroni", "none"]
 """How the gate corrects for testing many cells."""
 Undecided = Literal["fail", "pass"]
 """What an UNDECIDED cell does to the exit status."""
-UNDECIDED_POLICIES: tuple[Undecided, ...] = ("fail", "pass")
 FAILING = ("REGRESSED", "UNDECIDED", "INCONCLUSIVE", "MISSING")
 """The verdicts that fail the gate under the default policy (INCONCLUSIVE: UNDECIDED in older summaries)."""
 _LARGEST_N = 2_000
@@ -67,13 +66,18 @@ def failing(policy: Undecided = "fail") -> tuple[str, ...]:
     return FAILING if policy == "fail" else ("REGRESSED", "MISSING")
 
 
-def paired_models(baseline: Sequence[Cell], cells: Sequence[Cell]) -> tuple[str, str] | None:
-    """(baseline's model, run's model) when each has exactly one model and they differ: the two are compared (a
-    replay of a model's cassettes against its live baseline, or a new model against the old); None otherwise."""
-    before, now = {c.model for c in baseline}, {c.model for c in cells}
+def model_pair(before: Iterable[str], now: Iterable[str]) -> tuple[str, str] | None:
+    """(baseline's model, run's model) when each side has exactly one model and they differ: the two are compared
+    (a replay of a model's cassettes against its live baseline, or a new model against the old); None otherwise."""
+    before, now = set(before), set(now)
     if len(before) == len(now) == 1 and before != now:
         return next(iter(before)), next(iter(now))
     return None
+
+
+def paired_models(baseline: Sequence[Cell], cells: Sequence[Cell]) -> tuple[str, str] | None:
+    """`model_pair` of the models of the baseline's cells and the run's."""
+    return model_pair((c.model for c in baseline), (c.model for c in cells))
 
 
 def _in_scope(cells: Sequence[Cell], baseline: Sequence[Cell], steps: Sequence[str] | None) -> list[Cell]:
@@ -225,19 +229,17 @@ class _Judge:
             )
             return Verdict(cell.model, cell.step, "UNDECIDED", 0, 0, b.passed, b.total, 1.0, reason)
         n_max = cell.max_trials or cell.total
-        d = decide(cell.looks or ((cell.passed, cell.total),), b.passed, b.total, max_trials=n_max, **self._sides)
+        looks = cell.looks or ((cell.passed, cell.total),)
+        d = decide(looks, b.passed, b.total, max_trials=n_max, level=self.level, margin=self.margin)
         # (a run's rounds ask only whether the cell is decided: the p-value of a look is for people)
         p = drop_pvalue(d.passed, d.total, b.passed, b.total) if not self.lean or d.verdict == "REGRESSED" else 1.0
         needed: int | None = None
         found: tuple[int, str] | None = None
         if (
             d.verdict == "UNDECIDED" and d.ok_blocked and not self.lean
-        ):  # the run's trials are too few, or else the baseline's
-            run = run_trials_for_ok(b.passed, b.total, self.level, self.margin)
-            if run is not None:
-                found = (run, "OK")
-            else:
-                needed = baseline_needed(b.passed, b.total, n_max, self.level, self.margin)
+        ):  # the run's trials are too few, or the baseline's
+            run, needed = what_allows_ok(b.passed, b.total, n_max, self.level, self.margin)
+            found = (run, "OK") if run is not None else None
         elif d.verdict == "UNDECIDED" and not self.lean:
             found = trials_to_decide(d.passed, d.total, b.passed, b.total, self.level, self.margin, ok_blocked=False)
         verdict: str = d.verdict
@@ -272,10 +274,6 @@ class _Judge:
             baseline_needed=needed,
             trials_to_decide=found[0] if found is not None and verdict == "UNDECIDED" else None,
         )
-
-    @property
-    def _sides(self) -> dict[str, float]:
-        return {"level": self.level, "margin": self.margin}
 
     def _reason(
         self,
@@ -362,6 +360,7 @@ def _floor_trials(passed: int, total: int, floor: float, method: Interval) -> in
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def detectable_drop(total: int, base_total: int, base_rate: float, level: float) -> float | None:
     """The smallest drop from `base_rate` that `total` trials against `base_total` baseline trials show as
     REGRESSED with 80% power in a single look at `level`; None when not even a drop to 0 would be, or either side
@@ -376,6 +375,7 @@ def detectable_drop(total: int, base_total: int, base_rate: float, level: float)
     return base_rate - float(rate)
 
 
+@functools.lru_cache(maxsize=4096)
 def trials_needed(drop: float, base_rate: float, level: float) -> int | None:
     """The fewest trials per cell, in both runs, with which a single look at `level` shows a drop of `drop` from
     `base_rate` as REGRESSED with 80% power; None when the drop is impossible or needs more than 1,000."""

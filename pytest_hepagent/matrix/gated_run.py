@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_hepagent.llm.offline import REPLAY
-from pytest_hepagent.matrix.gate import family_size, paired_models
+from pytest_hepagent.matrix.gate import family_size, model_pair, paired_models
 from pytest_hepagent.matrix.rounds import CellGate
 from pytest_hepagent.records import trial_key
 from pytest_hepagent.stats import ALPHA
 
 if TYPE_CHECKING:
+    from pytest_hepagent.matrix.comparison import RunComparison
     from pytest_hepagent.matrix.config import BenchmarkConfig
     from pytest_hepagent.records import Cell, TrialRecord, Verdict
 
@@ -49,9 +50,9 @@ class GatedRun:
         size `tests` when the controller fixed it (a worker), else computed here."""
         assert bench.baseline is not None
         baseline = list(bench.baseline.cells)
-        held = sorted({c.model for c in baseline})
-        if len(held) == 1 and len(bench.models) == 1 and held[0] != bench.models[0]:  # a pair, as the gate does
-            baseline = [replace(c, model=bench.models[0]) for c in baseline]
+        pair = model_pair((c.model for c in baseline), bench.models)
+        if pair is not None:  # one model against one other: compared, as the gate does
+            baseline = [replace(c, model=pair[1]) for c in baseline]
         if tests is None:
             tests = family_size(run_cells, baseline, bench.steps) if bench.adjust == "bonferroni" else 1
         level = ALPHA / tests if bench.adjust == "bonferroni" else ALPHA
@@ -136,7 +137,7 @@ class GatedRun:
     # ---------------------------------------------------------------- reporting
     def header(self) -> list[str]:
         """What the gate will do, and each cell whose baseline keeps it from OK (said before any trial runs)."""
-        from pytest_hepagent.sequential.design import baseline_needed, ok_reachable, run_trials_for_ok
+        from pytest_hepagent.sequential.design import ok_reachable, what_allows_ok
 
         bench, g = self.bench, self.cell_gate
         assert bench.baseline is not None
@@ -161,11 +162,10 @@ class GatedRun:
             most = plan.max_trials if plan is not None else bench.first_trials(step)
             if ok_reachable(b.passed, b.total, most, g.level, g.margin):
                 continue
-            run = run_trials_for_ok(b.passed, b.total, g.level, g.margin)
+            run, needed = what_allows_ok(b.passed, b.total, most, g.level, g.margin)
             if run is not None:
                 fix = f"a run as good as it needs {run} trials (--hep-max-trials)"
             else:
-                needed = baseline_needed(b.passed, b.total, most, g.level, g.margin)
                 fix = f"{needed} baseline trials would" if needed else "no baseline of up to 1,000 trials would"
             lines.append(
                 f"hepagent: gate: {model} {step}: the baseline has {b.total} trials at {b.passed}/{b.total}: no run "
@@ -188,20 +188,37 @@ class GatedRun:
             )
         ]
 
+    def _settings(self) -> dict[str, Any]:
+        """The gate's settings, as `gate` and `compare_cells` take them."""
+        bench = self.bench
+        return {
+            "floor": bench.floor,
+            "interval": bench.interval,
+            "adjust": bench.adjust,
+            "steps": bench.steps,
+            "tests": self.cell_gate.tests,
+        }
+
     def verdicts(self, cells: Sequence[Cell]) -> list[Verdict]:
         from pytest_hepagent.matrix.gate import gate
 
+        assert self.bench.baseline is not None
+        return gate(cells, self.bench.baseline.cells, margin=self.bench.detect_drop, **self._settings())
+
+    def comparison(self, cells: Sequence[Cell]) -> RunComparison:
+        """The run against its baseline, for the report's comparison page."""
+        from pytest_hepagent.matrix.comparison import compare_cells
+
         bench = self.bench
         assert bench.baseline is not None
-        return gate(
+        return compare_cells(
+            list(bench.baseline.cells),
             cells,
-            bench.baseline.cells,
-            floor=bench.floor,
-            margin=bench.detect_drop,
-            interval=bench.interval,
-            adjust=bench.adjust,
-            steps=bench.steps,
-            tests=self.cell_gate.tests,
+            baseline_name=bench.baseline.describe(),
+            current_name=str(bench.run_dir),
+            detect_drop=bench.detect_drop,
+            policy=bench.undecided,
+            **self._settings(),
         )
 
     def pair(self, cells: Sequence[Cell]) -> tuple[str, str] | None:

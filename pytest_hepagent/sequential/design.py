@@ -14,6 +14,7 @@ lower the chance of a false OK.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -33,6 +34,7 @@ __all__ = [
     "run_trials_for_ok",
     "schedule",
     "trials_to_decide",
+    "what_allows_ok",
 ]
 
 DEFAULT_MARGIN = 0.35
@@ -82,6 +84,16 @@ class CellDecision:
     """The baseline cannot support OK at this margin (see the module's docstring)."""
 
 
+def _looks_taken(looks: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The looks that are looks: a round that added no judged trial (errors only) is none."""
+    kept: list[tuple[int, int]] = []
+    for passed, total in looks:
+        if total > (kept[-1][1] if kept else 0):
+            kept.append((passed, total))
+    return kept
+
+
+@functools.lru_cache(maxsize=4096)
 def ok_reachable(base_passed: int, base_total: int, max_trials: int, level: float, margin: float) -> bool:
     """Whether a run of `max_trials` trials at the baseline's own success could rule out `margin` (fixed design)."""
     passes = round(max_trials * base_passed / base_total)
@@ -98,10 +110,7 @@ def decide(
     margin: float,
 ) -> CellDecision:
     """The verdict of a cell whose (passes, judged trials) at each look, cumulative, are `looks`."""
-    kept: list[tuple[int, int]] = []
-    for passed, total in looks:  # a round that added no judged trial is no new look
-        if total > (kept[-1][1] if kept else 0):
-            kept.append((passed, total))
+    kept = _looks_taken(looks)
     if not kept:
         raise ValueError("a decision needs at least one judged trial")
     max_trials = max(max_trials, kept[-1][1])
@@ -133,7 +142,7 @@ def can_decide_later(
     """Whether the rounds still `planned` (trials per cell after each) could decide a cell now at `looks`: some
     outcome of them reaches a boundary (every new trial failing, for REGRESSED; passing, for OK). A cell that
     cannot be decided gets no more trials."""
-    kept = [t for i, (_, t) in enumerate(looks) if t > (looks[i - 1][1] if i else 0)]
+    kept = [t for _, t in _looks_taken(looks)]
     passed, total = looks[-1]
     future = [n for n in planned if n > total and n <= max_trials]
     if not future:
@@ -148,6 +157,7 @@ def can_decide_later(
     return False
 
 
+@functools.lru_cache(maxsize=4096)
 def baseline_needed(base_passed: int, base_total: int, max_trials: int, level: float, margin: float) -> int | None:
     """The fewest baseline trials, at the baseline's success, with which a run as good as it could be OK (None:
     more than 1,000)."""
@@ -167,6 +177,7 @@ def baseline_needed(base_passed: int, base_total: int, max_trials: int, level: f
     return high
 
 
+@functools.lru_cache(maxsize=4096)
 def run_trials_for_ok(base_passed: int, base_total: int, level: float, margin: float) -> int | None:
     """The fewest trials with which a run as good as the baseline could be OK (fixed design; None: more than
     1,000, so the baseline, not the run, is what is too small)."""
@@ -181,6 +192,19 @@ def run_trials_for_ok(base_passed: int, base_total: int, level: float, margin: f
     return high
 
 
+def what_allows_ok(
+    base_passed: int, base_total: int, max_trials: int, level: float, margin: float
+) -> tuple[int | None, int | None]:
+    """For a baseline that keeps a run as good as it from OK within `max_trials`: (the run trials that would allow
+    it, None) when more trials of the run are enough, else (None, the baseline trials that would; None past
+    1,000)."""
+    run = run_trials_for_ok(base_passed, base_total, level, margin)
+    if run is not None:
+        return run, None
+    return None, baseline_needed(base_passed, base_total, max_trials, level, margin)
+
+
+@functools.lru_cache(maxsize=4096)
 def trials_to_decide(
     passed: int, total: int, base_passed: int, base_total: int, level: float, margin: float, *, ok_blocked: bool
 ) -> tuple[int, Decision] | None:
