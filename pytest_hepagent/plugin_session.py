@@ -374,7 +374,7 @@ class HepBenchmarkSession:
             budget = self.budget
             if self.gated is not None and len(param) == 3:  # a later round's trial: is its cell still undecided?
                 waits = self.is_worker or self.pool is not None  # else the earlier items have all run already
-                decided = self.gated.stop_reason(*param, self.store.records, self._budget_spent, wait=waits)
+                decided = self.gated.stop_reason(*param, self.store.records, wait=waits)
                 if decided is not None:
                     return Skipped(decided)
             if budget is not None and (why := budget.admit()) is not None:
@@ -422,10 +422,6 @@ class HepBenchmarkSession:
             return result, [record]
 
         return task
-
-    def _budget_spent(self) -> bool:
-        """--hep-max-usd is reached: no trial starts any more (a waiting one must not wait for them)."""
-        return self.budget is not None and self.budget.spent() >= self.budget.max_usd
 
     def _run(self, request: pytest.FixtureRequest, overrides: dict[str, Any]) -> tuple[Any, list[TrialRecord]]:
         """Run this item's work (in the pool, with the items queued behind it, under --hep-concurrency); skip

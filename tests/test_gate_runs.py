@@ -291,3 +291,48 @@ def pytest_collection_modifyitems(items):
     done = _run(pytester, cassettes, tmp_path / "r", _baseline(tmp_path / "base", 10, 0), "-p", "no:xdist")
     done.stdout.fnmatch_lines(["*this cell's earlier rounds have not run before it (the items were reordered)*"])
     assert {r.round for r in _records(tmp_path / "r")} == {1}  # only the first round ran (last, after the others)
+
+
+def test_rounds_end_when_the_budget_skips_earlier_trials(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """A live model whose first trial spends the budget: the trials after it are skipped, and the later rounds,
+    which wait for their cell's earlier rounds (skipped items end too), are skipped as well; nothing waits on."""
+    from fake_openai import FakeOpenAI, oracle_responder, serve
+
+    baseline = _baseline(tmp_path / "base", 10, 0)
+    with serve(FakeOpenAI(respond=oracle_responder())) as fake:
+        done = pytester.runpytest(
+            "--hep-model=openai/o3",
+            f"--hep-api-base={fake.url}",
+            "--hep-steps=categorization",
+            f"--hep-report-dir={tmp_path / 'r'}",
+            f"--hep-baseline={baseline}",
+            "--hep-max-usd=0.000001",
+            "--hep-concurrency=3",
+            "-p",
+            "no:xdist",
+            "-rs",
+            *ROUNDS,
+        )
+    done.assert_outcomes(passed=1, skipped=14, deselected=60)
+    done.stdout.fnmatch_lines(["*budget spent*--hep-max-usd is 1e-06*"])
+    assert [r.trial for r in _records(tmp_path / "r")] == [1]
+
+
+def test_a_waiting_trial_gives_up_when_the_session_stops(tmp_path: Path) -> None:
+    """An interrupt ends the session while a later round's trial waits for its cell's earlier rounds: it starts
+    no trial (the pool would otherwise wait for it to finish)."""
+    from pytest_hepagent.matrix.config import BenchmarkConfig
+    from pytest_hepagent.matrix.gated_run import GatedRun
+
+    bench = BenchmarkConfig(
+        baselines=(_baseline(tmp_path / "base", 10, 0),), report_dir=tmp_path, trials=3, max_trials=15
+    )
+    bench = bench.check()
+    gated = GatedRun.create(bench, [])
+    gated.order([(None, ("hepagent/oracle", "categorization", t)) for t in range(1, 16)])
+    gated.reset()
+    gated.stopping = True
+    assert gated.stop_reason("hepagent/oracle", "categorization", 4, list) == (
+        "the session stopped before this cell's earlier rounds ended"
+    )
+    assert gated.stop_reason("hepagent/oracle", "categorization", 2, list) is None  # round 1: never waits

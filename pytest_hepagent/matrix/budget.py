@@ -32,11 +32,6 @@ class Budget:
     def _costs(self) -> dict[str, float]:
         return {key: cost for key, cost in self._recorded() if key not in self._finished} | self._finished
 
-    def spent(self) -> float:
-        """What the run has spent so far (other processes' recorded trials included)."""
-        with self._cond:
-            return sum(self._costs().values())
-
     def admit(self) -> str | None:
         """Wait until a new trial may start (None), or return why it may not (the budget is spent). A trial that
         was admitted must be `finish`ed."""

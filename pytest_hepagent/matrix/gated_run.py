@@ -108,14 +108,13 @@ class GatedRun:
         step: str,
         trial: int,
         records: Callable[[], Iterable[TrialRecord]],
-        spent: Callable[[], bool],
         *,
         wait: bool = True,
     ) -> str | None:
         """Why this trial need not run (its cell is decided, or can no longer be); None when it should. Waits for
-        the cell's earlier rounds to end first (`spent()`: the budget is spent, so they may never run); with
-        `wait` False (one process running its items one by one, where they can only have ended already), it does
-        not wait for what cannot come."""
+        the cell's earlier rounds to end first: every item ends, run or skipped (a spent budget too), or crashed;
+        with `wait` False (one process running its items one by one, where they can only have ended already), it
+        does not wait for what cannot come."""
         plan = self.bench.plan(step)
         if plan is None:
             return None
@@ -129,8 +128,6 @@ class GatedRun:
                 return "this cell's earlier rounds have not run before it (the items were reordered)"
             if self.stopping:  # (an interrupt): no trial starts while the session ends
                 return "the session stopped before this cell's earlier rounds ended"
-            if spent():
-                return None  # the budget decides, as for any trial
             time.sleep(_POLL_S)
         return self.cell_gate.stop_reason(records(), model, step, plan, number)
 
